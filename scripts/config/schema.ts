@@ -1,0 +1,167 @@
+// The config.toml model. Every table is strict: an unknown key is an error with a
+// "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
+import { z } from 'zod';
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
+
+const dnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain: lowercase letters, digits, "-" and "."');
+
+const port = z.number().int().min(1).max(65535);
+const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "30s", "15m" or "1h"');
+
+/** A KV path below the mount: "argocd/admin". No leading slash, no "data/" prefix, no "..". */
+export const kvPath = z
+  .string()
+  .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/, 'must be a path below the KV mount like "argocd/admin" (no leading "/", no empty or ".." segments)')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+export const kvKey = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, "_", "-" or "." (e.g. "admin.password")');
+
+export const passwordName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must start with a letter and use letters, digits and "_" (it becomes VAULTLAB_PASSWORD_<NAME>)');
+
+export const PROFILES = ['demo', 'production'] as const;
+export type ProfileName = (typeof PROFILES)[number];
+
+export const ENGINES = ['kv-v2', 'database', 'transit'] as const;
+export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'none'] as const;
+export type SampleKind = (typeof SAMPLES)[number];
+
+const profileSection = z.strictObject({
+  name: z.enum(PROFILES).default('demo'),
+});
+
+const clusterSection = z.strictObject({
+  name: dnsLabel.default('vaultlab'),
+  provider: z.enum(['kind', 'existing']).default('kind'),
+  /** kubeconfig context for provider = "existing". */
+  context: z.string().min(1).optional(),
+  /** kubeconfig file; default: $KUBECONFIG or ~/.kube/config. */
+  kubeconfig: z.string().min(1).optional(),
+  node_image: z
+    .string()
+    .min(1)
+    .default('kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed'),
+  workers: z.number().int().min(0).max(5).default(0),
+  ports: z
+    .strictObject({
+      /** Host port for the Vault API and UI. */
+      vault: port.default(8200),
+      /** Host port for sample apps served over HTTP. */
+      http: port.default(8080),
+    })
+    .default({ vault: 8200, http: 8080 }),
+});
+
+const kubernetesAuthSection = z.strictObject({
+  mount: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).default('kubernetes'),
+  audience: z.string().min(1).default('vault'),
+  token_ttl: duration.default('1h'),
+});
+
+const vaultSection = z.strictObject({
+  distribution: z.enum(['vault', 'openbao']).default('vault'),
+  /** Helm chart version; default depends on the distribution. */
+  chart_version: z.string().min(1).optional(),
+  /** Server image tag; default depends on the distribution. */
+  image_tag: z.string().min(1).optional(),
+  namespace: dnsLabel.default('vault'),
+  release: dnsLabel.default('vault'),
+  kv_mount: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).default('secret'),
+  engines: z.array(z.enum(ENGINES)).min(1).default([...ENGINES]),
+  /** NodePort of the Vault service inside the cluster (mapped to cluster.ports.vault on the host). */
+  node_port: z.number().int().min(30000).max(32767).default(30200),
+  /** An external Vault instead of the in-cluster one. */
+  address: z.string().url().optional(),
+  kubernetes_auth: kubernetesAuthSection.default({ mount: 'kubernetes', audience: 'vault', token_ttl: '1h' }),
+});
+
+const productionSection = z.strictObject({
+  replicas: z.number().int().min(3).max(7).default(3),
+  key_shares: z.number().int().min(1).max(10).default(5),
+  key_threshold: z.number().int().min(1).max(10).default(3),
+  /** PGP public keys (base64 or file paths), one per share: shares are returned encrypted. */
+  pgp_keys: z.array(z.string().min(1)).default([]),
+  tls: z.enum(['generated', 'cert-manager']).default('generated'),
+  audit: z.boolean().default(true),
+  network_policy: z.boolean().default(true),
+  /** [passwords] names whose literal values may be used in production (values from outside, like a registry token). */
+  allow_literals: z.array(passwordName).default([]),
+});
+
+const esoSection = z.strictObject({
+  chart_version: z.string().min(1).default('1.3.2'),
+  namespace: dnsLabel.default('external-secrets'),
+  release: dnsLabel.default('external-secrets'),
+});
+
+const secretEntry = z.strictObject({
+  path: kvPath,
+  key: kvKey,
+  /** Name of a [passwords] entry; its value is used when set, a random one when "". */
+  password: passwordName.optional(),
+  format: z.enum(['base64', 'hex']).default('base64'),
+  bytes: z.number().int().min(8).max(512).default(32),
+  hash: z.enum(['none', 'bcrypt']).default('none'),
+  bcrypt_cost: z.number().int().min(4).max(15).default(10),
+  /** Also store the plaintext of a bcrypt-hashed value under this key of the same path. */
+  plaintext_key: kvKey.optional(),
+  always_random: z.boolean().default(false),
+  description: z.string().optional(),
+});
+
+const dataMapping = z.strictObject({
+  secret_key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'must be a valid Secret data key: letters, digits, "-", "_" or "."'),
+  path: kvPath,
+  key: kvKey,
+});
+
+const templateSection = z.strictObject({
+  type: z.string().min(1).optional(),
+  /** Target Secret data rendered by ESO's template engine (v2): "{{ .secret_key }}". */
+  data: z.record(z.string(), z.string()).default({}),
+  merge_policy: z.enum(['Replace', 'Merge']).default('Replace'),
+});
+
+const externalSecret = z.strictObject({
+  name: dnsSubdomain,
+  /** Target Kubernetes Secret; default: the ExternalSecret's name. */
+  target: dnsSubdomain.optional(),
+  creation_policy: z.enum(['Owner', 'Merge', 'Orphan', 'None']).default('Owner'),
+  deletion_policy: z.enum(['Delete', 'Merge', 'Retain']).default('Retain'),
+  refresh_interval: duration.default('1h'),
+  data: z.array(dataMapping).min(1),
+  template: templateSection.optional(),
+});
+
+const appSection = z.strictObject({
+  name: dnsLabel,
+  namespace: dnsLabel,
+  /** Fuse: false switches the whole app (its ExternalSecrets and sample workload) off. */
+  enabled: z.boolean().default(true),
+  /** The bundled sample workload that consumes this app's Secrets. */
+  sample: z.enum(SAMPLES).default('none'),
+  external_secrets: z.array(externalSecret).default([]),
+});
+
+export const configSchema = z.strictObject({
+  profile: profileSection.default({ name: 'demo' }),
+  cluster: clusterSection.default(() => clusterSection.parse({})),
+  vault: vaultSection.default(() => vaultSection.parse({})),
+  production: productionSection.default(() => productionSection.parse({})),
+  eso: esoSection.default(() => esoSection.parse({})),
+  passwords: z.record(passwordName, z.string()).default({}),
+  secrets: z.array(secretEntry).default([]),
+  apps: z.array(appSection).default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type SecretEntryConfig = z.infer<typeof secretEntry>;
+export type AppConfig = z.infer<typeof appSection>;
+export type ExternalSecretConfig = z.infer<typeof externalSecret>;

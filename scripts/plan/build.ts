@@ -1,0 +1,209 @@
+// config + profile -> Plan. Pure: no I/O, no clock, no randomness; same input, same plan.
+import type { LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type {
+  EnginePlan,
+  ExternalSecretPlan,
+  NamespacePlan,
+  Plan,
+  PolicyPlan,
+  RolePlan,
+  SamplePlan,
+  SeedEntry,
+  VaultPlan,
+} from './types.ts';
+import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl } from './policies.ts';
+
+export const SERVICE_ACCOUNT = 'external-secrets';
+export const SECRET_STORE = 'vault-backend';
+export const DASHBOARD_NODE_PORT = 30080;
+export const VAULT_CA_SECRET = 'vault-ca';
+
+const DISTRIBUTIONS = {
+  vault: {
+    cli: 'vault',
+    chart: { repoName: 'hashicorp', repoUrl: 'https://helm.releases.hashicorp.com', chart: 'vault', version: '0.34.0' },
+    image: { repository: 'hashicorp/vault', tag: '2.0.0' },
+  },
+  openbao: {
+    cli: 'bao',
+    chart: { repoName: 'openbao', repoUrl: 'https://openbao.github.io/openbao-helm', chart: 'openbao', version: '0.19.0' },
+    image: { repository: 'openbao/openbao', tag: '2.7.2' },
+  },
+} as const;
+
+export const roleName = (ns: string): string => `eso-${ns}-role`;
+export const nsPolicyName = (ns: string): string => `eso-${ns}-policy`;
+export const BROAD_POLICY = 'eso-policy';
+export const SETUP_POLICY = 'vaultlab-setup';
+
+export function buildPlan(loaded: LoadedConfig): Plan {
+  const { config } = loaded;
+  const production = loaded.profile === 'production';
+  const namespaces = enabledNamespaces(config);
+  const vault = buildVault(config, production, namespaces);
+
+  // Production ignores literal values unless explicitly allowed, and never a value that
+  // is also a bundled demo default (a value that was committed to git is not a secret).
+  const allowed = new Set(config.production.allow_literals);
+  const usable = (name: string): boolean => {
+    const value = loaded.passwords[name] ?? '';
+    if (value === '') return false;
+    if (!production) return true;
+    return allowed.has(name) && !Object.values(loaded.demoDefaults).includes(value);
+  };
+  const ignoredLiterals = production
+    ? [...new Set(config.secrets.map((s) => s.password).filter((p): p is string => !!p && (loaded.passwords[p] ?? '') !== '' && !usable(p)))].sort()
+    : [];
+
+  const entries: SeedEntry[] = config.secrets.map((s) => {
+    const literal = s.password !== undefined && !s.always_random && usable(s.password);
+    return {
+      path: s.path,
+      key: s.key,
+      source: literal ? { type: 'literal', password: s.password! } : { type: 'random', format: s.format, bytes: s.bytes },
+      hash: s.hash === 'bcrypt' ? { type: 'bcrypt', cost: s.bcrypt_cost } : { type: 'none' },
+      plaintextKey: s.plaintext_key,
+      alwaysRandom: s.always_random,
+      group: !literal && s.password !== undefined ? s.password : undefined,
+      description: s.description,
+    };
+  });
+
+  return {
+    version: 1,
+    profile: loaded.profile,
+    configFile: loaded.file,
+    stateDir: `.vaultlab/${config.cluster.name}`,
+    cluster: {
+      name: config.cluster.name,
+      provider: config.cluster.provider,
+      context: config.cluster.provider === 'kind' ? `kind-${config.cluster.name}` : config.cluster.context,
+      kubeconfig: config.cluster.kubeconfig,
+      nodeImage: config.cluster.node_image,
+      workers: config.cluster.workers,
+      hostPorts: { ...config.cluster.ports },
+      nodePorts: { vault: config.vault.node_port, dashboard: DASHBOARD_NODE_PORT },
+    },
+    vault,
+    eso: {
+      chart: { repoName: 'external-secrets', repoUrl: 'https://charts.external-secrets.io', chart: 'external-secrets', version: config.eso.chart_version },
+      namespace: config.eso.namespace,
+      release: config.eso.release,
+    },
+    seeding: { mount: config.vault.kv_mount, entries },
+    namespaces: namespaces.map((ns) => buildNamespace(config, vault, ns)),
+    ignoredLiterals,
+  };
+}
+
+function enabledNamespaces(config: Config): string[] {
+  return [...new Set(config.apps.filter((a) => a.enabled).map((a) => a.namespace))].sort();
+}
+
+function buildVault(config: Config, production: boolean, namespaces: string[]): VaultPlan {
+  const dist = DISTRIBUTIONS[config.vault.distribution];
+  const tls = production;
+  const scheme = tls ? 'https' : 'http';
+  const external = config.vault.address !== undefined;
+  const mount = config.vault.kv_mount;
+  const auth = config.vault.kubernetes_auth;
+
+  const engines: EnginePlan[] = config.vault.engines.map((e): EnginePlan => {
+    switch (e) {
+      case 'kv-v2':
+        return { path: mount, type: 'kv', options: { version: '2' }, description: 'vaultlab: seeded secrets (KV v2)' };
+      case 'database':
+        return { path: 'database', type: 'database', options: {}, description: 'vaultlab: dynamic database credentials' };
+      case 'transit':
+        return { path: 'transit', type: 'transit', options: {}, description: 'vaultlab: encryption as a service' };
+    }
+  });
+
+  const policies: PolicyPlan[] = production
+    ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) }))
+    : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) }];
+  const roles: RolePlan[] = namespaces.map((ns) => ({
+    name: roleName(ns),
+    namespace: ns,
+    serviceAccount: SERVICE_ACCOUNT,
+    audience: auth.audience,
+    policies: [production ? nsPolicyName(ns) : BROAD_POLICY],
+    ttl: auth.token_ttl,
+  }));
+
+  const inClusterAddress = external
+    ? config.vault.address!
+    : `${scheme}://${config.vault.release}.${config.vault.namespace}.svc:8200`;
+  const hostAddress = external ? config.vault.address! : `${scheme}://127.0.0.1:${config.cluster.ports.vault}`;
+
+  return {
+    distribution: config.vault.distribution,
+    cli: dist.cli,
+    chart: { ...dist.chart, version: config.vault.chart_version ?? dist.chart.version },
+    image: { repository: dist.image.repository, tag: config.vault.image_tag ?? dist.image.tag },
+    namespace: config.vault.namespace,
+    release: config.vault.release,
+    external,
+    hostAddress,
+    inClusterAddress,
+    tls,
+    ha: { enabled: production, replicas: production ? config.production.replicas : 1 },
+    init: {
+      shares: production ? config.production.key_shares : 1,
+      threshold: production ? config.production.key_threshold : 1,
+      pgpKeys: production ? config.production.pgp_keys : [],
+      storeInCluster: !production,
+      secretName: 'vault-init-keys',
+    },
+    kvMount: mount,
+    engines,
+    kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
+    policies,
+    audit: { enabled: production && config.production.audit, path: '/vault/audit/vault-audit.log' },
+    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) } },
+    networkPolicy: production && config.production.network_policy,
+  };
+}
+
+function buildNamespace(config: Config, vault: VaultPlan, ns: string): NamespacePlan {
+  const apps = config.apps.filter((a) => a.enabled && a.namespace === ns);
+  const externalSecrets: ExternalSecretPlan[] = [];
+  const samples: SamplePlan[] = [];
+  for (const app of apps) {
+    for (const es of app.external_secrets) {
+      externalSecrets.push({
+        name: es.name,
+        target: es.target ?? es.name,
+        creationPolicy: es.creation_policy,
+        deletionPolicy: es.deletion_policy,
+        refreshInterval: es.refresh_interval,
+        data: es.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key })),
+        template: es.template
+          ? { type: es.template.type, data: es.template.data, mergePolicy: es.template.merge_policy }
+          : undefined,
+        app: app.name,
+      });
+    }
+    if (app.sample !== 'none') {
+      samples.push({ app: app.name, kind: app.sample, secrets: app.external_secrets.map((e) => e.target ?? e.name) });
+    }
+  }
+  return {
+    name: ns,
+    serviceAccount: SERVICE_ACCOUNT,
+    secretStore: {
+      name: SECRET_STORE,
+      server: vault.inClusterAddress,
+      path: vault.kvMount,
+      version: 'v2',
+      authMount: vault.kubernetesAuth.mount,
+      role: roleName(ns),
+      serviceAccount: SERVICE_ACCOUNT,
+      audiences: [vault.kubernetesAuth.audience],
+      caSecret: vault.tls ? { name: VAULT_CA_SECRET, key: 'ca.crt' } : undefined,
+    },
+    externalSecrets,
+    samples,
+  };
+}

@@ -1,0 +1,50 @@
+// Vault policies as HCL text. Deterministic: the same inputs give the same bytes, so
+// `vault configure` can compare them with what Vault holds and write only on a difference.
+
+const header = (what: string) => `# Managed by vaultlab: ${what}. Edit config.toml, not this policy.\n`;
+
+/** demo: one broad read policy shared by every namespace's ESO role (as in the reference setup). */
+export function broadEsoPolicyHcl(mount: string): string {
+  return (
+    header('demo profile, read access to every seeded secret') +
+    `path "${mount}/data/*" {\n  capabilities = ["read"]\n}\n\n` +
+    `path "${mount}/metadata/*" {\n  capabilities = ["read", "list"]\n}\n`
+  );
+}
+
+/** production: read-only, limited to the namespace's own subtree. */
+export function policyHcl(mount: string, ns: string): string {
+  return (
+    header(`production profile, namespace "${ns}" reads only ${mount}/${ns}/*`) +
+    `path "${mount}/data/${ns}/*" {\n  capabilities = ["read"]\n}\n\n` +
+    `path "${mount}/metadata/${ns}/*" {\n  capabilities = ["read", "list"]\n}\n`
+  );
+}
+
+/**
+ * production: the limited token day-2 runs use instead of root. It manages mounts, auth roles,
+ * policies and audit devices and may write secrets, but it cannot read a secret's value
+ * (seeding sees existing keys through the KV v2 subkeys endpoint).
+ */
+export function setupPolicyHcl(mount: string, authMount: string): string {
+  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+  return [
+    header('production setup token; manages configuration, cannot read secret values'),
+    block('sys/mounts', ['read']),
+    block('sys/mounts/*', ['create', 'read', 'update']),
+    block('sys/auth', ['read']),
+    block(`sys/auth/${authMount}`, ['create', 'read', 'update', 'sudo']),
+    block(`auth/${authMount}/config`, ['create', 'read', 'update']),
+    block(`auth/${authMount}/role`, ['list']),
+    block(`auth/${authMount}/role/*`, ['create', 'read', 'update', 'delete', 'list']),
+    block('sys/policies/acl', ['list']),
+    block('sys/policies/acl/*', ['create', 'read', 'update', 'delete', 'list']),
+    block('sys/audit', ['read', 'sudo']),
+    block('sys/audit/*', ['create', 'read', 'update', 'sudo']),
+    block('sys/tools/random/*', ['update']),
+    block(`${mount}/data/*`, ['create', 'update', 'patch']),
+    block(`${mount}/subkeys/*`, ['read']),
+    block(`${mount}/metadata/*`, ['read', 'list']),
+    block('auth/token/lookup-self', ['read']),
+  ].join('\n');
+}

@@ -1,0 +1,160 @@
+// The typed plan: everything a deploy will do, derived purely from config + profile.
+// It never holds a secret value: literals are referenced by [passwords] name only.
+import type { ProfileName } from '../config/schema.ts';
+
+export interface Plan {
+  version: 1;
+  profile: ProfileName;
+  configFile: string;
+  /** Local state dir for this cluster, relative to the working directory. */
+  stateDir: string;
+  cluster: ClusterPlan;
+  vault: VaultPlan;
+  eso: EsoPlan;
+  seeding: SeedPlan;
+  namespaces: NamespacePlan[];
+  /** [passwords] names whose literal values the production profile ignores (random instead). */
+  ignoredLiterals: string[];
+}
+
+export interface ClusterPlan {
+  name: string;
+  provider: 'kind' | 'existing';
+  /** kubeconfig context: "kind-<name>" for kind, the configured one (or current) for existing. */
+  context: string | undefined;
+  kubeconfig: string | undefined;
+  nodeImage: string;
+  workers: number;
+  hostPorts: { vault: number; http: number };
+  nodePorts: { vault: number; dashboard: number };
+}
+
+export interface HelmChart {
+  repoName: string;
+  repoUrl: string;
+  chart: string;
+  version: string;
+}
+
+export interface EnginePlan {
+  path: string;
+  type: 'kv' | 'database' | 'transit';
+  options: Record<string, string>;
+  description: string;
+}
+
+export interface PolicyPlan {
+  name: string;
+  hcl: string;
+}
+
+export interface RolePlan {
+  /** eso-<ns>-role */
+  name: string;
+  namespace: string;
+  serviceAccount: string;
+  audience: string;
+  policies: string[];
+  ttl: string;
+}
+
+export interface VaultPlan {
+  distribution: 'vault' | 'openbao';
+  /** CLI/env names for this distribution ("vault"/"bao", VAULT_ADDR/BAO_ADDR). */
+  cli: string;
+  chart: HelmChart;
+  image: { repository: string; tag: string };
+  namespace: string;
+  release: string;
+  /** External Vault: no Helm install, no init/unseal by vaultlab. */
+  external: boolean;
+  /** Address vaultlab uses from the host. */
+  hostAddress: string;
+  /** Address ESO uses from inside the cluster. */
+  inClusterAddress: string;
+  tls: boolean;
+  ha: { enabled: boolean; replicas: number };
+  init: {
+    shares: number;
+    threshold: number;
+    pgpKeys: string[];
+    /** demo: a copy of the init result in Secret `secretName` of Vault's namespace. */
+    storeInCluster: boolean;
+    secretName: string;
+  };
+  kvMount: string;
+  engines: EnginePlan[];
+  kubernetesAuth: { mount: string; audience: string; tokenTtl: string; roles: RolePlan[] };
+  policies: PolicyPlan[];
+  audit: { enabled: boolean; path: string };
+  /** production: a limited token for day-2 runs; the root token is revoked. */
+  setupToken: { enabled: boolean; policy: PolicyPlan };
+  networkPolicy: boolean;
+}
+
+export interface EsoPlan {
+  chart: HelmChart;
+  namespace: string;
+  release: string;
+}
+
+export type SeedSource =
+  | { type: 'literal'; password: string }
+  | { type: 'random'; format: 'base64' | 'hex'; bytes: number };
+
+export interface SeedEntry {
+  path: string;
+  key: string;
+  source: SeedSource;
+  hash: { type: 'none' } | { type: 'bcrypt'; cost: number };
+  /** With bcrypt: the plaintext is also stored at this key of the same path. */
+  plaintextKey: string | undefined;
+  alwaysRandom: boolean;
+  /** Entries naming the same random [passwords] entry share one generated value. */
+  group: string | undefined;
+  description: string | undefined;
+}
+
+export interface SeedPlan {
+  mount: string;
+  entries: SeedEntry[];
+}
+
+export interface SecretStorePlan {
+  name: string;
+  server: string;
+  path: string;
+  version: 'v2';
+  authMount: string;
+  role: string;
+  serviceAccount: string;
+  audiences: string[];
+  /** production: CA bundle reference for https. */
+  caSecret: { name: string; key: string } | undefined;
+}
+
+export interface ExternalSecretPlan {
+  name: string;
+  target: string;
+  creationPolicy: 'Owner' | 'Merge' | 'Orphan' | 'None';
+  deletionPolicy: 'Delete' | 'Merge' | 'Retain';
+  refreshInterval: string;
+  data: { secretKey: string; path: string; key: string }[];
+  template: { type: string | undefined; data: Record<string, string>; mergePolicy: 'Replace' | 'Merge' } | undefined;
+  app: string;
+}
+
+export interface SamplePlan {
+  app: string;
+  kind: 'env' | 'files' | 'argocd' | 'registry' | 'dashboard';
+  /** Target Secrets the sample consumes. */
+  secrets: string[];
+}
+
+export interface NamespacePlan {
+  name: string;
+  serviceAccount: string;
+  secretStore: SecretStorePlan;
+  externalSecrets: ExternalSecretPlan[];
+  samples: SamplePlan[];
+}
