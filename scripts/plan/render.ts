@@ -1,0 +1,146 @@
+// Plan -> artifacts: file path -> bytes. Deterministic, so the output can be committed for GitOps.
+// Contains no secret value: seeding is described by source, never by value.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import type { Plan } from './types.ts';
+import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
+import { PROJECT_ROOT } from '../config/load.ts';
+
+export type Artifacts = Map<string, string>;
+
+const yaml = (value: unknown): string => stringify(value, { lineWidth: 0, aliasDuplicateObjects: false });
+const yamlDocs = (objects: KubeObject[]): string => objects.map((o) => `---\n${yaml(o)}`).join('');
+const HEADER = '# Rendered by `vaultlab plan`; do not edit, edit config.toml.\n';
+
+function stack(path: string): Record<string, any> {
+  return parseYaml(readFileSync(resolve(PROJECT_ROOT, 'stacks', path), 'utf8')) as Record<string, any>;
+}
+
+/** Deep merge for Helm values: objects merge, everything else is replaced. */
+export function mergeValues(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]) ? mergeValues(out[k], v) : v;
+  }
+  return out;
+}
+
+export const TLS_DIR = '/vault/userconfig/vault-tls';
+
+export function raftConfig(plan: Plan): string {
+  const { release } = plan.vault;
+  const joins = Array.from({ length: plan.vault.ha.replicas }, (_, i) =>
+    [
+      '  retry_join {',
+      `    leader_api_addr         = "https://${release}-${i}.${release}-internal:8200"`,
+      `    leader_ca_cert_file     = "${TLS_DIR}/ca.crt"`,
+      `    leader_tls_servername   = "${release}-${i}.${release}-internal"`,
+      '  }',
+    ].join('\n'),
+  );
+  return [
+    'ui = true',
+    '',
+    'listener "tcp" {',
+    '  address         = "[::]:8200"',
+    '  cluster_address = "[::]:8201"',
+    `  tls_cert_file   = "${TLS_DIR}/tls.crt"`,
+    `  tls_key_file    = "${TLS_DIR}/tls.key"`,
+    '  tls_min_version = "tls12"',
+    '}',
+    '',
+    'storage "raft" {',
+    '  path = "/vault/data"',
+    ...joins,
+    '}',
+    '',
+    'service_registration "kubernetes" {}',
+    '',
+  ].join('\n');
+}
+
+export function vaultValues(plan: Plan): Record<string, any> {
+  const v = plan.vault;
+  const base = stack(plan.profile === 'production' ? 'vault/values-production.yaml' : 'vault/values-demo.yaml');
+  const over: Record<string, any> = {
+    server: { image: { repository: v.image.repository, tag: v.image.tag } },
+  };
+  if (plan.profile === 'production') {
+    over.server.ha = { replicas: v.ha.replicas, raft: { config: raftConfig(plan) } };
+    // The chart's default anti-affinity needs one node per replica; relax it when kind has fewer nodes.
+    if (plan.cluster.provider === 'kind' && plan.cluster.workers + 1 < v.ha.replicas) over.server.affinity = '';
+    if (v.distribution === 'openbao') over.server.extraEnvironmentVars = { BAO_CACERT: `${TLS_DIR}/ca.crt` };
+  } else {
+    over.server.service = { nodePort: plan.cluster.nodePorts.vault };
+  }
+  return mergeValues(base, over);
+}
+
+export function kindConfig(plan: Plan): Record<string, any> {
+  const c = plan.cluster;
+  const portMappings = [
+    ...(plan.profile === 'production' ? [] : [{ containerPort: c.nodePorts.vault, hostPort: c.hostPorts.vault, listenAddress: '127.0.0.1', protocol: 'TCP' }]),
+    { containerPort: c.nodePorts.dashboard, hostPort: c.hostPorts.http, listenAddress: '127.0.0.1', protocol: 'TCP' },
+  ];
+  return {
+    kind: 'Cluster',
+    apiVersion: 'kind.x-k8s.io/v1alpha4',
+    name: c.name,
+    nodes: [
+      { role: 'control-plane', image: c.nodeImage, extraPortMappings: portMappings },
+      ...Array.from({ length: c.workers }, () => ({ role: 'worker', image: c.nodeImage })),
+    ],
+  };
+}
+
+export function seedingMatrix(plan: Plan): Record<string, any> {
+  return {
+    mount: plan.seeding.mount,
+    ...(plan.ignoredLiterals.length ? { ignoredLiterals: plan.ignoredLiterals } : {}),
+    entries: plan.seeding.entries.map((e) => ({
+      path: e.path,
+      key: e.key,
+      source: e.source.type === 'literal' ? `literal [passwords].${e.source.password}` : `random ${e.source.bytes} bytes, ${e.source.format}`,
+      hash: e.hash.type === 'bcrypt' ? `bcrypt cost ${e.hash.cost}` : 'none',
+      ...(e.plaintextKey ? { plaintextKey: e.plaintextKey } : {}),
+      ...(e.group ? { sharedWith: e.group } : {}),
+      ...(e.alwaysRandom ? { alwaysRandom: true } : {}),
+    })),
+  };
+}
+
+export function renderArtifacts(plan: Plan): Artifacts {
+  const files: [string, string][] = [];
+  files.push(['plan.json', `${JSON.stringify(plan, null, 2)}\n`]);
+  if (plan.cluster.provider === 'kind') files.push(['kind/cluster.yaml', HEADER + yaml(kindConfig(plan))]);
+  if (!plan.vault.external) files.push(['helm/vault-values.yaml', HEADER + yaml(vaultValues(plan))]);
+  files.push(['helm/eso-values.yaml', HEADER + yaml(stack('eso/values.yaml'))]);
+  for (const p of plan.vault.policies) files.push([`vault/policies/${p.name}.hcl`, p.hcl]);
+  if (plan.vault.setupToken.enabled) files.push([`vault/policies/${plan.vault.setupToken.policy.name}.hcl`, plan.vault.setupToken.policy.hcl]);
+  files.push(['vault/engines.yaml', HEADER + yaml({ engines: plan.vault.engines })]);
+  files.push([
+    'vault/auth.yaml',
+    HEADER + yaml({ kubernetes: { mount: plan.vault.kubernetesAuth.mount, audience: plan.vault.kubernetesAuth.audience, roles: plan.vault.kubernetesAuth.roles } }),
+  ]);
+  files.push([
+    'vault/init.yaml',
+    HEADER +
+      yaml({
+        shares: plan.vault.init.shares,
+        threshold: plan.vault.init.threshold,
+        keysStored: plan.vault.init.storeInCluster
+          ? [`${plan.stateDir}/vault-init.json (0600)`, `Secret ${plan.vault.namespace}/${plan.vault.init.secretName}`]
+          : [`${plan.stateDir}/vault-init.json (0600, written once; move it offline)`],
+        rootToken: plan.vault.setupToken.enabled ? 'revoked after setup; day-2 runs use the vaultlab-setup token' : 'kept in the state dir',
+        audit: plan.vault.audit.enabled ? plan.vault.audit.path : 'off',
+      }),
+  ]);
+  files.push(['vault/seeding.yaml', HEADER + yaml(seedingMatrix(plan))]);
+  const manifests = allManifests(plan);
+  for (const ns of plan.namespaces) {
+    files.push([`manifests/${ns.name}.yaml`, HEADER + yamlDocs(manifests.filter((m) => m.metadata.namespace === ns.name || (m.kind === 'Namespace' && m.metadata.name === ns.name)))]);
+  }
+  if (plan.vault.networkPolicy) files.push([`manifests/${plan.vault.namespace}-network-policy.yaml`, HEADER + yamlDocs([vaultNetworkPolicy(plan)])]);
+  return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
