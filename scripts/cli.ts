@@ -192,9 +192,7 @@ function report(err: unknown, out: Output): number {
   return EXIT_FAILURE;
 }
 
-// Run when executed directly (bin or `node scripts/cli.ts`), not when imported by tests.
-const invoked = process.argv[1] ? new URL(`file://${process.argv[1]}`).pathname : '';
-if (import.meta.filename === invoked || (await import('node:fs')).realpathSync(invoked || '.') === import.meta.filename) {
-  const code = await main(process.argv.slice(2));
-  process.exitCode = code;
+// Run when executed directly (`node scripts/cli.ts`); bin/vaultlab.js and tests import main().
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
 }

