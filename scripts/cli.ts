@@ -40,6 +40,7 @@ export const COMMANDS: Entry[] = [
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', short: 'c', value: 'FILE', description: 'config file (default ./config.toml, else the bundled demo environment)' },
   profile: { type: 'string', short: 'p', value: 'NAME', description: 'demo | production (overrides [profile] and VAULTLAB_PROFILE)' },
+  name: { type: 'string', short: 'n', value: 'NAME', description: 'cluster name (overrides [cluster] name; in CI derived from the run id)' },
   json: { type: 'boolean', description: 'machine-readable output on stdout: no colour, no spinners' },
   yes: { type: 'boolean', short: 'y', description: 'answer yes to confirmations' },
   ci: { type: 'boolean', description: 'CI mode (also CI=true): no prompts, plain output' },
@@ -162,6 +163,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const flags: GlobalFlags = {
       config: v.config as string | undefined,
       profile: v.profile as string | undefined,
+      name: v.name as string | undefined,
       json: !!v.json,
       yes: !!v.yes,
       verbose: !!v.verbose,

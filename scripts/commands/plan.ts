@@ -1,6 +1,6 @@
 // `vaultlab plan`: config + profile -> the typed plan and every artifact a deploy uses,
 // with no cluster. Deterministic: the same input gives byte-identical output.
-import type { Command } from './types.ts';
+import { loadOptions, type Command } from './types.ts';
 import { loadConfig } from '../config/load.ts';
 
 export const commands: Command[] = [
@@ -26,7 +26,7 @@ export const commands: Command[] = [
       const { buildPlan } = await import('../plan/build.ts');
       const { renderArtifacts } = await import('../plan/render.ts');
       const { writeArtifacts, summarize, diffArtifacts } = await import('../plan/output.ts');
-      const loaded = loadConfig({ file: ctx.flags.config, profile: ctx.flags.profile });
+      const loaded = loadConfig(loadOptions(ctx.flags));
       for (const w of loaded.warnings) ctx.out.warn(w);
       const plan = buildPlan(loaded);
       const artifacts = renderArtifacts(plan);
@@ -38,7 +38,7 @@ export const commands: Command[] = [
       let diff: string | undefined;
       if (ctx.options.diff) {
         const other = plan.profile === 'production' ? 'demo' : 'production';
-        const otherArtifacts = renderArtifacts(buildPlan(loadConfig({ file: ctx.flags.config, profile: other })));
+        const otherArtifacts = renderArtifacts(buildPlan(loadConfig({ ...loadOptions(ctx.flags), profile: other })));
         diff = diffArtifacts(otherArtifacts, artifacts, other, plan.profile);
       }
       if (ctx.flags.json) {

@@ -5,6 +5,8 @@ import type { Output } from '../lib/output.ts';
 export interface GlobalFlags {
   config: string | undefined;
   profile: string | undefined;
+  /** --name: cluster name override (CI: unique per run). */
+  name: string | undefined;
   json: boolean;
   yes: boolean;
   verbose: boolean;
@@ -20,6 +22,9 @@ export interface OptionSpec {
   /** Shown in --help as the value name, e.g. "DIR". */
   value?: string;
 }
+
+/** What every command passes to loadConfig. */
+export const loadOptions = (flags: GlobalFlags) => ({ file: flags.config, profile: flags.profile, clusterName: flags.name, ci: flags.ci });
 
 export interface CommandContext {
   flags: GlobalFlags;

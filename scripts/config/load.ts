@@ -22,6 +22,10 @@ export interface LoadOptions {
   profile?: string | undefined;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** --name: overrides [cluster] name (and VAULTLAB_CLUSTER_NAME). */
+  clusterName?: string | undefined;
+  /** CI mode: without an explicit name, derive a unique one from the CI run id. */
+  ci?: boolean;
 }
 
 export interface LoadedConfig {
@@ -76,7 +80,14 @@ export function bundledDemoDefaults(text?: string): Record<string, string> {
 export function loadConfigText(
   source: string,
   display: string,
-  opts: { profile?: string | undefined; env?: NodeJS.ProcessEnv; bundled?: boolean; demoDefaults?: Record<string, string> } = {},
+  opts: {
+    profile?: string | undefined;
+    env?: NodeJS.ProcessEnv;
+    bundled?: boolean;
+    demoDefaults?: Record<string, string>;
+    clusterName?: string | undefined;
+    ci?: boolean;
+  } = {},
 ): LoadedConfig {
   const env = opts.env ?? process.env;
   let raw: unknown;
@@ -106,6 +117,9 @@ export function loadConfigText(
     }
     config.profile.name = override as ProfileName;
   }
+
+  const name = clusterNameOverride(config.cluster.name, opts.clusterName, env, opts.ci ?? false);
+  if (name !== undefined) config.cluster.name = name;
 
   // Passwords: the file's values, overridden by VAULTLAB_PASSWORD_<NAME>; names may also exist only in the environment.
   const passwords: Record<string, string> = { ...config.passwords };
@@ -137,6 +151,30 @@ export function loadConfigText(
     passwordsFromEnv: passwordsFromEnv.sort(),
     warnings,
   };
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * --name > VAULTLAB_CLUSTER_NAME > (CI mode) "<name>-ci-<run id>" > [cluster] name.
+ * The CI name is derived from the run id, so the always-run `destroy` step of the same run
+ * finds the cluster that `deploy` created, and two runs on one machine never share one.
+ */
+export function clusterNameOverride(base: string, flag: string | undefined, env: NodeJS.ProcessEnv, ci: boolean): string | undefined {
+  const explicit = flag ?? (env.VAULTLAB_CLUSTER_NAME || undefined);
+  if (explicit !== undefined) {
+    if (!DNS_LABEL.test(explicit)) {
+      throw new ConfigError(flag !== undefined ? '--name' : 'VAULTLAB_CLUSTER_NAME', `"${explicit}" is not a valid cluster name`, 'Use lowercase letters, digits and "-", at most 63 characters.');
+    }
+    return explicit;
+  }
+  if (!ci) return undefined;
+  const runId = env.GITHUB_RUN_ID
+    ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`
+    : (env.CI_PIPELINE_ID ?? env.CI_JOB_ID ?? env.BUILD_ID ?? env.BUILDKITE_BUILD_NUMBER ?? env.CIRCLE_WORKFLOW_ID);
+  if (!runId) return undefined;
+  const suffix = `-ci-${runId.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`.slice(0, 40);
+  return `${base.slice(0, 63 - suffix.length)}${suffix}`.replace(/-+$/, '');
 }
 
 /** secrets.3.format -> secrets[3].format */

@@ -181,3 +181,15 @@ describe('suggestions', () => {
     expect(suggest('zzz', ['kv_mount', 'namespace'])).toBeUndefined();
   });
 });
+
+describe('cluster name', () => {
+  it('--name > VAULTLAB_CLUSTER_NAME > CI run id > [cluster] name', () => {
+    const text = '[cluster]\nname = "lab"\n';
+    expect(loadConfigText(text, 'c', { env: {} }).config.cluster.name).toBe('lab');
+    expect(loadConfigText(text, 'c', { env: { GITHUB_RUN_ID: '42' } }).config.cluster.name).toBe('lab');
+    expect(loadConfigText(text, 'c', { env: { GITHUB_RUN_ID: '42', GITHUB_RUN_ATTEMPT: '2' }, ci: true }).config.cluster.name).toBe('lab-ci-42-2');
+    expect(loadConfigText(text, 'c', { env: { GITHUB_RUN_ID: '42', VAULTLAB_CLUSTER_NAME: 'x1' }, ci: true }).config.cluster.name).toBe('x1');
+    expect(loadConfigText(text, 'c', { env: { VAULTLAB_CLUSTER_NAME: 'x1' }, clusterName: 'y2' }).config.cluster.name).toBe('y2');
+    expect(() => loadConfigText(text, 'c', { env: {}, clusterName: 'Bad_Name' })).toThrow(/--name: "Bad_Name" is not a valid cluster name/);
+  });
+});
