@@ -1,0 +1,249 @@
+// The Vault/OpenBao HTTP API, over node-vault's request layer: keep-alive agents, a timeout per
+// request, retries with backoff only for connection errors and 5xx while Vault starts (never
+// 4xx), and errors that carry method, path, status and Vault's message, never a value or token.
+import http from 'node:http';
+import https from 'node:https';
+import { createRequire } from 'node:module';
+import { VaultlabError } from '../lib/errors.ts';
+import { redact, registerSecret } from '../lib/redact.ts';
+
+const require = createRequire(import.meta.url);
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'LIST';
+
+export class VaultApiError extends VaultlabError {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number | undefined;
+  readonly vaultErrors: string[];
+  constructor(method: string, path: string, status: number | undefined, vaultErrors: string[], hint?: string, cause?: unknown) {
+    const what = status === undefined ? 'no response' : `HTTP ${status}`;
+    const detail = vaultErrors.length ? `: ${vaultErrors.join('; ')}` : '';
+    super(redact(`Vault ${method} /v1/${path} failed (${what})${detail}`), { ...(hint ? { hint } : {}), cause });
+    this.name = 'VaultApiError';
+    this.method = method;
+    this.path = path;
+    this.status = status;
+    this.vaultErrors = vaultErrors;
+  }
+}
+
+export interface VaultClientOptions {
+  address: string;
+  token?: string | undefined;
+  /** PEM of the CA that signed Vault's certificate; the client verifies against it. */
+  caPem?: string | undefined;
+  timeoutMs?: number;
+  /** Attempts for connection errors and 5xx (Vault starting); 1 = no retry. */
+  attempts?: number;
+}
+
+export interface RequestOptions {
+  /** Statuses returned instead of thrown (e.g. 404 for "absent"). */
+  accept?: number[];
+  retry?: boolean;
+  headers?: Record<string, string>;
+  /** Do not send the client token (sys/init, sys/unseal need none). */
+  anonymous?: boolean;
+  token?: string;
+}
+
+export interface Response<T> {
+  status: number;
+  data: T;
+}
+
+const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class VaultClient {
+  readonly address: string;
+  private token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly attempts: number;
+  private readonly raw: { request(o: Record<string, unknown>): Promise<unknown> };
+  private readonly agent: http.Agent | https.Agent;
+  /** Requests that can change Vault's state (POST/PUT/PATCH/DELETE), for "a re-run writes nothing". */
+  writes = 0;
+  requests = 0;
+
+  constructor(opts: VaultClientOptions) {
+    this.address = opts.address.replace(/\/+$/, '');
+    this.token = opts.token;
+    if (opts.token) registerSecret(opts.token);
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.attempts = opts.attempts ?? 6;
+    const tls = this.address.startsWith('https:');
+    this.agent = tls ? new https.Agent({ keepAlive: true, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive: true });
+    const nodeVault = require('node-vault') as (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
+    this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
+  }
+
+  setToken(token: string | undefined): void {
+    this.token = token;
+    if (token) registerSecret(token);
+  }
+
+  hasToken(): boolean {
+    return !!this.token;
+  }
+
+  /** Closes keep-alive sockets so a test or CLI run can exit promptly. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  async request<T = any>(method: Method, path: string, body?: unknown, opts: RequestOptions = {}): Promise<Response<T>> {
+    const clean = path.replace(/^\/+/, '');
+    const attempts = opts.retry === false ? 1 : this.attempts;
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token ?? (opts.anonymous ? undefined : this.token);
+    if (token) headers['X-Vault-Token'] = token;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      this.requests++;
+      if (MUTATING.has(method)) this.writes++;
+      let status: number | undefined;
+      let data: any;
+      try {
+        const agentKey = this.address.startsWith('https:') ? 'httpsAgent' : 'httpAgent';
+        data = await this.raw.request({
+          path: `/${clean}`,
+          method,
+          headers,
+          timeout: this.timeoutMs,
+          [agentKey]: this.agent,
+          ...(body !== undefined ? { json: body } : {}),
+        });
+        status = 200;
+      } catch (err: any) {
+        if (err?.response?.statusCode !== undefined) {
+          status = err.response.statusCode as number;
+          data = err.response.body;
+        } else {
+          lastError = err;
+          const code = err?.code ?? err?.cause?.code;
+          const retriable = CONNECTION_ERRORS.has(code) || /socket hang up|timeout/i.test(String(err?.message));
+          if (retriable && attempt < attempts) {
+            await sleep(Math.min(200 * 2 ** (attempt - 1), 3000));
+            continue;
+          }
+          const tlsProblem = /certificate|self[- ]signed|CERT_|unable to verify/i.test(String(err?.message) + String(code));
+          throw new VaultApiError(method, clean, undefined, [redact(String(err?.message ?? err))], tlsProblem
+            ? 'Vault\'s certificate is not signed by the CA vaultlab was given: check --ca-cert / VAULT_CACERT.'
+            : `Is Vault running at ${this.address}? Check --vault-addr / VAULT_ADDR.`, err);
+        }
+      }
+      if (status === 204 || (status >= 200 && status < 300)) return { status, data: data as T };
+      if (opts.accept?.includes(status)) return { status, data: data as T };
+      const errors: string[] = Array.isArray(data?.errors) ? data.errors.map((e: unknown) => redact(String(e))) : [];
+      const sealed = errors.some((e) => /Vault is sealed/i.test(e));
+      if (status >= 500 && !sealed && attempt < attempts) {
+        lastError = new VaultApiError(method, clean, status, errors);
+        await sleep(Math.min(200 * 2 ** (attempt - 1), 3000));
+        continue;
+      }
+      throw new VaultApiError(method, clean, status, errors, hintFor(status, errors));
+    }
+    throw lastError instanceof Error ? lastError : new VaultApiError(method, clean, undefined, ['gave up']);
+  }
+
+  get<T = any>(path: string, opts?: RequestOptions) {
+    return this.request<T>('GET', path, undefined, opts);
+  }
+  post<T = any>(path: string, body?: unknown, opts?: RequestOptions) {
+    return this.request<T>('POST', path, body ?? {}, opts);
+  }
+  put<T = any>(path: string, body?: unknown, opts?: RequestOptions) {
+    return this.request<T>('PUT', path, body ?? {}, opts);
+  }
+  delete<T = any>(path: string, opts?: RequestOptions) {
+    return this.request<T>('DELETE', path, undefined, opts);
+  }
+
+  // --- sys
+  async sealStatus(): Promise<SealStatus> {
+    return (await this.get<SealStatus>('sys/seal-status', { anonymous: true })).data;
+  }
+  async initStatus(): Promise<boolean> {
+    return (await this.get<{ initialized: boolean }>('sys/init', { anonymous: true })).data.initialized;
+  }
+  /** sys/health answers with a status code per state; all of them are answers here. */
+  async health(): Promise<Health> {
+    const r = await this.get<Health>('sys/health', { anonymous: true, accept: [429, 472, 473, 501, 503] });
+    return r.data;
+  }
+
+  // --- KV v2
+  async kvRead(mount: string, path: string): Promise<{ data: Record<string, string>; version: number } | undefined> {
+    const r = await this.get<any>(`${mount}/data/${path}`, { accept: [404] });
+    if (r.status === 404 || !r.data?.data) return undefined;
+    const data = (r.data.data.data ?? {}) as Record<string, string>;
+    for (const v of Object.values(data)) registerSecret(String(v));
+    return { data, version: r.data.data.metadata?.version ?? 0 };
+  }
+  /** Key names only, no values (KV v2 subkeys endpoint). */
+  async kvSubkeys(mount: string, path: string): Promise<string[] | undefined> {
+    const r = await this.get<any>(`${mount}/subkeys/${path}`, { accept: [404] });
+    if (r.status === 404) return undefined;
+    return Object.keys(r.data?.data?.subkeys ?? {});
+  }
+  async kvMetadata(mount: string, path: string): Promise<{ current_version: number; versions: Record<string, unknown> } | undefined> {
+    const r = await this.get<any>(`${mount}/metadata/${path}`, { accept: [404] });
+    return r.status === 404 ? undefined : r.data.data;
+  }
+  /** Merge-patch keys into an existing secret; other keys are untouched. */
+  async kvPatch(mount: string, path: string, data: Record<string, string>, opts: RequestOptions = {}) {
+    return this.request('PATCH', `${mount}/data/${path}`, { data }, { ...opts, headers: { 'Content-Type': 'application/merge-patch+json', ...opts.headers } });
+  }
+  /** Create only if absent (cas=0). */
+  async kvCreate(mount: string, path: string, data: Record<string, string>, opts: RequestOptions = {}) {
+    return this.post(`${mount}/data/${path}`, { options: { cas: 0 }, data }, opts);
+  }
+
+  /** Random bytes from Vault's CSPRNG. */
+  async random(bytes: number, format: 'base64' | 'hex'): Promise<string> {
+    const r = await this.post<{ data: { random_bytes: string } }>(`sys/tools/random/${bytes}`, { format });
+    const value = r.data.data.random_bytes;
+    registerSecret(value);
+    return value;
+  }
+}
+
+function hintFor(status: number, errors: string[]): string | undefined {
+  const text = errors.join(' ');
+  if (/Vault is sealed/i.test(text)) return 'Unseal it: vaultlab vault unseal';
+  if (status === 403) return 'The token lacks a capability for this path (or has expired): check --token / VAULT_TOKEN, or the state dir\'s token.';
+  if (status === 400 && /check-and-set/i.test(text)) return 'Someone else wrote this secret at the same time; re-run the command.';
+  return undefined;
+}
+
+export interface SealStatus {
+  type: string;
+  initialized: boolean;
+  sealed: boolean;
+  t: number;
+  n: number;
+  progress: number;
+  version: string;
+  cluster_name?: string;
+}
+
+export interface Health {
+  initialized: boolean;
+  sealed: boolean;
+  standby: boolean;
+  version: string;
+  cluster_name?: string;
+}
+
+/** --vault-addr > VAULT_ADDR > BAO_ADDR > the plan's address; same for token and CA. */
+export function vaultEnv(env: NodeJS.ProcessEnv = process.env) {
+  return {
+    address: env.VAULT_ADDR || env.BAO_ADDR || undefined,
+    token: env.VAULT_TOKEN || env.BAO_TOKEN || undefined,
+    caCertFile: env.VAULT_CACERT || env.BAO_CACERT || undefined,
+  };
+}

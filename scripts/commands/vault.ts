@@ -1,0 +1,148 @@
+// `vaultlab vault init | unseal | configure | up`: the Vault lifecycle against any reachable
+// Vault (--vault-addr / VAULT_ADDR), no cluster needed.
+import type { Command, CommandContext } from './types.ts';
+import { VAULT_OPTIONS, openSession, keysFromUser, type VaultSession } from '../vault/session.ts';
+
+async function withSession<T>(ctx: CommandContext, fn: (s: VaultSession) => Promise<T>): Promise<T> {
+  const s = openSession(ctx);
+  const release = s.state.lock(`vault ${ctx.positionals.join(' ')}`.trim());
+  try {
+    return await fn(s);
+  } finally {
+    release();
+    s.client.close();
+  }
+}
+
+const tableLine = (i: { kind: string; name: string; action: string; detail?: string }) =>
+  `  ${i.action.padEnd(9)} ${i.kind.padEnd(11)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`;
+
+export const commands: Command[] = [
+  {
+    name: 'vault init',
+    summary: 'Initialize Vault and store the keys before anything else',
+    description: [
+      'Initializes an uninitialized Vault with the profile\'s key shares (demo 1/1, production 5/3) and',
+      'writes the result to <state-dir>/vault-init.json (0600) before anything else happens.',
+      'A Vault that is already initialized is left alone.',
+    ].join('\n'),
+    options: { ...VAULT_OPTIONS },
+    async run(ctx) {
+      return withSession(ctx, async (s) => {
+        const { initVault } = await import('../vault/init.ts');
+        const r = await initVault(s.client, s.plan, s.state);
+        if (ctx.flags.json) ctx.out.result({ ok: true, action: r.action, stored: r.stored, shares: s.plan.vault.init.shares, threshold: s.plan.vault.init.threshold });
+        else if (r.action === 'initialized') {
+          ctx.out.info(`Vault at ${s.client.address} initialized: ${s.plan.vault.init.shares} key share(s), threshold ${s.plan.vault.init.threshold}.`);
+          ctx.out.info(`Keys and root token written to ${r.stored.join(', ')} (mode 0600).`);
+          if (s.plan.profile === 'production') ctx.out.info('Move that file somewhere offline once setup is done: it is the only copy of the key shares.');
+        } else ctx.out.info(`Vault at ${s.client.address} is already initialized; nothing to do.`);
+        return 0;
+      });
+    },
+  },
+  {
+    name: 'vault unseal',
+    summary: 'Unseal Vault from stored keys, a file, stdin or a prompt',
+    description: 'Demo: uses the stored key automatically. Production: give the shares with --keys-file, --stdin, or type them at the prompt. A no-op when Vault is unsealed.',
+    options: {
+      ...VAULT_OPTIONS,
+      'keys-file': { type: 'string', value: 'FILE', description: 'a vault-init.json, or one key share per line' },
+      stdin: { type: 'boolean', description: 'read key shares from stdin, one per line' },
+    },
+    async run(ctx) {
+      return withSession(ctx, async (s) => {
+        const { unsealVault } = await import('../vault/unseal.ts');
+        const { readInit } = await import('../vault/keys.ts');
+        const { noKeysError } = await import('../vault/up.ts');
+        const status = await s.client.sealStatus();
+        let outcome;
+        if (!status.sealed) outcome = { address: s.client.address, action: 'already-unsealed', sharesUsed: 0 };
+        else {
+          const stored = readInit(s.state);
+          const keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+          if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
+          outcome = await unsealVault(s.client, keys);
+        }
+        if (ctx.flags.json) ctx.out.result({ ok: true, ...outcome });
+        else ctx.out.info(outcome.action === 'unsealed' ? `Vault at ${outcome.address} unsealed with ${outcome.sharesUsed} key share(s).` : `Vault at ${outcome.address} is already unsealed.`);
+        return 0;
+      });
+    },
+  },
+  {
+    name: 'vault configure',
+    summary: 'Reconcile engines, Kubernetes auth, roles, policies and audit with the config',
+    description: [
+      'Declarative: reads every item and writes only what differs; a second run writes nothing.',
+      'With --kube-host and --kube-ca-file, configures which API server validates ServiceAccount tokens',
+      '(deploy passes the cluster\'s own). --prune deletes vaultlab-named policies and roles the config no longer has.',
+    ].join('\n'),
+    options: {
+      ...VAULT_OPTIONS,
+      prune: { type: 'boolean', description: 'delete vaultlab policies (eso-*) and roles (eso-*-role) no longer in the config' },
+      'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
+      'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
+      'audit-path': { type: 'string', value: 'PATH', description: 'file audit device path (production; default on the audit volume)' },
+    },
+    async run(ctx) {
+      return withSession(ctx, async (s) => {
+        const { configureVault, countActions } = await import('../vault/configure.ts');
+        const { resolveToken } = await import('../vault/token.ts');
+        const { kubeTarget } = await import('../vault/cli-helpers.ts');
+        const tok = resolveToken(s.state, { flag: s.tokenFlag, env: s.tokenEnv });
+        if (tok) s.client.setToken(tok.token);
+        const items = await configureVault(s.client, s.plan, {
+          kubernetes: kubeTarget(ctx),
+          auditPath: ctx.options['audit-path'] as string | undefined,
+          prune: !!ctx.options.prune,
+        });
+        const counts = countActions(items);
+        if (ctx.flags.json) ctx.out.result({ ok: true, counts, items, writes: s.client.writes });
+        else {
+          for (const i of items) ctx.out.info(tableLine(i));
+          ctx.out.info(`configure: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+        }
+        return 0;
+      });
+    },
+  },
+  {
+    name: 'vault up',
+    summary: 'init + unseal + configure + seed against any reachable Vault',
+    description: 'Each stage is idempotent: `vault up` on a finished Vault only reads. Production also creates the limited vaultlab-setup token and revokes the root token.',
+    options: {
+      ...VAULT_OPTIONS,
+      'keys-file': { type: 'string', value: 'FILE', description: 'unseal key shares (production)' },
+      stdin: { type: 'boolean', description: 'read key shares from stdin' },
+      'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
+      'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
+      'audit-path': { type: 'string', value: 'PATH', description: 'file audit device path (production)' },
+      'no-seed': { type: 'boolean', description: 'stop after configure' },
+    },
+    async run(ctx) {
+      return withSession(ctx, async (s) => {
+        const { vaultUp } = await import('../vault/up.ts');
+        const { kubeTarget, printSeed } = await import('../vault/cli-helpers.ts');
+        const status = await s.client.sealStatus();
+        const keys = status.initialized && status.sealed ? await keysFromUser(ctx, status.t) : undefined;
+        const r = await vaultUp(s.client, s.plan, s.state, {
+          ...(keys ? { keys } : {}),
+          token: { flag: s.tokenFlag, env: s.tokenEnv },
+          configure: { kubernetes: kubeTarget(ctx), auditPath: ctx.options['audit-path'] as string | undefined },
+          seed: ctx.options['no-seed'] ? false : {},
+          passwords: s.loaded.passwords,
+        });
+        if (ctx.flags.json) ctx.out.result({ ok: true, ...r, init: { action: r.init.action, stored: r.init.stored } });
+        else {
+          ctx.out.info(`init:      ${r.init.action}${r.init.stored.length ? ` (keys in ${r.init.stored.join(', ')})` : ''}`);
+          ctx.out.info(`unseal:    ${r.unseal.map((u) => `${u.address} ${u.action}`).join(', ')}`);
+          if (r.setupToken) ctx.out.info(`token:     vaultlab-setup ${r.setupToken}; root token revoked`);
+          for (const i of r.configure) ctx.out.info(tableLine(i));
+          if (r.seed) printSeed(ctx, r.seed);
+        }
+        return 0;
+      });
+    },
+  },
+];

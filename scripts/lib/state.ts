@@ -1,0 +1,142 @@
+// Per-cluster local state: `.vaultlab/<cluster>/`, directory 0700, files 0600, written
+// atomically (temp file, fsync, rename), git-ignored, and locked so two runs never share it.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { VaultlabError } from './errors.ts';
+
+export class StateDir {
+  readonly path: string;
+  constructor(path: string) {
+    this.path = resolve(path);
+  }
+
+  ensure(): this {
+    mkdirSync(this.path, { recursive: true, mode: 0o700 });
+    chmodSync(this.path, 0o700);
+    // Keep every state file out of git, wherever the state dir lives.
+    const root = dirname(this.path);
+    const ignore = join(root, '.gitignore');
+    if (root.endsWith('.vaultlab') && !existsSync(ignore)) writeFileSync(ignore, '# vaultlab state: keys and tokens, never commit\n*\n', { mode: 0o600 });
+    return this;
+  }
+
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.file(name));
+  }
+
+  read(name: string): string | undefined {
+    return this.has(name) ? readFileSync(this.file(name), 'utf8') : undefined;
+  }
+
+  readJson<T>(name: string): T | undefined {
+    const text = this.read(name);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new VaultlabError(`state file ${this.file(name)} is not valid JSON`, { cause: err, hint: 'Restore it from your backup, or remove it if you know it is obsolete.' });
+    }
+  }
+
+  /** Atomic, durable, 0600. With `exclusive`, refuses to replace an existing file. */
+  write(name: string, content: string, opts: { exclusive?: boolean } = {}): string {
+    this.ensure();
+    const target = this.file(name);
+    if (opts.exclusive && existsSync(target)) {
+      throw new VaultlabError(`${target} already exists and vaultlab never overwrites it`, { hint: 'Move it somewhere safe first if it belongs to an older Vault.' });
+    }
+    const tmp = `${target}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, target);
+    const dirFd = openSync(this.path, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+    return target;
+  }
+
+  writeJson(name: string, value: unknown, opts: { exclusive?: boolean } = {}): string {
+    return this.write(name, `${JSON.stringify(value, null, 2)}\n`, opts);
+  }
+
+  remove(name: string): void {
+    rmSync(this.file(name), { force: true });
+  }
+
+  /** Every state file must be private: a 0644 key file is a finding, not a detail. */
+  checkPermissions(): string[] {
+    const problems: string[] = [];
+    for (const name of ['vault-init.json', 'setup-token.json']) {
+      if (!this.has(name)) continue;
+      const mode = statSync(this.file(name)).mode & 0o777;
+      if (mode & 0o077) problems.push(`${this.file(name)} has mode ${mode.toString(8)}; run: chmod 600 ${this.file(name)}`);
+    }
+    return problems;
+  }
+
+  /**
+   * An exclusive lock for one run. A lock left by a dead process is taken over.
+   * Returns the release function.
+   */
+  lock(command: string): () => void {
+    this.ensure();
+    const lockFile = this.file('lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(lockFile, 'wx', 0o600);
+        writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));
+        closeSync(fd);
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          rmSync(lockFile, { force: true });
+        };
+        process.once('exit', release);
+        return release;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        let holder: { pid?: number; command?: string; since?: string } = {};
+        try {
+          holder = JSON.parse(readFileSync(lockFile, 'utf8'));
+        } catch {
+          /* unreadable lock: treat as stale */
+        }
+        if (holder.pid && holder.pid !== process.pid && pidAlive(holder.pid)) {
+          throw new VaultlabError(`another vaultlab run (pid ${holder.pid}, \`${holder.command ?? '?'}\` since ${holder.since ?? '?'}) holds ${lockFile}`, {
+            hint: 'Wait for it to finish, or use another cluster name (--name) for a parallel run.',
+          });
+        }
+        rmSync(lockFile, { force: true }); // stale: its process is gone
+      }
+    }
+    throw new VaultlabError(`could not take the lock ${lockFile}`);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `--state-dir` or `.vaultlab/<cluster>` under the working directory. */
+export function stateDirFor(cluster: string, override?: string, cwd: string = process.cwd()): StateDir {
+  return new StateDir(override ? resolve(cwd, override) : join(cwd, '.vaultlab', cluster));
+}

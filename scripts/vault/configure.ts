@@ -1,0 +1,186 @@
+// `vault configure`: a declarative reconcile, run in full on every invocation, in a fixed
+// order: engines, audit, auth method, auth config, policies, roles, (prune). Each item is read
+// first and written only when it differs, so a second run performs no write at all.
+import type { VaultClient } from '../adapters/vault.ts';
+import type { Plan, PolicyPlan } from '../plan/types.ts';
+import { VaultlabError } from '../lib/errors.ts';
+
+export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
+
+export interface ConfigureItem {
+  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role';
+  name: string;
+  action: Action;
+  detail?: string;
+}
+
+export interface KubernetesAuthTarget {
+  /** The API server as Vault reaches it ("https://kubernetes.default.svc" in-cluster). */
+  host: string;
+  caPem: string;
+  /** A token allowed to call TokenReview; omitted in-cluster, where Vault uses its own. */
+  reviewerJwt?: string | undefined;
+}
+
+export interface ConfigureOptions {
+  kubernetes?: KubernetesAuthTarget | undefined;
+  /** Where the file audit device writes (default: the plan's path, on the chart's audit volume). */
+  auditPath?: string | undefined;
+  /** Delete vaultlab-named policies and roles the plan no longer has. */
+  prune?: boolean;
+}
+
+export function durationSeconds(d: string): number {
+  let total = 0;
+  for (const m of d.matchAll(/([0-9]+)(ms|s|m|h)/g)) {
+    const n = Number(m[1]);
+    total += m[2] === 'h' ? n * 3600 : m[2] === 'm' ? n * 60 : m[2] === 's' ? n : n / 1000;
+  }
+  return Math.round(total);
+}
+
+const sameSet = (a: unknown, b: string[]) => Array.isArray(a) && a.length === b.length && [...a].map(String).sort().join('\u0000') === [...b].sort().join('\u0000');
+const VAULTLAB_POLICY = /^(eso-policy|eso-[a-z0-9-]+-policy|vaultlab-setup)$/;
+const VAULTLAB_ROLE = /^eso-[a-z0-9-]+-role$/;
+
+/** The policies a plan manages: the ESO policies, plus the setup policy in production. */
+export function managedPolicies(plan: Plan): PolicyPlan[] {
+  return [...plan.vault.policies, ...(plan.vault.setupToken.enabled ? [plan.vault.setupToken.policy] : [])];
+}
+
+export async function configureVault(client: VaultClient, plan: Plan, opts: ConfigureOptions = {}): Promise<ConfigureItem[]> {
+  const items: ConfigureItem[] = [];
+  const v = plan.vault;
+
+  // 1. Secrets engines.
+  const mounts = (await client.get<any>('sys/mounts')).data;
+  const mountTable: Record<string, any> = mounts.data ?? mounts;
+  for (const e of v.engines) {
+    const current = mountTable[`${e.path}/`];
+    if (!current) {
+      await client.post(`sys/mounts/${e.path}`, { type: e.type, description: e.description, options: e.options });
+      items.push({ kind: 'engine', name: `${e.path}/`, action: 'created', detail: e.type });
+    } else if (current.type !== e.type) {
+      throw new VaultlabError(`mount ${e.path}/ exists with type "${current.type}", but the config wants "${e.type}"`, {
+        hint: `vaultlab never replaces a mount that holds data: move it away (vault secrets move ${e.path}/ ...) or change vault.kv_mount.`,
+      });
+    } else if (e.type === 'kv' && String(current.options?.version ?? '1') !== '2') {
+      await client.post(`sys/mounts/${e.path}/tune`, { options: { version: '2' } });
+      items.push({ kind: 'engine', name: `${e.path}/`, action: 'updated', detail: 'KV v1 upgraded to v2' });
+    } else {
+      items.push({ kind: 'engine', name: `${e.path}/`, action: 'unchanged' });
+    }
+  }
+
+  // 2. Audit device (production), before anything reads a secret.
+  if (v.audit.enabled) {
+    const path = opts.auditPath ?? v.audit.path;
+    const audit = (await client.get<any>('sys/audit')).data;
+    const table: Record<string, any> = audit.data ?? audit;
+    const current = table['file/'];
+    if (!current) {
+      await client.put('sys/audit/file', { type: 'file', options: { file_path: path } });
+      items.push({ kind: 'audit', name: 'file/', action: 'created', detail: path });
+    } else if (current.options?.file_path !== path) {
+      throw new VaultlabError(`audit device file/ writes to ${current.options?.file_path}, the plan wants ${path}`, {
+        hint: 'Audit devices cannot be changed in place without losing the log; disable it (vault audit disable file/) if that is intended.',
+      });
+    } else items.push({ kind: 'audit', name: 'file/', action: 'unchanged' });
+  }
+
+  // 3. Kubernetes auth method.
+  const auth = v.kubernetesAuth;
+  const auths = (await client.get<any>('sys/auth')).data;
+  const authTable: Record<string, any> = auths.data ?? auths;
+  const currentAuth = authTable[`${auth.mount}/`];
+  if (!currentAuth) {
+    await client.post(`sys/auth/${auth.mount}`, { type: 'kubernetes', description: 'vaultlab: External Secrets Operator logins' });
+    items.push({ kind: 'auth', name: `${auth.mount}/`, action: 'created' });
+  } else if (currentAuth.type !== 'kubernetes') {
+    throw new VaultlabError(`auth mount ${auth.mount}/ has type "${currentAuth.type}", not kubernetes`, { hint: 'Change vault.kubernetes_auth.mount.' });
+  } else items.push({ kind: 'auth', name: `${auth.mount}/`, action: 'unchanged' });
+
+  // 4. Its config: which API server validates the ServiceAccount tokens.
+  if (opts.kubernetes) {
+    const k = opts.kubernetes;
+    const r = await client.get<any>(`auth/${auth.mount}/config`, { accept: [404] });
+    const cur = r.status === 404 ? undefined : r.data?.data;
+    const want: Record<string, unknown> = { kubernetes_host: k.host, kubernetes_ca_cert: k.caPem, disable_local_ca_jwt: !!k.reviewerJwt };
+    const same =
+      cur &&
+      cur.kubernetes_host === k.host &&
+      String(cur.kubernetes_ca_cert ?? '').trim() === k.caPem.trim() &&
+      !!cur.disable_local_ca_jwt === !!k.reviewerJwt &&
+      (!k.reviewerJwt || cur.token_reviewer_jwt_set === true);
+    if (!same) {
+      await client.post(`auth/${auth.mount}/config`, { ...want, ...(k.reviewerJwt ? { token_reviewer_jwt: k.reviewerJwt } : {}) });
+      items.push({ kind: 'auth-config', name: `${auth.mount}/config`, action: cur?.kubernetes_host ? 'updated' : 'created', detail: k.host });
+    } else items.push({ kind: 'auth-config', name: `${auth.mount}/config`, action: 'unchanged', detail: k.host });
+  } else {
+    items.push({ kind: 'auth-config', name: `${auth.mount}/config`, action: 'skipped', detail: 'no cluster given' });
+  }
+
+  // 5. Policies: exact text.
+  const policies = managedPolicies(plan);
+  for (const p of policies) {
+    const r = await client.get<any>(`sys/policies/acl/${p.name}`, { accept: [404] });
+    const current: string | undefined = r.status === 404 ? undefined : r.data?.data?.policy;
+    if (current === p.hcl) items.push({ kind: 'policy', name: p.name, action: 'unchanged' });
+    else {
+      await client.put(`sys/policies/acl/${p.name}`, { policy: p.hcl });
+      items.push({ kind: 'policy', name: p.name, action: current === undefined ? 'created' : 'updated' });
+    }
+  }
+
+  // 6. One role per app namespace.
+  for (const role of auth.roles) {
+    const r = await client.get<any>(`auth/${auth.mount}/role/${role.name}`, { accept: [404] });
+    const cur = r.status === 404 ? undefined : r.data?.data;
+    const ttl = durationSeconds(role.ttl);
+    const same =
+      cur &&
+      sameSet(cur.bound_service_account_names, [role.serviceAccount]) &&
+      sameSet(cur.bound_service_account_namespaces, [role.namespace]) &&
+      cur.audience === role.audience &&
+      sameSet(cur.token_policies, role.policies) &&
+      Number(cur.token_ttl) === ttl;
+    if (same) items.push({ kind: 'role', name: role.name, action: 'unchanged' });
+    else {
+      await client.post(`auth/${auth.mount}/role/${role.name}`, {
+        bound_service_account_names: [role.serviceAccount],
+        bound_service_account_namespaces: [role.namespace],
+        audience: role.audience,
+        token_policies: role.policies,
+        token_ttl: ttl,
+      });
+      items.push({ kind: 'role', name: role.name, action: cur ? 'updated' : 'created' });
+    }
+  }
+
+  // 7. Prune what vaultlab created earlier and the config no longer has.
+  if (opts.prune) {
+    const keep = new Set(policies.map((p) => p.name));
+    const listed = await client.get<any>('sys/policies/acl?list=true', { accept: [404] });
+    for (const name of (listed.data?.data?.keys ?? []) as string[]) {
+      if (VAULTLAB_POLICY.test(name) && !keep.has(name)) {
+        await client.delete(`sys/policies/acl/${name}`);
+        items.push({ kind: 'policy', name, action: 'deleted' });
+      }
+    }
+    const keepRoles = new Set(auth.roles.map((r) => r.name));
+    const roles = await client.get<any>(`auth/${auth.mount}/role?list=true`, { accept: [404] });
+    for (const name of (roles.data?.data?.keys ?? []) as string[]) {
+      if (VAULTLAB_ROLE.test(name) && !keepRoles.has(name)) {
+        await client.delete(`auth/${auth.mount}/role/${name}`);
+        items.push({ kind: 'role', name, action: 'deleted' });
+      }
+    }
+  }
+  return items;
+}
+
+export function countActions<T extends { action: string }>(items: T[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of items) counts[i.action] = (counts[i.action] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,69 @@
+// `vault up`: init -> unseal -> (production: setup token, root revoked) -> configure -> seed.
+// Every stage is safe to repeat, so `up` on a finished Vault only reads.
+import type { VaultClient } from '../adapters/vault.ts';
+import type { Plan } from '../plan/types.ts';
+import type { StateDir } from '../lib/state.ts';
+import { VaultlabError } from '../lib/errors.ts';
+import { initVault, type InitHooks, type InitOutcome } from './init.ts';
+import { unsealAll, type UnsealOutcome } from './unseal.ts';
+import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
+import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
+import { establishSetupToken, resolveToken, type TokenSource } from './token.ts';
+import { readInit } from './keys.ts';
+
+export interface UpOptions {
+  /** Other HA members to unseal besides `client` (production). */
+  members?: VaultClient[];
+  /** Unseal keys given by the user (production: the file is kept offline). */
+  keys?: string[];
+  token?: { flag?: string | undefined; env?: string | undefined };
+  hooks?: InitHooks;
+  configure?: ConfigureOptions;
+  seed?: SeedOptions | false;
+  passwords: Readonly<Record<string, string>>;
+}
+
+export interface UpReport {
+  init: InitOutcome;
+  unseal: UnsealOutcome[];
+  token: TokenSource;
+  setupToken?: 'created' | 'unchanged';
+  configure: ConfigureItem[];
+  seed?: SeedReport;
+}
+
+export function noKeysError(address: string, stateFile: string): VaultlabError {
+  return new VaultlabError(
+    `Vault at ${address} is initialized and sealed, but vaultlab has no keys for it (${stateFile} is missing)`,
+    {
+      hint:
+        'Usually a Vault data volume left from an earlier install. Start over with `vaultlab reset --full` ' +
+        '(destroys that Vault\'s data), or unseal with the keys you kept: `vaultlab vault unseal --keys-file FILE`.',
+    },
+  );
+}
+
+export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, opts: UpOptions): Promise<UpReport> {
+  const init = await initVault(client, plan, state, opts.hooks);
+  const stored = readInit(state);
+  const keys = opts.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+
+  const members = [client, ...(opts.members ?? [])];
+  const sealed = (await Promise.all(members.map((m) => m.sealStatus()))).some((s) => s.sealed);
+  if (sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
+  const unseal = sealed ? await unsealAll(members, keys!) : members.map((m) => ({ address: m.address, action: 'already-unsealed' as const, sharesUsed: 0 }));
+
+  const tok = resolveToken(state, opts.token ?? {});
+  if (!tok) {
+    throw new VaultlabError(`no token for Vault at ${client.address}`, {
+      hint: 'Give --token (or VAULT_TOKEN), or run with the state dir that holds this Vault\'s init result (--state-dir).',
+    });
+  }
+  client.setToken(tok.token);
+
+  const configure = await configureVault(client, plan, opts.configure);
+  let setupToken: UpReport['setupToken'];
+  if (plan.vault.setupToken.enabled) setupToken = await establishSetupToken(client, plan, state);
+  const seed = opts.seed === false ? undefined : await seedVault(client, plan, opts.passwords, opts.seed ?? {});
+  return { init, unseal, token: tok.source, ...(setupToken ? { setupToken } : {}), configure, ...(seed ? { seed } : {}) };
+}

