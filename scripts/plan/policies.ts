@@ -46,5 +46,7 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
     block(`${mount}/subkeys/*`, ['read']),
     block(`${mount}/metadata/*`, ['read', 'list']),
     block('auth/token/lookup-self', ['read']),
+    // Regenerating root still needs the unseal key shares; OpenBao serves it only to a token.
+    block('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
   ].join('\n');
 }

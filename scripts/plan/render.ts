@@ -56,6 +56,10 @@ export function raftConfig(plan: Plan): string {
     '}',
     '',
     'service_registration "kubernetes" {}',
+    // OpenBao creates audit devices only from its configuration (not through the API).
+    ...(plan.vault.distribution === 'openbao' && plan.vault.audit.enabled
+      ? ['', 'audit "file" "file" {', '  description = "vaultlab: file audit log"', '  options {', `    file_path = "${plan.vault.audit.path}"`, '  }', '}']
+      : []),
     '',
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 // `vault configure`: a declarative reconcile, run in full on every invocation, in a fixed
 // order: engines, audit, auth method, auth config, policies, roles, (prune). Each item is read
 // first and written only when it differs, so a second run performs no write at all.
-import type { VaultClient } from '../adapters/vault.ts';
+import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
@@ -79,7 +79,17 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
     const table: Record<string, any> = audit.data ?? audit;
     const current = table['file/'];
     if (!current) {
-      await client.put('sys/audit/file', { type: 'file', options: { file_path: path } });
+      const r = await client.put('sys/audit/file', { type: 'file', options: { file_path: path } }, { accept: [400] });
+      if (r.status === 400) {
+        const errors: string[] = (r.data as any)?.errors ?? [];
+        if (errors.some((e) => /declarative/i.test(e))) {
+          // OpenBao only creates audit devices from its server configuration.
+          throw new VaultlabError('this server only accepts audit devices declared in its configuration file (OpenBao)', {
+            hint: `Add to the server config: audit "file" "file" { options { file_path = "${path}" } } (vaultlab renders it for distribution = "openbao").`,
+          });
+        }
+        throw new VaultApiError('PUT', 'sys/audit/file', 400, errors);
+      }
       items.push({ kind: 'audit', name: 'file/', action: 'created', detail: path });
     } else if (current.options?.file_path !== path) {
       throw new VaultlabError(`audit device file/ writes to ${current.options?.file_path}, the plan wants ${path}`, {

@@ -64,27 +64,37 @@ export async function revokeRoot(client: VaultClient, state: StateDir): Promise<
 }
 
 /**
- * Regenerates a root token from unseal key shares (sys/generate-root with a one-time password).
- * Used only when the setup token cannot do the job (expired, or revoked by someone). The caller
- * revokes the new root token when done.
+ * Regenerates a root token from unseal key shares with a one-time password. Used only when the
+ * setup token cannot do the job; the caller revokes the new root token when done.
+ * HashiCorp Vault serves this unauthenticated at sys/generate-root; OpenBao 2.x at
+ * sys/generate-root-token, and only to an authenticated caller (the setup policy allows it).
  */
 export async function generateRoot(client: VaultClient, keys: string[]): Promise<string> {
-  const attempt = await client.get<any>('sys/generate-root/attempt', { anonymous: true });
-  if (attempt.data.started) await client.delete('sys/generate-root/attempt', { anonymous: true });
-  const otpLength: number = attempt.data.otp_length || 28;
-  const otp = randomBytes(otpLength).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, otpLength).padEnd(otpLength, 'A');
-  const start = await client.put<any>('sys/generate-root/attempt', { otp }, { anonymous: true, retry: false });
-  const nonce: string = start.data.nonce;
+  let base = 'sys/generate-root-token';
+  const auth = client.hasToken() ? {} : { anonymous: true };
+  let attempt = await client.get<any>(`${base}/attempt`, { ...auth, accept: [404, 405] });
+  if (attempt.status === 404 || attempt.status === 405 || attempt.data?.errors) {
+    base = 'sys/generate-root';
+    attempt = await client.get<any>(`${base}/attempt`, { anonymous: true });
+  }
+  const opts = base === 'sys/generate-root' ? { anonymous: true } : auth;
+  // Vault answers with top-level fields, OpenBao inside "data".
+  const body = (r: { data: any }) => r.data?.data ?? r.data;
+  if (body(attempt).started) await client.delete(`${base}/attempt`, opts);
+  const otpLength: number = body(attempt).otp_length || 28;
+  const otp = randomBytes(otpLength * 2).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, otpLength);
+  const start = await client.put<any>(`${base}/attempt`, { otp }, { ...opts, retry: false });
+  const nonce: string = body(start).nonce;
   let encoded: string | undefined;
   for (const key of keys) {
-    const r = await client.put<any>('sys/generate-root/update', { key, nonce }, { anonymous: true, retry: false });
-    if (r.data.complete) {
-      encoded = r.data.encoded_token || r.data.encoded_root_token;
+    const r = await client.put<any>(`${base}/update`, { key, nonce }, { ...opts, retry: false });
+    if (body(r).complete) {
+      encoded = body(r).encoded_token || body(r).encoded_root_token;
       break;
     }
   }
   if (!encoded) {
-    await client.delete('sys/generate-root/attempt', { anonymous: true });
+    await client.delete(`${base}/attempt`, opts);
     throw new VaultlabError('not enough unseal key shares to generate a root token', { hint: 'Give at least the threshold number of shares.' });
   }
   const enc = Buffer.from(encoded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');

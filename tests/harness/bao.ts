@@ -48,6 +48,8 @@ export interface BaoOptions {
   port?: number;
   clusterPort?: number;
   dir?: string;
+  /** A declarative file audit device at this path (OpenBao creates audit devices only from config). */
+  auditFile?: string;
   /** Seconds to wait for the API. */
   timeout?: number;
 }
@@ -72,6 +74,7 @@ export async function startBao(opts: BaoOptions = {}): Promise<BaoServer> {
     `api_addr = "${scheme}://127.0.0.1:${port}"`,
     `cluster_addr = "https://127.0.0.1:${clusterPort}"`,
     'ui = false',
+    ...(opts.auditFile ? [`audit "file" "file" {\n  options {\n    file_path = "${opts.auditFile}"\n  }\n}`] : []),
     'log_level = "warn"',
     '',
   ].join('\n');
