@@ -52,7 +52,7 @@ export const commands: Command[] = [
     },
     async run(ctx) {
       return withSession(ctx, async (s) => {
-        const { unsealVault } = await import('../vault/unseal.ts');
+        const { unsealVault, waitForActive } = await import('../vault/unseal.ts');
         const { readInit } = await import('../vault/keys.ts');
         const { noKeysError } = await import('../vault/up.ts');
         const status = await s.client.sealStatus();
@@ -63,6 +63,7 @@ export const commands: Command[] = [
           const keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
           if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
           outcome = await unsealVault(s.client, keys);
+          await waitForActive(s.client);
         }
         if (ctx.flags.json) ctx.out.result({ ok: true, ...outcome });
         else ctx.out.info(outcome.action === 'unsealed' ? `Vault at ${outcome.address} unsealed with ${outcome.sharesUsed} key share(s).` : `Vault at ${outcome.address} is already unsealed.`);

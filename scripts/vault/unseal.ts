@@ -42,3 +42,21 @@ export async function unsealAll(clients: VaultClient[], keys: string[]): Promise
   for (const c of clients) out.push(await unsealVault(c, keys));
   return out;
 }
+
+/**
+ * After unseal, Raft storage elects a leader before the node serves requests ("local node not
+ * active"). Waits until sys/health reports an active node (or a standby that knows its leader).
+ */
+export async function waitForActive(client: VaultClient, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await client.get<any>('sys/health', { anonymous: true, accept: [429, 472, 473, 501, 503], retry: false }).catch(() => undefined);
+    if (r && (r.status === 200 || r.status === 429 || r.status === 473)) return;
+    if (Date.now() > deadline) {
+      throw new VaultlabError(`Vault at ${client.address} is unsealed but has no active node after ${Math.round(timeoutMs / 1000)} s`, {
+        hint: 'HA: check that the Raft peers reach each other (retry_join addresses, TLS); `vaultlab status` shows the members.',
+      });
+    }
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}

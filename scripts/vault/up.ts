@@ -5,7 +5,7 @@ import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { initVault, type InitHooks, type InitOutcome } from './init.ts';
-import { unsealAll, type UnsealOutcome } from './unseal.ts';
+import { unsealAll, waitForActive, type UnsealOutcome } from './unseal.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
 import { establishSetupToken, resolveToken, type TokenSource } from './token.ts';
@@ -52,6 +52,8 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
   const sealed = (await Promise.all(members.map((m) => m.sealStatus()))).some((s) => s.sealed);
   if (sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
   const unseal = sealed ? await unsealAll(members, keys!) : members.map((m) => ({ address: m.address, action: 'already-unsealed' as const, sharesUsed: 0 }));
+
+  await waitForActive(client);
 
   const tok = resolveToken(state, opts.token ?? {});
   if (!tok) {
