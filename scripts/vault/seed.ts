@@ -76,7 +76,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     throw new VaultlabError(`--only ${opts.only.join(', ')} matches no [[secrets]] entry`, { exitCode: 2, hint: 'Use PATH or PATH:KEY exactly as in config.toml.' });
   }
   const writesBefore = client.writes;
-  const concurrency = opts.concurrency ?? 8;
+  const concurrency = opts.concurrency ?? 16;
   const paths = [...new Set(entries.map((e) => e.path))];
 
   // 1. Read what is there.
@@ -92,9 +92,25 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
       if (existing !== undefined && e.hash.type === 'none') groupValue.set(e.group, existing);
     }
   }
+  // Random values that will be needed, fetched from Vault's CSPRNG concurrently up front.
+  const needsRandom = (e: SeedEntry) => {
+    if (e.source.type !== 'random') return false;
+    const cur = current.get(e.path)!;
+    if (!cur.keys.has(e.key) || opts.rotate) return true;
+    return e.hash.type === 'bcrypt' && !!e.plaintextKey && !!cur.data && cur.data[e.plaintextKey] === undefined;
+  };
+  const fetchRandom = (e: SeedEntry & { source: { type: 'random' } }) => client.random(e.source.bytes, e.source.format);
+  const wanted = new Set<SeedEntry | string>();
+  for (const e of entries.filter(needsRandom)) if (!(e.group && groupValue.has(e.group))) wanted.add(e.group ?? e);
+  const ids = [...wanted];
+  const fetched = await pool(ids, concurrency, async (id) => {
+    const e = (typeof id === 'string' ? entries.find((x) => x.group === id) : id) as SeedEntry & { source: { type: 'random' } };
+    return fetchRandom(e);
+  });
+  const randomById = new Map(ids.map((id, i) => [id, fetched[i]!]));
   const randomFor = async (e: SeedEntry & { source: { type: 'random' } }): Promise<string> => {
     if (e.group && groupValue.has(e.group)) return groupValue.get(e.group)!;
-    const value = await client.random(e.source.bytes, e.source.format);
+    const value = randomById.get(e.group ?? e) ?? (await fetchRandom(e));
     if (e.group) groupValue.set(e.group, value);
     return value;
   };

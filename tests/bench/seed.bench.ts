@@ -1,0 +1,117 @@
+// Seeding 200 generated entries against a real OpenBao, side by side in one run:
+//   (a) the reference way: one `bao` CLI process per operation (random, kv patch falling back to
+//       kv put, read back), values passed on stdin, never argv;
+//   (b) `vaultlab seed` (the CLI, one process, start-up included);
+//   (c) a no-op re-seed of the same 200 entries.
+// Targets: (b) at least 30x faster than (a); (c) under 10% of the first seed, both measured as
+// the seed operation itself (in-process, a fresh client each), since a process start-up of a
+// few hundred milliseconds is the same for both and would only measure Node. The CLI wall
+// times are printed beside them.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBao } from '../harness/bao.ts';
+import { PROJECT_ROOT } from '../../scripts/config/load.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import { readInit } from '../../scripts/vault/keys.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { loadConfig } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { seedVault } from '../../scripts/vault/seed.ts';
+
+const N = 200;
+const CLI = join(PROJECT_ROOT, 'bin', 'vaultlab.js');
+
+interface Result {
+  name: string;
+  line: string;
+  ok: boolean;
+}
+
+function entries(prefix: string): string {
+  // 200 keys over 50 paths, 4 keys each, like a real matrix (several keys per path).
+  return Array.from({ length: N }, (_, i) => `[[secrets]]\npath = "${prefix}/app${Math.floor(i / 4)}"\nkey = "key${i % 4}"\nformat = "${i % 2 ? 'hex' : 'base64'}"\nbytes = 32\n`).join('\n');
+}
+
+function vaultlab(args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  if (r.status !== 0) throw new Error(`vaultlab ${args.join(' ')} failed: ${r.stderr}`);
+  return performance.now() - t0;
+}
+
+/** The reference shell-script way: every operation is its own `bao` process. */
+function referenceSeed(address: string, token: string, prefix: string): number {
+  const env = { ...process.env, BAO_ADDR: address, BAO_TOKEN: token };
+  const bao = (args: string[], input?: string) => spawnSync('bao', args, { env, input, encoding: 'utf8' });
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    const path = `${prefix}/app${Math.floor(i / 4)}`;
+    const key = `key${i % 4}`;
+    const random = bao(['write', '-field=random_bytes', `sys/tools/random/32`, `format=${i % 2 ? 'hex' : 'base64'}`]);
+    if (random.status !== 0) throw new Error(`bao random: ${random.stderr}`);
+    const value = random.stdout.trim();
+    // `key=-` reads the value from stdin: never on the command line.
+    let w = bao(['kv', 'patch', '-mount=secret', path, `${key}=-`], value);
+    if (w.status !== 0) w = bao(['kv', 'put', '-mount=secret', path, `${key}=-`], value);
+    if (w.status !== 0) throw new Error(`bao kv put: ${w.stderr}`);
+    const back = bao(['kv', 'get', '-mount=secret', `-field=${key}`, path]);
+    if (back.stdout.trim() !== value) throw new Error(`read-back mismatch at ${path} ${key}`);
+  }
+  return performance.now() - t0;
+}
+
+export async function bench(): Promise<Result[]> {
+  const bao = await startBao();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'vaultlab-bench-'));
+    const stateDir = join(dir, 'state');
+    const config = join(dir, 'config.toml');
+    writeFileSync(config, entries('bench'));
+    const flags = ['--config', config, '--vault-addr', bao.address, '--state-dir', stateDir];
+    vaultlab(['vault', 'up', '--no-seed', ...flags]);
+    const token = readInit(new StateDir(stateDir))!.root_token!;
+
+    const reference = referenceSeed(bao.address, token, 'reference');
+    const cliFirst = vaultlab(['seed', ...flags]);
+    const cliNoop = vaultlab(['seed', ...flags]);
+
+    // The same seed in-process, on a fresh prefix, then its no-op re-run.
+    const inproc = join(dir, 'inproc.toml');
+    writeFileSync(inproc, entries('inproc'));
+    const loaded = loadConfig({ file: inproc, env: {} });
+    const plan = buildPlan(loaded);
+    const timed = async () => {
+      const client = new VaultClient({ address: bao.address, token });
+      const t0 = performance.now();
+      const r = await seedVault(client, plan, loaded.passwords);
+      const ms = performance.now() - t0;
+      client.close();
+      return { ms, r };
+    };
+    const first = await timed();
+    const noop = await timed();
+    if (first.r.counts.created !== N || noop.r.counts.unchanged !== N || noop.r.writes !== 0) throw new Error('seed benchmark: unexpected counts');
+    const ratio = reference / cliFirst;
+    const share = noop.ms / first.ms;
+    return [
+      {
+        name: 'seed',
+        line: `${N} entries: bao CLI per operation ${(reference / 1000).toFixed(1)} s | vaultlab seed (CLI, start-up included) ${(cliFirst / 1000).toFixed(2)} s | ${ratio.toFixed(0)}x faster (target >= 30x)`,
+        ok: ratio >= 30,
+      },
+      {
+        name: 're-seed',
+        line: `${N} entries unchanged: ${noop.ms.toFixed(0)} ms = ${(share * 100).toFixed(1)}% of the first seed's ${first.ms.toFixed(0)} ms, 0 writes (target < 10%); as CLI runs ${(cliNoop / 1000).toFixed(2)} s vs ${(cliFirst / 1000).toFixed(2)} s`,
+        ok: share < 0.1,
+      },
+    ];
+  } finally {
+    await bao.stop();
+  }
+}
+
+if (import.meta.main) {
+  for (const r of await bench()) console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.line}`);
+}
