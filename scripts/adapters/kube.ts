@@ -1,0 +1,258 @@
+// The Kubernetes API, over @kubernetes/client-node (imported lazily: it is slow to load).
+// Server-side apply with a field manager, condition waits with watches (no sleeps), TokenRequest,
+// Secrets read as bytes. Errors name kind/namespace/name and the API's message, never data.
+import type * as K8s from '@kubernetes/client-node';
+import { VaultlabError } from '../lib/errors.ts';
+import type { KubeObject } from '../plan/manifests.ts';
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export interface ApplyResult {
+  kind: string;
+  namespace: string | undefined;
+  name: string;
+  action: ApplyAction;
+}
+
+export const FIELD_MANAGER = 'vaultlab';
+
+const ref = (o: { kind: string; metadata: { name?: string; namespace?: string } }) =>
+  `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+
+function apiMessage(err: unknown): { status: number | undefined; message: string } {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  let body: any = e.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      /* plain text */
+    }
+  }
+  return { status: e.code, message: body?.message ?? (typeof body === 'string' && body ? body : e.message ?? String(err)) };
+}
+
+export class KubeError extends VaultlabError {
+  readonly status: number | undefined;
+  constructor(what: string, err: unknown, hint?: string) {
+    const { status, message } = apiMessage(err);
+    super(`${what}: ${message}${status ? ` (HTTP ${status})` : ''}`, { ...(hint ? { hint } : {}), cause: err });
+    this.name = 'KubeError';
+    this.status = status;
+  }
+}
+
+export interface WaitOptions {
+  status?: 'True' | 'False';
+  reason?: string;
+  timeoutMs?: number;
+  /** Called on each observed object, e.g. to surface a failing condition's message early. */
+  onUpdate?: (obj: any) => void;
+}
+
+export class Kube {
+  readonly k8s: typeof K8s;
+  readonly kc: K8s.KubeConfig;
+  readonly objects: K8s.KubernetesObjectApi;
+  private constructor(k8s: typeof K8s, kc: K8s.KubeConfig, objects: K8s.KubernetesObjectApi) {
+    this.k8s = k8s;
+    this.kc = kc;
+    this.objects = objects;
+  }
+
+  /** From a kubeconfig file (default: $KUBECONFIG or ~/.kube/config) and optional context. */
+  static async connect(opts: { kubeconfig?: string | undefined; context?: string | undefined } = {}): Promise<Kube> {
+    const k8s = await import('@kubernetes/client-node');
+    const kc = new k8s.KubeConfig();
+    try {
+      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+      else kc.loadFromDefault();
+    } catch (err) {
+      throw new VaultlabError(`cannot load kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(err as Error).message}`, { hint: 'Check --kubeconfig / KUBECONFIG.' });
+    }
+    if (opts.context) {
+      if (!kc.getContexts().some((c) => c.name === opts.context)) {
+        throw new VaultlabError(`kubeconfig has no context "${opts.context}"`, { hint: `Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}.` });
+      }
+      kc.setCurrentContext(opts.context);
+    }
+    return new Kube(k8s, kc, k8s.KubernetesObjectApi.makeApiClient(kc));
+  }
+
+  core(): K8s.CoreV1Api {
+    return this.kc.makeApiClient(this.k8s.CoreV1Api);
+  }
+
+  /** The API server and the CA it serves with (for Vault's Kubernetes auth config). */
+  clusterInfo(): { server: string; caPem: string | undefined } {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new VaultlabError('kubeconfig has no current cluster');
+    let caPem: string | undefined;
+    if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+    else if (cluster.caFile) caPem = require_fs().readFileSync(cluster.caFile, 'utf8');
+    return { server: cluster.server, caPem };
+  }
+
+  async get<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | undefined> {
+    try {
+      return (await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } })) as unknown as T;
+    } catch (err) {
+      if (apiMessage(err).status === 404) return undefined;
+      throw new KubeError(`reading ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
+    }
+  }
+
+  /** Server-side apply, field manager "vaultlab", forced (vaultlab owns these fields). */
+  async apply(objects: KubeObject[], opts: { fieldManager?: string } = {}): Promise<ApplyResult[]> {
+    const results: ApplyResult[] = [];
+    for (const obj of objects) {
+      const before = await this.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      let after: any;
+      try {
+        after = await this.objects.patch(obj as K8s.KubernetesObject, undefined, undefined, opts.fieldManager ?? FIELD_MANAGER, true, this.k8s.PatchStrategy.ServerSideApply);
+      } catch (err) {
+        throw new KubeError(`applying ${ref(obj)}`, err, /no matches for kind|could not find the requested resource/i.test(apiMessage(err).message) ? `Its CRD is not installed yet (${obj.apiVersion}).` : undefined);
+      }
+      const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
+      results.push({ kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action });
+    }
+    return results;
+  }
+
+  async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<boolean> {
+    try {
+      await this.objects.delete({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } }, undefined, undefined, undefined, undefined, 'Background');
+      return true;
+    } catch (err) {
+      if (apiMessage(err).status === 404) return false;
+      throw new KubeError(`deleting ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
+    }
+  }
+
+  /** Merge-patch (annotations, restarts) without taking field ownership through apply. */
+  async mergePatch(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: Record<string, unknown>): Promise<void> {
+    try {
+      await this.objects.patch({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) }, ...patch } as K8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.k8s.PatchStrategy.MergePatch);
+    } catch (err) {
+      throw new KubeError(`patching ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
+    }
+  }
+
+  async list<T = any>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]> {
+    try {
+      const r = await this.objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+      return r.items as unknown as T[];
+    } catch (err) {
+      if (apiMessage(err).status === 404) return [];
+      throw new KubeError(`listing ${kind}${namespace ? ` in ${namespace}` : ''}`, err);
+    }
+  }
+
+  /** REST path of a resource collection, from the API's discovery (via the object API's resource lookup). */
+  private async collectionPath(apiVersion: string, kind: string, namespace: string | undefined): Promise<string> {
+    const resource = await (this.objects as any).resource(apiVersion, kind);
+    if (!resource) throw new VaultlabError(`the API server does not serve ${kind} (${apiVersion})`, { hint: 'Is its CRD installed?' });
+    const prefix = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    return resource.namespaced && namespace ? `${prefix}/namespaces/${namespace}/${resource.name}` : `${prefix}/${resource.name}`;
+  }
+
+  /**
+   * Waits, with a watch, until `pred(obj)` holds for the named object. Re-establishes the watch
+   * when the server closes it. Times out with a message naming the object and its last state.
+   */
+  async waitFor(apiVersion: string, kind: string, namespace: string | undefined, name: string, pred: (obj: any) => boolean, describe: string, opts: WaitOptions = {}): Promise<any> {
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const current = await this.get(apiVersion, kind, namespace, name);
+    if (current) opts.onUpdate?.(current);
+    if (current && pred(current)) return current;
+    const path = await this.collectionPath(apiVersion, kind, namespace);
+    const watch = new this.k8s.Watch(this.kc);
+    let last: any = current;
+    return new Promise((resolve, reject) => {
+      let controller: AbortController | undefined;
+      let finished = false;
+      const finish = (fn: () => void) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        controller?.abort();
+        fn();
+      };
+      const timer = setTimeout(() => {
+        const conditions = last?.status?.conditions?.map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`).join(', ');
+        finish(() =>
+          reject(new VaultlabError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${kind} ${namespace ? `${namespace}/` : ''}${name} to be ${describe}${last ? `; last seen: ${conditions || 'no conditions'}` : '; it does not exist'}`)),
+        );
+      }, timeoutMs);
+      const start = async () => {
+        if (finished) return;
+        try {
+          controller = await watch.watch(
+            path,
+            { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: true },
+            (phase, obj) => {
+              if (phase === 'BOOKMARK') return;
+              last = phase === 'DELETED' ? undefined : obj;
+              if (last) opts.onUpdate?.(last);
+              if (last && pred(last)) finish(() => resolve(last));
+            },
+            () => {
+              if (!finished) setTimeout(start, 200);
+            },
+          );
+          // An update between the first read and the watch start must not be missed.
+          const now = await this.get(apiVersion, kind, namespace, name);
+          if (now && pred(now)) finish(() => resolve(now));
+        } catch (err) {
+          if (!finished) setTimeout(start, 500);
+          void err;
+        }
+      };
+      void start();
+    });
+  }
+
+  /** Condition `type` has `status` (default True) and, if given, `reason`. */
+  waitForCondition(apiVersion: string, kind: string, namespace: string | undefined, name: string, type: string, opts: WaitOptions = {}): Promise<any> {
+    const status = opts.status ?? 'True';
+    return this.waitFor(
+      apiVersion,
+      kind,
+      namespace,
+      name,
+      (o) => (o.status?.conditions ?? []).some((c: any) => c.type === type && c.status === status && (!opts.reason || c.reason === opts.reason)),
+      `${type}=${status}${opts.reason ? ` (${opts.reason})` : ''}`,
+      opts,
+    );
+  }
+
+  async waitForCrdsEstablished(names: string[], timeoutMs = 120_000): Promise<void> {
+    await Promise.all(names.map((n) => this.waitForCondition('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, n, 'Established', { timeoutMs })));
+  }
+
+  /** TokenRequest: a short-lived, audience-bound ServiceAccount token. */
+  async createServiceAccountToken(namespace: string, serviceAccount: string, audiences: string[], expirationSeconds = 600): Promise<string> {
+    try {
+      const r = await this.core().createNamespacedServiceAccountToken({
+        name: serviceAccount,
+        namespace,
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds } } as any,
+      });
+      return r.status!.token!;
+    } catch (err) {
+      throw new KubeError(`requesting a token for ServiceAccount ${namespace}/${serviceAccount}`, err);
+    }
+  }
+
+  /** A Secret's data as bytes (never logged). */
+  async readSecret(namespace: string, name: string): Promise<{ type: string | undefined; data: Record<string, Buffer> } | undefined> {
+    const s = await this.get<any>('v1', 'Secret', namespace, name);
+    if (!s) return undefined;
+    const data: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries((s.data ?? {}) as Record<string, string>)) data[k] = Buffer.from(v, 'base64');
+    return { type: s.type, data };
+  }
+}
+
+function require_fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs') as typeof import('node:fs');
+}

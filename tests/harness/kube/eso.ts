@@ -1,0 +1,35 @@
+// External Secrets Operator's CRDs, from the pinned ESO Go module downloaded at test time into
+// the Go module cache (never committed), installed into the test API server.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Kube } from '../../../scripts/adapters/kube.ts';
+import type { KubeObject } from '../../../scripts/plan/manifests.ts';
+
+export const ESO_MODULE = 'github.com/external-secrets/external-secrets';
+export const ESO_VERSION = 'v1.3.2';
+
+export function esoModuleDir(): string {
+  const r = spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${ESO_VERSION}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' }, cwd: process.env.HOME });
+  if (r.status !== 0) throw new Error(`go mod download ${ESO_MODULE}@${ESO_VERSION} failed: ${r.stderr || r.stdout}`);
+  return (JSON.parse(r.stdout) as { Dir: string }).Dir;
+}
+
+/** The external-secrets.io CRDs (SecretStore, ExternalSecret, and their cluster and push kinds). */
+export function esoCrds(): KubeObject[] {
+  const dir = join(esoModuleDir(), 'config', 'crds', 'bases');
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('external-secrets.io_') && f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as KubeObject))
+    .filter((o) => o?.kind === 'CustomResourceDefinition');
+}
+
+export async function installEsoCrds(kube: Kube): Promise<string[]> {
+  const crds = esoCrds();
+  await kube.apply(crds);
+  const names = crds.map((c) => c.metadata.name);
+  await kube.waitForCrdsEstablished(names);
+  return names;
+}

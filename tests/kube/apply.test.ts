@@ -1,0 +1,99 @@
+// vaultlab's Kubernetes layer against a real kube-apiserver + etcd (no kind, no mocks).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startKube, type KubeServer } from '../harness/kube/server.ts';
+import { installEsoCrds } from '../harness/kube/eso.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { namespaceManifests } from '../../scripts/plan/manifests.ts';
+
+describe('Kubernetes adapter on a real API server', () => {
+  let server: KubeServer;
+  let kube: Kube;
+  let crds: string[];
+  const plan = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} }));
+
+  beforeAll(async () => {
+    server = await startKube();
+    kube = await Kube.connect({ kubeconfig: server.kubeconfigPath });
+    crds = await installEsoCrds(kube);
+  });
+  afterAll(async () => server?.stop());
+
+  it('installs ESO CRDs that serve external-secrets.io/v1 and become Established', async () => {
+    expect(crds).toEqual(expect.arrayContaining(['externalsecrets.external-secrets.io', 'secretstores.external-secrets.io']));
+    const crd = await kube.get<any>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'externalsecrets.external-secrets.io');
+    const served = (crd.spec.versions as any[]).filter((v) => v.served).map((v) => v.name);
+    expect(served).toContain('v1');
+  });
+
+  it('server-side applies every manifest of the plan; a re-apply changes nothing', async () => {
+    const objects = plan.namespaces.flatMap((ns) => namespaceManifests(plan, ns));
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Namespace', 'ServiceAccount', 'SecretStore', 'ExternalSecret', 'Deployment', 'Service', 'Secret']));
+    const first = await kube.apply(objects);
+    expect(first.every((r) => r.action === 'created')).toBe(true);
+    const rv = await kube.get<any>('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db');
+    const second = await kube.apply(objects);
+    expect(second.filter((r) => r.action !== 'unchanged')).toEqual([]);
+    const again = await kube.get<any>('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db');
+    expect(again.metadata.resourceVersion).toBe(rv.metadata.resourceVersion);
+    expect(again.metadata.managedFields.map((m: any) => m.manager)).toContain('vaultlab');
+    expect(again.spec.secretStoreRef).toEqual({ kind: 'SecretStore', name: 'vault-backend' });
+  });
+
+  it('a changed manifest is reported as configured; a field another manager owns survives', async () => {
+    const [ns] = plan.namespaces.filter((n) => n.name === 'argocd');
+    // ESO (another field manager) merges keys into argocd-secret.
+    await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'admin.password': Buffer.from('hash').toString('base64') } }], { fieldManager: 'external-secrets' });
+    const objects = namespaceManifests(plan, ns!);
+    const es = objects.find((o) => o.kind === 'ExternalSecret')! as any;
+    es.spec.refreshInterval = '5m';
+    const r = await kube.apply(objects);
+    expect(r.find((x) => x.kind === 'ExternalSecret')!.action).toBe('configured');
+    expect(r.find((x) => x.kind === 'Secret')!.action).toBe('unchanged');
+    const secret = await kube.readSecret('argocd', 'argocd-secret');
+    expect(secret!.data['admin.password']!.toString()).toBe('hash');
+  });
+
+  it('waits on conditions with a watch and resolves when the condition appears', async () => {
+    const waiting = kube.waitForCondition('external-secrets.io/v1', 'SecretStore', 'webapp', 'vault-backend', 'Ready', { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    // Play the controller: set the status subresource, as ESO does.
+    const { request } = await import('node:https');
+    await new Promise<void>((resolve, reject) => {
+      const body = JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: 'store validated', lastTransitionTime: new Date().toISOString() }] } });
+      const req = request(`${server.host}/apis/external-secrets.io/v1/namespaces/webapp/secretstores/vault-backend/status`, { method: 'PATCH', ca: server.caPem, headers: { Authorization: `Bearer ${server.adminToken}`, 'Content-Type': 'application/merge-patch+json' } }, (res) => {
+        res.resume();
+        if (res.statusCode === 200) resolve();
+        else reject(new Error(`status patch ${res.statusCode}`));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    const obj = await waiting;
+    expect(obj.status.conditions[0].reason).toBe('Valid');
+  });
+
+  it('a condition that never comes times out with a message naming the object and its last state', async () => {
+    const err = await kube.waitForCondition('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db', 'Ready', { reason: 'SecretSynced', timeoutMs: 1500 }).catch((e) => e);
+    expect(err.message).toMatch(/timed out after 2 s waiting for ExternalSecret webapp\/webapp-db to be Ready=True \(SecretSynced\); last seen: no conditions/);
+  });
+
+  it('TokenRequest issues an audience-bound JWT that TokenReview accepts', async () => {
+    const token = await kube.createServiceAccountToken('webapp', 'external-secrets', ['vault'], 600);
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+    expect(payload.aud).toEqual(['vault']);
+    expect(payload.sub).toBe('system:serviceaccount:webapp:external-secrets');
+    const review = await kube.kc.makeApiClient(kube.k8s.AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences: ['vault'] } } as any });
+    expect(review.status?.authenticated).toBe(true);
+    expect(review.status?.user?.username).toBe('system:serviceaccount:webapp:external-secrets');
+    const wrongAudience = await kube.kc.makeApiClient(kube.k8s.AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences: ['other'] } } as any });
+    expect(wrongAudience.status?.authenticated).toBeFalsy();
+  });
+
+  it('errors name the object and the API message', async () => {
+    const err = await kube.createServiceAccountToken('nope', 'external-secrets', ['vault']).catch((e) => e);
+    expect(err.message).toMatch(/requesting a token for ServiceAccount nope\/external-secrets: .*not found/);
+    expect(kube.clusterInfo()).toEqual({ server: server.host, caPem: server.caPem });
+  });
+});
