@@ -186,7 +186,7 @@ function report(err: unknown, out: Output): number {
   if (err instanceof VaultlabError) {
     out.error(err.message, err.hint);
     if (out.verbose && err.cause) out.debug(`cause: ${redact(String((err.cause as Error).stack ?? err.cause))}`);
-    if (out.json) out.result({ ok: false, exitCode: err.exitCode, error: err.message, hint: err.hint });
+    if (out.json) out.result({ ok: false, exitCode: err.exitCode, error: err.message, hint: err.hint, ...((err as { report?: object }).report ?? {}) });
     return err.exitCode;
   }
   out.error(`unexpected error: ${(err as Error)?.message ?? String(err)}`, 'Re-run with --verbose and report it if it persists.');

@@ -1,15 +1,53 @@
-// `vaultlab deploy`: not wired yet; the deploy/lifecycle work (issues 4 and 6) replaces this module.
-import type { Command } from './types.ts';
-import { VaultlabError } from '../lib/errors.ts';
+// `vaultlab deploy`: config.toml -> a working cluster where apps read secrets from Vault via ESO.
+import { loadOptions, type Command } from './types.ts';
 
 export const commands: Command[] = [
   {
     name: 'deploy',
-    summary: '',
-    description: '',
-    options: {},
-    async run() {
-      throw new VaultlabError('`vaultlab deploy` is not available in this build yet');
+    summary: 'Create or update the whole environment (kind, Vault, ESO, secrets, sample apps) and verify it',
+    description: [
+      'Steps: preflight, cluster (kind create or reuse), install Vault and ESO (Helm, in parallel),',
+      'Vault init/unseal/configure/seed, ESO resources, sample apps, verify. Every step is idempotent:',
+      'a re-run on a healthy environment changes nothing (no rotation, no restarts) and finishes fast;',
+      'after Ctrl-C the next run completes the work. --json reports each step\'s duration.',
+    ].join('\n'),
+    options: {
+      preload: { type: 'boolean', description: 'load images already on the host into kind (skips Docker Hub pulls)' },
+      'skip-samples': { type: 'boolean', description: 'do not deploy the sample apps' },
+      timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait for each rollout or sync (default 300)' },
+    },
+    async run(ctx) {
+      const { loadConfig } = await import('../config/load.ts');
+      const { buildPlan } = await import('../plan/build.ts');
+      const { stateDirFor } = await import('../lib/state.ts');
+      const { runSteps } = await import('../lib/tasks.ts');
+      const { DEPLOY_STEPS } = await import('../steps/index.ts');
+      const { summaryLines } = await import('../steps/summary.ts');
+      const { UsageError } = await import('../lib/errors.ts');
+      const loaded = loadConfig(loadOptions(ctx.flags));
+      for (const w of loaded.warnings) ctx.out.warn(w);
+      const plan = buildPlan(loaded);
+      if (plan.ignoredLiterals.length) ctx.out.warn(`production profile: ignoring ${plan.ignoredLiterals.length} demo value(s) from [passwords]; they are generated randomly`);
+      const timeout = ctx.options.timeout === undefined ? 300 : Number(ctx.options.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout takes a number of seconds');
+      const state = stateDirFor(plan.cluster.name);
+      const release = state.lock('deploy');
+      const dctx = { loaded, plan, out: ctx.out, state, options: { preload: !!ctx.options.preload, skipSamples: !!ctx.options['skip-samples'], timeoutMs: timeout * 1000 }, forwards: [], summary: {} } as import('../steps/context.ts').DeployContext;
+      const t0 = performance.now();
+      try {
+        const steps = await runSteps(DEPLOY_STEPS, dctx, ctx.out);
+        if (ctx.flags.json) ctx.out.result({ ok: true, profile: plan.profile, cluster: plan.cluster.name, ms: Math.round(performance.now() - t0), steps, summary: dctx.summary });
+        else for (const l of summaryLines(dctx)) ctx.out.info(l);
+        return 0;
+      } catch (err) {
+        // The CLI's error report carries these into the --json output.
+        (err as { report?: unknown }).report = { ms: Math.round(performance.now() - t0), steps: (err as { steps?: unknown }).steps ?? [] };
+        throw err;
+      } finally {
+        dctx.vault?.close();
+        await Promise.all(dctx.forwards.map((f) => f.close()));
+        release();
+      }
     },
   },
 ];

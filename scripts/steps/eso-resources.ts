@@ -1,0 +1,59 @@
+// Per app namespace: Namespace, ServiceAccount, (production) the Vault CA, SecretStore and
+// ExternalSecrets, by server-side apply. ESO's webhook may not answer right after install:
+// retried with backoff, not failed.
+import type { TaskStep } from '../lib/tasks.ts';
+import { need, type DeployContext } from './context.ts';
+import { namespaceManifests, type KubeObject } from '../plan/manifests.ts';
+import { ensureVaultTls, tlsSecrets } from '../tls/certs.ts';
+import type { Kube, ApplyResult } from '../adapters/kube.ts';
+import { VaultlabError } from '../lib/errors.ts';
+
+export const SAMPLE_KINDS = new Set(['Deployment', 'Service']);
+const ORDER = ['Namespace', 'ServiceAccount', 'Secret', 'SecretStore', 'ExternalSecret'];
+
+/** The ESO half of the manifests, in dependency order; sample workloads come later. */
+export function esoManifests(ctx: Pick<DeployContext, 'plan' | 'options'>): KubeObject[] {
+  const all = ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns));
+  return all
+    .filter((o) => !SAMPLE_KINDS.has(o.kind) && !(ctx.options.skipSamples && o.kind === 'Secret'))
+    .sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+}
+
+export async function applyWithRetry(kube: Kube, objects: KubeObject[], timeoutMs = 120_000): Promise<ApplyResult[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await kube.apply(objects);
+    } catch (err) {
+      const msg = (err as Error).message;
+      const transient = /failed calling webhook|connection refused|no endpoints available|context deadline exceeded|x509/i.test(msg);
+      if (!transient || Date.now() > deadline) {
+        if (transient) throw new VaultlabError(`ESO's admission webhook is still not answering: ${msg}`, { hint: `Check the ESO pods: kubectl -n external-secrets get pods. Then re-run deploy.` });
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+export const esoResources: TaskStep<DeployContext> = {
+  name: 'eso-resources',
+  title: 'ESO resources: namespaces, ServiceAccounts, SecretStores, ExternalSecrets',
+  async run(ctx, report) {
+    const kube = need(ctx.kube, 'kube');
+    report('waiting for the ESO CRDs');
+    await kube.waitForCrdsEstablished(['secretstores.external-secrets.io', 'externalsecrets.external-secrets.io'], ctx.options.timeoutMs);
+    const objects = esoManifests(ctx);
+    const namespaces = objects.filter((o) => o.kind === 'Namespace');
+    const results = [...(await kube.apply(namespaces))];
+    if (ctx.plan.vault.tls) results.push(...(await kube.apply(tlsSecrets(ctx.plan, ensureVaultTls(ctx.plan, ctx.state)).filter((s) => s.metadata.namespace !== ctx.plan.vault.namespace))));
+    report('applying');
+    results.push(...(await applyWithRetry(kube, objects.filter((o) => o.kind !== 'Namespace'), ctx.options.timeoutMs)));
+    for (const ns of ctx.plan.namespaces) {
+      await kube.waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name, 'Ready', { timeoutMs: ctx.options.timeoutMs });
+    }
+    const changed = results.filter((r) => r.action !== 'unchanged').length;
+    ctx.summary.esoResources = { applied: results.length, changed };
+    return `${results.length} objects, ${changed} changed; ${ctx.plan.namespaces.length} SecretStore(s) Ready`;
+  },
+};

@@ -1,0 +1,17 @@
+// The sample apps that consume the synced Secrets.
+import type { TaskStep } from '../lib/tasks.ts';
+import { need, type DeployContext } from './context.ts';
+import { namespaceManifests } from '../plan/manifests.ts';
+import { SAMPLE_KINDS } from './eso-resources.ts';
+
+export const samples: TaskStep<DeployContext> = {
+  name: 'samples',
+  title: 'Sample apps',
+  skip: (ctx) => (ctx.options.skipSamples ? '--skip-samples' : ctx.plan.namespaces.every((n) => n.samples.length === 0) ? 'no sample enabled' : false),
+  async run(ctx) {
+    const kube = need(ctx.kube, 'kube');
+    const objects = ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns)).filter((o) => SAMPLE_KINDS.has(o.kind));
+    const r = await kube.apply(objects);
+    return `${objects.filter((o) => o.kind === 'Deployment').length} app(s), ${r.filter((x) => x.action !== 'unchanged').length} changed`;
+  },
+};

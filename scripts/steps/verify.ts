@@ -1,0 +1,127 @@
+// Verify: every ExternalSecret Ready (SecretSynced); every target Secret holds exactly the
+// expected keys, each equal to Vault's value (SHA-256 digests compared, values never printed),
+// read with the identity ESO itself uses (TokenRequest -> eso-<ns>-role); sample apps Available.
+import { createHash } from 'node:crypto';
+import type { TaskStep } from '../lib/tasks.ts';
+import { need, type DeployContext } from './context.ts';
+import type { ExternalSecretPlan, NamespacePlan, Plan } from '../plan/types.ts';
+import { VaultClient } from '../adapters/vault.ts';
+import type { Kube } from '../adapters/kube.ts';
+import { VaultlabError } from '../lib/errors.ts';
+
+export const sha256 = (v: Buffer | string) => createHash('sha256').update(v).digest('hex');
+
+export interface SecretCheck {
+  namespace: string;
+  externalSecret: string;
+  target: string;
+  ok: boolean;
+  problems: string[];
+}
+
+/** Keys the target Secret must have: the template's keys when templated, else the data mappings. */
+export function expectedKeys(es: ExternalSecretPlan): string[] {
+  return es.template && Object.keys(es.template.data).length ? Object.keys(es.template.data) : es.data.map((d) => d.secretKey);
+}
+
+/**
+ * Compares a target Secret with Vault. `vaultValue(path, key)` returns Vault's value.
+ * Owner/Orphan Secrets must hold exactly the expected keys; Merge ones at least them.
+ */
+export async function checkSecret(ns: string, es: ExternalSecretPlan, secret: Record<string, Buffer> | undefined, vaultValue: (path: string, key: string) => Promise<string | undefined>): Promise<SecretCheck> {
+  const problems: string[] = [];
+  const want = expectedKeys(es);
+  if (!secret) problems.push(`Secret ${ns}/${es.target} does not exist`);
+  else {
+    const have = Object.keys(secret);
+    const missing = want.filter((k) => !have.includes(k));
+    const extra = have.filter((k) => !want.includes(k));
+    if (missing.length) problems.push(`missing key(s) ${missing.join(', ')}`);
+    if (extra.length && es.creationPolicy !== 'Merge') problems.push(`unexpected key(s) ${extra.join(', ')}`);
+    if (!es.template || Object.keys(es.template.data).length === 0) {
+      for (const d of es.data) {
+        const got = secret[d.secretKey];
+        if (!got) continue;
+        const expected = await vaultValue(d.path, d.key);
+        if (expected === undefined) problems.push(`${d.path}:${d.key} is not in Vault`);
+        else if (sha256(got) !== sha256(expected)) problems.push(`${d.secretKey} differs from Vault's ${d.path}:${d.key} (digest mismatch)`);
+      }
+    }
+  }
+  return { namespace: ns, externalSecret: es.name, target: es.target, ok: problems.length === 0, problems };
+}
+
+/** Turns ESO's condition messages into a cause and a fix. */
+export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): { cause: string; fix: string } {
+  const role = ns.secretStore.role;
+  const policy = plan.vault.kubernetesAuth.roles.find((r) => r.name === role)?.policies.join(', ') ?? '?';
+  if (/permission denied|403/i.test(message)) {
+    return {
+      cause: `Vault refused ESO in namespace "${ns.name}": role ${role}, policy ${policy}, audience "${ns.secretStore.audiences.join(',')}"`,
+      fix: `Check that role ${role} binds ServiceAccount ${ns.serviceAccount} in "${ns.name}" with audience "${plan.vault.kubernetesAuth.audience}" and that policy ${policy} covers the path (\`vaultlab vault configure\` repairs drift).`,
+    };
+  }
+  if (/secret not found|cannot find secret data|not found|404/i.test(message)) {
+    return { cause: `a referenced path/key is not in Vault (${plan.seeding.mount}/)`, fix: 'Run `vaultlab seed`, and check [[secrets]] against the ExternalSecret data mappings.' };
+  }
+  if (/invalid audience|audience/i.test(message)) {
+    return { cause: `the token audience does not match the role's audience "${plan.vault.kubernetesAuth.audience}"`, fix: 'Keep [vault.kubernetes_auth] audience and the SecretStore serviceAccountRef.audiences equal.' };
+  }
+  if (/sealed|connection refused|no such host|i\/o timeout|x509|certificate/i.test(message)) {
+    return { cause: `ESO cannot reach Vault at ${ns.secretStore.server}`, fix: 'Check `vaultlab status` (sealed Vault? TLS CA?), then re-run deploy.' };
+  }
+  return { cause: message, fix: 'See `kubectl describe externalsecret` in that namespace; `vaultlab doctor` decodes common causes.' };
+}
+
+async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {
+  const jwt = await kube.createServiceAccountToken(ns.name, ns.serviceAccount, ns.secretStore.audiences, 600);
+  const r = await vault.post<any>(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: ns.secretStore.role, jwt }, { anonymous: true, retry: false });
+  return new VaultClient({ address: vault.address, token: r.data.auth.client_token });
+}
+
+export const verify: TaskStep<DeployContext> = {
+  name: 'verify',
+  title: 'Verify: ExternalSecrets synced, values match Vault, apps available',
+  async run(ctx, report) {
+    const kube = need(ctx.kube, 'kube');
+    const vault = need(ctx.vault, 'vault');
+    const { plan } = ctx;
+    const checks: SecretCheck[] = [];
+    for (const ns of plan.namespaces) {
+      const asEso = await esoIdentityClient(kube, plan, vault, ns);
+      try {
+        for (const es of ns.externalSecrets) {
+          report(`${ns.name}/${es.name}`);
+          let lastMessage = '';
+          await kube
+            .waitForCondition('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name, 'Ready', {
+              reason: 'SecretSynced',
+              timeoutMs: ctx.options.timeoutMs,
+              onUpdate: (o) => {
+                lastMessage = (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready' && c.status !== 'True')?.message ?? lastMessage;
+              },
+            })
+            .catch((err) => {
+              const d = decodeEsoError(lastMessage || (err as Error).message, ns, plan);
+              throw new VaultlabError(`ExternalSecret ${ns.name}/${es.name} is not synced: ${d.cause}`, { hint: d.fix, cause: err });
+            });
+          const secret = await kube.readSecret(ns.name, es.target);
+          checks.push(await checkSecret(ns.name, es, secret?.data, async (path, key) => (await asEso.kvRead(plan.seeding.mount, path))?.data[key]));
+        }
+      } finally {
+        asEso.close();
+      }
+      if (!ctx.options.skipSamples) {
+        for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
+          await kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs });
+        }
+      }
+    }
+    ctx.summary.verify = checks;
+    const bad = checks.filter((c) => !c.ok);
+    if (bad.length) {
+      throw new VaultlabError(`${bad.length} Secret(s) do not match Vault: ${bad.map((b) => `${b.namespace}/${b.target} (${b.problems.join('; ')})`).join(', ')}`, { hint: 'Force a re-sync with `vaultlab reset --secrets`, then check `vaultlab status`.' });
+    }
+    return `${checks.length} Secret(s) match Vault`;
+  },
+};
