@@ -73,7 +73,7 @@ export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): 
   return { cause: message, fix: 'See `kubectl describe externalsecret` in that namespace; `vaultlab doctor` decodes common causes.' };
 }
 
-async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {
+export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {
   const jwt = await kube.createServiceAccountToken(ns.name, ns.serviceAccount, ns.secretStore.audiences, 600);
   const r = await vault.post<any>(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: ns.secretStore.role, jwt }, { anonymous: true, retry: false });
   return new VaultClient({ address: vault.address, token: r.data.auth.client_token });

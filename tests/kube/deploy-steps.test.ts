@@ -1,0 +1,80 @@
+// Deploy steps' Kubernetes and Vault halves against the real API server and a real OpenBao.
+// There is no ESO controller here, so the target Secrets are written by the test in ESO's
+// place; what is tested is vaultlab's side: apply, the ESO identity login, the digest check.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startKube, type KubeServer } from '../harness/kube/server.ts';
+import { installEsoCrds } from '../harness/kube/eso.ts';
+import { startBao, type BaoServer } from '../harness/bao.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import { vaultUp } from '../../scripts/vault/up.ts';
+import { esoManifests, applyWithRetry } from '../../scripts/steps/eso-resources.ts';
+import { checkSecret, esoIdentityClient } from '../../scripts/steps/verify.ts';
+
+describe('deploy steps on a real API server and OpenBao', () => {
+  let kubeServer: KubeServer;
+  let bao: BaoServer;
+  let kube: Kube;
+  let vault: VaultClient;
+  const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {} });
+  const plan = buildPlan(loaded);
+  const options = { preload: false, skipSamples: false, timeoutMs: 30_000 };
+
+  beforeAll(async () => {
+    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
+    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
+    await installEsoCrds(kube);
+    await kube.apply([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vault' } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vault', namespace: 'vault' } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'vault-auth-delegator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' }, subjects: [{ kind: 'ServiceAccount', name: 'vault', namespace: 'vault' }] },
+    ] as any);
+    const reviewerJwt = await kube.createServiceAccountToken('vault', 'vault', ['https://kubernetes.default.svc.cluster.local'], 3600);
+    vault = new VaultClient({ address: bao.address });
+    const info = kube.clusterInfo();
+    await vaultUp(vault, plan, new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), {
+      passwords: loaded.passwords,
+      configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } },
+    });
+  });
+  afterAll(async () => {
+    vault?.close();
+    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+  });
+
+  it('applies the ESO resources of every namespace; a second deploy changes nothing', async () => {
+    const objects = esoManifests({ plan, options });
+    const first = await applyWithRetry(kube, objects);
+    expect(first.every((r) => r.action === 'created')).toBe(true);
+    const second = await applyWithRetry(kube, objects);
+    expect(second.every((r) => r.action === 'unchanged')).toBe(true);
+  });
+
+  it("verify reads Vault with ESO's own identity and checks each synced Secret by digest", async () => {
+    const webapp = plan.namespaces.find((n) => n.name === 'webapp')!;
+    const asEso = await esoIdentityClient(kube, plan, vault, webapp);
+    try {
+      const es = webapp.externalSecrets.find((e) => e.name === 'webapp-db')!;
+      const values: Record<string, Buffer> = {};
+      for (const d of es.data) values[d.secretKey] = Buffer.from((await asEso.kvRead('secret', d.path))!.data[d.key]!);
+      // Written here in ESO's place (no controller on this machine).
+      await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: es.target, namespace: 'webapp' }, data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.toString('base64')])) }], { fieldManager: 'external-secrets' });
+      const lookup = async (p: string, k: string) => (await asEso.kvRead('secret', p))?.data[k];
+      const good = await checkSecret('webapp', es, (await kube.readSecret('webapp', es.target))!.data, lookup);
+      expect(good).toMatchObject({ ok: true });
+      // Vault moves on (rotation) and the Secret has not synced yet: verify sees it.
+      await vault.kvPatch('secret', 'webapp/db', { password: 'rotated-in-vault-0001' });
+      const stale = await checkSecret('webapp', es, (await kube.readSecret('webapp', es.target))!.data, lookup);
+      expect(stale.ok).toBe(false);
+      expect(stale.problems).toEqual(["DB_PASSWORD differs from Vault's webapp/db:password (digest mismatch)"]);
+    } finally {
+      asEso.close();
+    }
+  });
+});
