@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // config (tests/e2e/vitest.config.ts, `npm run test:e2e`).
 export default defineConfig({
   test: {
-    include: ['tests/{unit,vault,kube,production}/**/*.test.ts'],
+    include: ['tests/{unit,vault,kube,production,lifecycle}/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',

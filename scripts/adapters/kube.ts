@@ -131,7 +131,7 @@ export class Kube {
   /** Merge-patch (annotations, restarts) without taking field ownership through apply. */
   async mergePatch(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: Record<string, unknown>): Promise<void> {
     try {
-      await this.objects.patch({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) }, ...patch } as K8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.k8s.PatchStrategy.MergePatch);
+      await this.objects.patch({ apiVersion, kind, ...patch, metadata: { ...((patch.metadata as object) ?? {}), name, ...(namespace ? { namespace } : {}) } } as K8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.k8s.PatchStrategy.MergePatch);
     } catch (err) {
       throw new KubeError(`patching ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
     }
