@@ -46,6 +46,9 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
     block(`${mount}/subkeys/*`, ['read']),
     block(`${mount}/metadata/*`, ['read', 'list']),
     block('auth/token/lookup-self', ['read']),
+    // `vaultlab status` shows the HA members.
+    block('sys/storage/raft/configuration', ['read']),
+    block('sys/ha-status', ['read']),
     // Regenerating root still needs the unseal key shares; OpenBao serves it only to a token.
     block('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
   ].join('\n');
