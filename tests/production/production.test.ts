@@ -14,7 +14,7 @@ import { renderArtifacts } from '../../scripts/plan/render.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { ensureVaultTls, tlsSecrets, vaultSans } from '../../scripts/tls/certs.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
-import { readInit } from '../../scripts/vault/keys.ts';
+import { readInit, readSetupToken } from '../../scripts/vault/keys.ts';
 import { unsealFollowers, raftPeers } from '../../scripts/vault/ha.ts';
 import { waitForActive } from '../../scripts/vault/unseal.ts';
 
@@ -108,6 +108,7 @@ describe('HA Raft: three OpenBao servers joined through retry_join, unsealed by 
     expect(peers.filter((p) => p.leader)).toHaveLength(1);
     // Every member is unsealed and serves the seeded data through the cluster.
     for (const c of clients) expect((await c.sealStatus()).sealed).toBe(false);
+    followers[0]!.setToken(readSetupToken(state)!.token);
     const keysAt = await followers[0]!.kvSubkeys('secret', 'webapp/db');
     expect(keysAt?.sort()).toEqual(['password', 'username']);
     clients.forEach((c) => c.close());
