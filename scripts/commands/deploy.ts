@@ -15,6 +15,7 @@ export const commands: Command[] = [
       preload: { type: 'boolean', description: 'load images already on the host into kind (skips Docker Hub pulls)' },
       'skip-samples': { type: 'boolean', description: 'do not deploy the sample apps' },
       timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait for each rollout or sync (default 300)' },
+      'keys-file': { type: 'string', value: 'FILE', description: 'production: unseal key shares, when Vault restarted sealed and the key file is kept offline' },
     },
     async run(ctx) {
       const { loadConfig } = await import('../config/load.ts');
@@ -32,7 +33,9 @@ export const commands: Command[] = [
       if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout takes a number of seconds');
       const state = stateDirFor(plan.cluster.name);
       const release = state.lock('deploy');
-      const dctx = { loaded, plan, out: ctx.out, state, options: { preload: !!ctx.options.preload, skipSamples: !!ctx.options['skip-samples'], timeoutMs: timeout * 1000 }, forwards: [], summary: {} } as import('../steps/context.ts').DeployContext;
+      const keysFile = ctx.options['keys-file'] as string | undefined;
+      const keys = keysFile ? (await import('../vault/keys.ts')).readKeysFile(keysFile) : undefined;
+      const dctx = { loaded, plan, out: ctx.out, state, options: { preload: !!ctx.options.preload, skipSamples: !!ctx.options['skip-samples'], timeoutMs: timeout * 1000, keys }, forwards: [], summary: {} } as import('../steps/context.ts').DeployContext;
       const t0 = performance.now();
       try {
         const steps = await runSteps(DEPLOY_STEPS, dctx, ctx.out);

@@ -14,6 +14,16 @@ async function withSession<T>(ctx: CommandContext, fn: (s: VaultSession) => Prom
   }
 }
 
+const KEY_OPTIONS = {
+  'keys-file': { type: 'string', value: 'FILE', description: 'unseal key shares: a vault-init.json, or one share per line' },
+  stdin: { type: 'boolean', description: 'read key shares from stdin, one per line' },
+} as const;
+const CONFIGURE_OPTIONS = {
+  'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
+  'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
+  'audit-path': { type: 'string', value: 'PATH', description: 'file audit device path (production; default on the audit volume)' },
+} as const;
+
 const tableLine = (i: { kind: string; name: string; action: string; detail?: string }) =>
   `  ${i.action.padEnd(9)} ${i.kind.padEnd(11)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`;
 
@@ -45,11 +55,7 @@ export const commands: Command[] = [
     name: 'vault unseal',
     summary: 'Unseal Vault from stored keys, a file, stdin or a prompt',
     description: 'Demo: uses the stored key automatically. Production: give the shares with --keys-file, --stdin, or type them at the prompt. A no-op when Vault is unsealed.',
-    options: {
-      ...VAULT_OPTIONS,
-      'keys-file': { type: 'string', value: 'FILE', description: 'a vault-init.json, or one key share per line' },
-      stdin: { type: 'boolean', description: 'read key shares from stdin, one per line' },
-    },
+    options: { ...VAULT_OPTIONS, ...KEY_OPTIONS },
     async run(ctx) {
       return withSession(ctx, async (s) => {
         const { unsealVault, waitForActive } = await import('../vault/unseal.ts');
@@ -81,10 +87,8 @@ export const commands: Command[] = [
     ].join('\n'),
     options: {
       ...VAULT_OPTIONS,
+      ...CONFIGURE_OPTIONS,
       prune: { type: 'boolean', description: 'delete vaultlab policies (eso-*) and roles (eso-*-role) no longer in the config' },
-      'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
-      'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
-      'audit-path': { type: 'string', value: 'PATH', description: 'file audit device path (production; default on the audit volume)' },
     },
     async run(ctx) {
       return withSession(ctx, async (s) => {
@@ -114,11 +118,8 @@ export const commands: Command[] = [
     description: 'Each stage is idempotent: `vault up` on a finished Vault only reads. Production also creates the limited vaultlab-setup token and revokes the root token.',
     options: {
       ...VAULT_OPTIONS,
-      'keys-file': { type: 'string', value: 'FILE', description: 'unseal key shares (production)' },
-      stdin: { type: 'boolean', description: 'read key shares from stdin' },
-      'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
-      'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
-      'audit-path': { type: 'string', value: 'PATH', description: 'file audit device path (production)' },
+      ...KEY_OPTIONS,
+      ...CONFIGURE_OPTIONS,
       'no-seed': { type: 'boolean', description: 'stop after configure' },
     },
     async run(ctx) {

@@ -12,6 +12,8 @@ export interface DeployOptions {
   preload: boolean;
   skipSamples: boolean;
   timeoutMs: number;
+  /** Unseal key shares given with --keys-file (production, keys kept offline). */
+  keys?: string[] | undefined;
 }
 
 export interface DeployContext {

@@ -41,6 +41,7 @@ export const vault: TaskStep<DeployContext> = {
     report('init, unseal, configure, seed');
     const r = await vaultUp(leader, plan, ctx.state, {
       token: { env: env.token },
+      ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
       passwords: ctx.loaded.passwords,
       configure: { kubernetes: info.caPem ? { host: IN_CLUSTER_API, caPem: info.caPem } : undefined },
       hooks: {
@@ -58,7 +59,7 @@ export const vault: TaskStep<DeployContext> = {
       },
     });
     if (plan.vault.ha.enabled && !plan.vault.external) {
-      const keys = readInit(ctx.state)?.keys_base64;
+      const keys = ctx.options.keys ?? readInit(ctx.state)?.keys_base64;
       if (keys) {
         report('unsealing the Raft followers');
         for (const pod of pods.slice(1)) await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, (p) => p.status?.phase === 'Running', 'Running', { timeoutMs: ctx.options.timeoutMs });
