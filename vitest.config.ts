@@ -11,6 +11,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: suites that start servers should not all run at once.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './tests/harness/summary-reporter.ts'],
   },
 });
