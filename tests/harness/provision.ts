@@ -34,4 +34,8 @@ if (existsSync(kubeBuild)) {
     if (typeof mod.ensureKubeBinaries !== 'function') throw new Error('tests/harness/kube/build.ts must export ensureKubeBinaries()');
     await mod.ensureKubeBinaries();
   });
+  await step('task (go-task, for the Taskfile test)', async () => {
+    const { ensureTool } = (await import(kubeBuild)) as { ensureTool: (n: 'task') => string };
+    ensureTool('task');
+  });
 }
