@@ -46,6 +46,7 @@ export class StateDir {
   write(name: string, content: string, opts: { exclusive?: boolean } = {}): string {
     this.ensure();
     const target = this.file(name);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     if (opts.exclusive && existsSync(target)) {
       throw new VaultlabError(`${target} already exists and vaultlab never overwrites it`, { hint: 'Move it somewhere safe first if it belongs to an older Vault.' });
     }

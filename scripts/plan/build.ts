@@ -148,6 +148,7 @@ function buildVault(config: Config, production: boolean, namespaces: string[]): 
     hostAddress,
     inClusterAddress,
     tls,
+    tlsIssuer: config.production.tls,
     ha: { enabled: production, replicas: production ? config.production.replicas : 1 },
     init: {
       shares: production ? config.production.key_shares : 1,

@@ -6,6 +6,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import type { Plan } from './types.ts';
 import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
+import { certManagerManifests } from '../tls/certs.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -145,6 +146,7 @@ export function renderArtifacts(plan: Plan): Artifacts {
   for (const ns of plan.namespaces) {
     files.push([`manifests/${ns.name}.yaml`, HEADER + yamlDocs(manifests.filter((m) => m.metadata.namespace === ns.name || (m.kind === 'Namespace' && m.metadata.name === ns.name)))]);
   }
+  if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') files.push([`manifests/${plan.vault.namespace}-tls-cert-manager.yaml`, HEADER + yamlDocs(certManagerManifests(plan))]);
   if (plan.vault.networkPolicy) files.push([`manifests/${plan.vault.namespace}-network-policy.yaml`, HEADER + yamlDocs([vaultNetworkPolicy(plan)])]);
   return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

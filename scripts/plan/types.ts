@@ -73,6 +73,8 @@ export interface VaultPlan {
   /** Address ESO uses from inside the cluster. */
   inClusterAddress: string;
   tls: boolean;
+  /** Who issues Vault's certificate in production: vaultlab's own CA, or cert-manager. */
+  tlsIssuer: 'generated' | 'cert-manager';
   ha: { enabled: boolean; replicas: number };
   init: {
     shares: number;

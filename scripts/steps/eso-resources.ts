@@ -4,7 +4,8 @@
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { namespaceManifests, type KubeObject } from '../plan/manifests.ts';
-import { ensureVaultTls, tlsSecrets } from '../tls/certs.ts';
+import { caSecretsFromPem } from '../tls/certs.ts';
+import { vaultCaPem } from './install.ts';
 import type { Kube, ApplyResult } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
@@ -46,7 +47,7 @@ export const esoResources: TaskStep<DeployContext> = {
     const objects = esoManifests(ctx);
     const namespaces = objects.filter((o) => o.kind === 'Namespace');
     const results = [...(await kube.apply(namespaces))];
-    if (ctx.plan.vault.tls) results.push(...(await kube.apply(tlsSecrets(ctx.plan, ensureVaultTls(ctx.plan, ctx.state)).filter((s) => s.metadata.namespace !== ctx.plan.vault.namespace))));
+    if (ctx.plan.vault.tls) results.push(...(await kube.apply(caSecretsFromPem(ctx.plan, vaultCaPem(ctx)))));
     report('applying');
     results.push(...(await applyWithRetry(kube, objects.filter((o) => o.kind !== 'Namespace'), ctx.options.timeoutMs)));
     for (const ns of ctx.plan.namespaces) {

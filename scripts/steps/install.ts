@@ -5,7 +5,33 @@ import { need, type DeployContext } from './context.ts';
 import { vaultValues, renderArtifacts } from '../plan/render.ts';
 import { helmRepo, helmUpgradeInstall } from '../adapters/helm.ts';
 import { parse as parseYaml } from 'yaml';
-import { ensureVaultTls, tlsSecrets } from '../tls/certs.ts';
+import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.ts';
+import { VaultlabError } from '../lib/errors.ts';
+import type { Kube } from '../adapters/kube.ts';
+
+/** production with cert-manager: issue Vault's certificate, keep its CA for vaultlab's client. */
+export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Promise<void> {
+  const crd = await kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'certificates.cert-manager.io');
+  if (!crd) {
+    throw new VaultlabError('production.tls = "cert-manager", but cert-manager is not installed in the cluster', {
+      hint: 'Install it first (helm install cert-manager jetstack/cert-manager -n cert-manager --create-namespace --set crds.enabled=true), or set production.tls = "generated".',
+    });
+  }
+  await kube.apply(certManagerManifests(ctx.plan));
+  await kube.waitForCondition('cert-manager.io/v1', 'Certificate', ctx.plan.vault.namespace, 'vault-tls', 'Ready', { timeoutMs: ctx.options.timeoutMs });
+  const secret = await kube.readSecret(ctx.plan.vault.namespace, 'vault-tls');
+  const ca = secret?.data['ca.crt'];
+  if (!ca) throw new VaultlabError(`Secret ${ctx.plan.vault.namespace}/vault-tls has no ca.crt`, { hint: 'Check the vaultlab-ca Issuer: kubectl -n vault describe issuer vaultlab-ca' });
+  ctx.state.ensure().write('tls/ca.crt', ca.toString('utf8'));
+}
+
+/** The CA that signed Vault's certificate, from the state dir (either issuer). */
+export function vaultCaPem(ctx: DeployContext): string {
+  if (ctx.plan.vault.tlsIssuer === 'generated') return ensureVaultTls(ctx.plan, ctx.state).caPem;
+  const pem = ctx.state.read('tls/ca.crt');
+  if (!pem) throw new VaultlabError('the CA of Vault\'s cert-manager certificate is not known yet', { hint: 'Re-run `vaultlab deploy`: the install step reads it.' });
+  return pem;
+}
 
 export const install: TaskStep<DeployContext> = {
   name: 'install',
@@ -21,7 +47,8 @@ export const install: TaskStep<DeployContext> = {
         (async () => {
           await helmRepo(plan.vault.chart);
           await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } }]);
-          if (plan.vault.tls) {
+          if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') await issueWithCertManager(ctx, kube);
+          else if (plan.vault.tls) {
             const tls = ensureVaultTls(plan, ctx.state);
             await kube.apply(tlsSecrets(plan, tls).filter((s) => s.metadata.namespace === plan.vault.namespace));
           }

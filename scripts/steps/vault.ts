@@ -8,7 +8,7 @@ import { portForward } from '../adapters/portforward.ts';
 import { vaultUp } from '../vault/up.ts';
 import { unsealFollowers } from '../vault/ha.ts';
 import { readInit } from '../vault/keys.ts';
-import { ensureVaultTls } from '../tls/certs.ts';
+import { vaultCaPem } from './install.ts';
 import { MANAGED_BY } from '../plan/manifests.ts';
 import type { Kube } from '../adapters/kube.ts';
 
@@ -20,7 +20,7 @@ async function clientFor(ctx: DeployContext, kube: Kube, pod: string): Promise<V
   if (!plan.vault.tls) return new VaultClient({ address: plan.vault.hostAddress });
   const fwd = await portForward(kube, plan.vault.namespace, pod, 8200);
   ctx.forwards.push(fwd);
-  return new VaultClient({ address: `https://127.0.0.1:${fwd.port}`, caPem: ensureVaultTls(plan, ctx.state).caPem });
+  return new VaultClient({ address: `https://127.0.0.1:${fwd.port}`, caPem: vaultCaPem(ctx) });
 }
 
 export const vault: TaskStep<DeployContext> = {

@@ -85,11 +85,51 @@ export function tlsSecrets(plan: Plan, tls: TlsFiles): KubeObject[] {
       type: 'kubernetes.io/tls',
       data: { 'tls.crt': b64(tls.serverCert), 'tls.key': b64(tls.serverKey), 'ca.crt': b64(tls.caCert) },
     },
-    ...plan.namespaces.map((ns) => ({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: VAULT_CA_SECRET, namespace: ns.name, labels: { ...MANAGED_BY } },
-      data: { 'ca.crt': b64(tls.caCert) },
-    })),
+    ...caSecretsFromPem(plan, tls.caPem),
   ];
+}
+
+/**
+ * production.tls = "cert-manager": a self-signed bootstrap issuer, a CA certificate, a CA issuer
+ * and Vault's certificate in Secret vault-tls (tls.crt, tls.key, ca.crt), as the chart mounts it.
+ */
+export function certManagerManifests(plan: Plan): KubeObject[] {
+  const ns = plan.vault.namespace;
+  const labels = { ...MANAGED_BY };
+  const sans = vaultSans(plan);
+  return [
+    { apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { name: 'vaultlab-selfsigned', namespace: ns, labels }, spec: { selfSigned: {} } },
+    {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'Certificate',
+      metadata: { name: 'vaultlab-ca', namespace: ns, labels },
+      spec: { isCA: true, commonName: `vaultlab ${plan.cluster.name} CA`, secretName: 'vaultlab-ca', duration: '19800h', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'vaultlab-selfsigned', kind: 'Issuer', group: 'cert-manager.io' } },
+    },
+    { apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { name: 'vaultlab-ca', namespace: ns, labels }, spec: { ca: { secretName: 'vaultlab-ca' } } },
+    {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'Certificate',
+      metadata: { name: 'vault-tls', namespace: ns, labels },
+      spec: {
+        secretName: 'vault-tls',
+        duration: '9528h',
+        commonName: `${plan.vault.release}.${ns}.svc`,
+        dnsNames: sans.filter((s) => !/^\d+\.\d+\.\d+\.\d+$/.test(s)),
+        ipAddresses: sans.filter((s) => /^\d+\.\d+\.\d+\.\d+$/.test(s)),
+        usages: ['server auth', 'client auth', 'digital signature', 'key encipherment'],
+        privateKey: { algorithm: 'RSA', size: 2048 },
+        issuerRef: { name: 'vaultlab-ca', kind: 'Issuer', group: 'cert-manager.io' },
+      },
+    },
+  ];
+}
+
+/** The CA vaultlab's own client trusts, wherever it came from (kept in the state dir). */
+export function caSecretsFromPem(plan: Plan, caPem: string): KubeObject[] {
+  return plan.namespaces.map((ns) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: VAULT_CA_SECRET, namespace: ns.name, labels: { ...MANAGED_BY } },
+    data: { 'ca.crt': Buffer.from(caPem).toString('base64') },
+  }));
 }
