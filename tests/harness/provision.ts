@@ -34,6 +34,10 @@ if (existsSync(kubeBuild)) {
     if (typeof mod.ensureKubeBinaries !== 'function') throw new Error('tests/harness/kube/build.ts must export ensureKubeBinaries()');
     await mod.ensureKubeBinaries();
   });
+  await step('external-secrets controller (for the ESO sync test)', async () => {
+    const { ensureEsoController } = (await import(kubeBuild)) as { ensureEsoController: () => string };
+    ensureEsoController();
+  });
   await step('task (go-task, for the Taskfile test)', async () => {
     const { ensureTool } = (await import(kubeBuild)) as { ensureTool: (n: 'task') => string };
     ensureTool('task');

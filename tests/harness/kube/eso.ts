@@ -10,15 +10,15 @@ import type { KubeObject } from '../../../scripts/plan/manifests.ts';
 export const ESO_MODULE = 'github.com/external-secrets/external-secrets';
 export const ESO_VERSION = 'v1.3.2';
 
-export function esoModuleDir(): string {
-  const r = spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${ESO_VERSION}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' }, cwd: process.env.HOME });
-  if (r.status !== 0) throw new Error(`go mod download ${ESO_MODULE}@${ESO_VERSION} failed: ${r.stderr || r.stdout}`);
+export function esoModuleDir(version: string = ESO_VERSION): string {
+  const r = spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' }, cwd: process.env.HOME });
+  if (r.status !== 0) throw new Error(`go mod download ${ESO_MODULE}@${version} failed: ${r.stderr || r.stdout}`);
   return (JSON.parse(r.stdout) as { Dir: string }).Dir;
 }
 
 /** The external-secrets.io CRDs (SecretStore, ExternalSecret, and their cluster and push kinds). */
-export function esoCrds(): KubeObject[] {
-  const dir = join(esoModuleDir(), 'config', 'crds', 'bases');
+export function esoCrds(version: string = ESO_VERSION): KubeObject[] {
+  const dir = join(esoModuleDir(version), 'config', 'crds', 'bases');
   return readdirSync(dir)
     .filter((f) => f.startsWith('external-secrets.io_') && f.endsWith('.yaml'))
     .sort()
@@ -26,8 +26,8 @@ export function esoCrds(): KubeObject[] {
     .filter((o) => o?.kind === 'CustomResourceDefinition');
 }
 
-export async function installEsoCrds(kube: Kube): Promise<string[]> {
-  const crds = esoCrds();
+export async function installEsoCrds(kube: Kube, version: string = ESO_VERSION): Promise<string[]> {
+  const crds = esoCrds(version);
   await kube.apply(crds);
   const names = crds.map((c) => c.metadata.name);
   await kube.waitForCrdsEstablished(names);
