@@ -12,7 +12,8 @@ import { ensureEsoController, ESO_CONTROLLER_VERSION } from '../harness/kube/bui
 import { startBao, type BaoServer } from '../harness/bao.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
-import { loadConfigText } from '../../scripts/config/load.ts';
+import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { readFileSync } from 'node:fs';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
@@ -35,34 +36,9 @@ describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`
     kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
     await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
     // An "external" Vault (the local OpenBao), so the SecretStore points at its loopback address.
-    const loaded = loadConfigText(
-      `
-[vault]
-address = "${bao.address}"
-[passwords]
-db_user = "team-a-user"
-[[secrets]]
-path = "team-a/db"
-key = "username"
-password = "db_user"
-[[secrets]]
-path = "team-a/db"
-key = "password"
-format = "hex"
-[[apps]]
-name = "a"
-namespace = "team-a"
-[[apps.external_secrets]]
-name = "db"
-refresh_interval = "1h"
-data = [
-  { secret_key = "DB_USER", path = "team-a/db", key = "username" },
-  { secret_key = "DB_PASSWORD", path = "team-a/db", key = "password" },
-]
-`,
-      'config.toml',
-      { env: {} },
-    );
+    // The bundled demo environment, with an "external" Vault (the local OpenBao) so the
+    // SecretStores point at its loopback address.
+    const loaded = loadConfigText(readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`), 'config.toml', { env: {} });
     plan = buildPlan(loaded);
     await kube.apply([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vault' } },
@@ -76,7 +52,9 @@ data = [
       passwords: loaded.passwords,
       configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } },
     });
-    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: true, timeoutMs: 1000 } }));
+    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
+    // ArgoCD's own key in the Secret it owns, which ESO must merge into, not replace.
+    await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'server.owned-by-argocd': Buffer.from('keep').toString('base64') } }], { fieldManager: 'argocd' });
     controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], {
       env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -90,21 +68,41 @@ data = [
     await Promise.all([kubeServer?.stop(), bao?.stop()]);
   });
 
-  it('the SecretStore becomes Ready and the ExternalSecret syncs the exact values from Vault', async () => {
-    await kube.waitForCondition('external-secrets.io/v1', 'SecretStore', 'team-a', 'vault-backend', 'Ready', { timeoutMs: 90_000 }).catch((e) => {
-      throw new Error(`${e.message}\ncontroller log:\n${logs.slice(-3000)}`);
-    });
-    await kube.waitForCondition('external-secrets.io/v1', 'ExternalSecret', 'team-a', 'db', 'Ready', { reason: 'SecretSynced', timeoutMs: 90_000 });
-    const es = plan.namespaces[0]!.externalSecrets[0]!;
-    const secret = await kube.readSecret('team-a', 'db');
-    const check = await checkSecret('team-a', es, secret!.data, async (p, k) => (await vault.kvRead('secret', p))?.data[k]);
-    expect(check).toMatchObject({ ok: true, problems: [] });
-    expect(secret!.data.DB_USER!.toString()).toBe('team-a-user');
+  it('every SecretStore becomes Ready and every ExternalSecret syncs the exact values from Vault', async () => {
+    for (const ns of plan.namespaces) {
+      await kube.waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, 'vault-backend', 'Ready', { timeoutMs: 90_000 }).catch((e) => {
+        throw new Error(`${e.message}\ncontroller log:\n${logs.slice(-3000)}`);
+      });
+    }
+    for (const ns of plan.namespaces) {
+      for (const es of ns.externalSecrets) {
+        await kube.waitForCondition('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name, 'Ready', { reason: 'SecretSynced', timeoutMs: 90_000 });
+        const secret = await kube.readSecret(ns.name, es.target);
+        const check = await checkSecret(ns.name, es, secret!.data, async (p, k) => (await vault.kvRead('secret', p))?.data[k]);
+        expect(check, `${ns.name}/${es.target}`).toMatchObject({ ok: true, problems: [] });
+      }
+    }
+  });
+
+  it('the ESO template builds a dockerconfigjson Secret with the seeded registry credentials', async () => {
+    const secret = (await kube.readSecret('registry', 'regcred'))!;
+    expect(secret.type).toBe('kubernetes.io/dockerconfigjson');
+    const auths = JSON.parse(secret.data['.dockerconfigjson']!.toString()).auths['registry.local:5000'];
+    const creds = (await vault.kvRead('secret', 'registry/creds'))!.data;
+    expect(auths.username).toBe(creds.username);
+    expect(auths.password).toBe(creds.password);
+    expect(Buffer.from(auths.auth, 'base64').toString()).toBe(`${creds.username}:${creds.password}`);
+  });
+
+  it("creationPolicy Merge adds the bcrypt hash to ArgoCD's Secret and keeps ArgoCD's own keys", async () => {
+    const secret = (await kube.readSecret('argocd', 'argocd-secret'))!;
+    expect(secret.data['server.owned-by-argocd']!.toString()).toBe('keep');
+    expect(secret.data['admin.password']!.toString()).toMatch(/^\$2[ab]\$10\$/);
   });
 
   it('a value changed in Vault reaches the Secret after a forced re-sync', async () => {
-    await vault.kvPatch('secret', 'team-a/db', { password: 'rotated-by-the-test-0001' });
-    await kube.mergePatch('external-secrets.io/v1', 'ExternalSecret', 'team-a', 'db', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: new Date().toISOString() } } });
-    await kube.waitFor('v1', 'Secret', 'team-a', 'db', (s) => Buffer.from(s.data?.DB_PASSWORD ?? '', 'base64').toString() === 'rotated-by-the-test-0001', 'updated', { timeoutMs: 60_000 });
+    await vault.kvPatch('secret', 'webapp/db', { password: 'rotated-by-the-test-0001' });
+    await kube.mergePatch('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: new Date().toISOString() } } });
+    await kube.waitFor('v1', 'Secret', 'webapp', 'webapp-db', (s) => Buffer.from(s.data?.DB_PASSWORD ?? '', 'base64').toString() === 'rotated-by-the-test-0001', 'updated', { timeoutMs: 60_000 });
   });
 });
