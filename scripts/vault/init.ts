@@ -1,4 +1,5 @@
 // `vault init`: initialize Vault once and persist the result before anything else happens.
+import { existsSync, readFileSync } from 'node:fs';
 import type { VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
@@ -17,6 +18,23 @@ export interface InitHooks {
   persistInCluster?: (init: InitResult) => Promise<string>;
 }
 
+/**
+ * production.pgp_keys entries: base64 of a binary public key (what Vault takes), or a path to a
+ * key file, binary or ASCII-armored (`gpg --export [--armor]`).
+ */
+export function pgpKeyBase64(entry: string): string {
+  if (!existsSync(entry)) return entry.trim();
+  const raw = readFileSync(entry);
+  const text = raw.toString('utf8');
+  if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
+    const body = text.split(/\r?\n/);
+    const start = body.findIndex((l) => l.trim() === '') + 1;
+    const end = body.findIndex((l) => l.startsWith('-----END'));
+    return body.slice(start, end).filter((l) => !l.startsWith('=')).join('').trim();
+  }
+  return raw.toString('base64');
+}
+
 export async function initVault(client: VaultClient, plan: Plan, state: StateDir, hooks: InitHooks = {}): Promise<InitOutcome> {
   if (await client.initStatus()) {
     return { action: 'already-initialized', stored: [], init: readInit(state) };
@@ -30,7 +48,7 @@ export async function initVault(client: VaultClient, plan: Plan, state: StateDir
   }
   const v = plan.vault.init;
   const body: Record<string, unknown> = { secret_shares: v.shares, secret_threshold: v.threshold };
-  if (v.pgpKeys.length) body.pgp_keys = v.pgpKeys;
+  if (v.pgpKeys.length) body.pgp_keys = v.pgpKeys.map(pgpKeyBase64);
   const r = await client.put<{ keys: string[]; keys_base64: string[]; root_token: string }>('sys/init', body, { anonymous: true, retry: false });
   const init = registerInit({
     keys: r.data.keys,
