@@ -32,6 +32,9 @@ const DISTRIBUTIONS = {
   },
 } as const;
 
+/** Where each chart mounts its volumes: /vault/... (hashicorp/vault) or /openbao/... (openbao). */
+export const dataRoot = (distribution: 'vault' | 'openbao'): string => (distribution === 'openbao' ? '/openbao' : '/vault');
+
 export const roleName = (ns: string): string => `eso-${ns}-role`;
 export const nsPolicyName = (ns: string): string => `eso-${ns}-policy`;
 export const BROAD_POLICY = 'eso-policy';
@@ -161,7 +164,7 @@ function buildVault(config: Config, production: boolean, namespaces: string[]): 
     engines,
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
-    audit: { enabled: production && config.production.audit, path: '/vault/audit/vault-audit.log' },
+    audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
     setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) } },
     networkPolicy: production && config.production.network_policy,
   };

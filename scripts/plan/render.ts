@@ -79,7 +79,16 @@ export function vaultValues(plan: Plan): Record<string, any> {
   } else {
     over.server.service = { nodePort: plan.cluster.nodePorts.vault };
   }
-  return mergeValues(base, over);
+  const values = mergeValues(base, over);
+  // The OpenBao chart has the same key tree, but mounts everything under /openbao.
+  return v.distribution === 'openbao' ? (rebase(values) as Record<string, any>) : values;
+}
+
+function rebase(node: unknown): unknown {
+  if (typeof node === 'string') return node.replaceAll('/vault/', '/openbao/');
+  if (Array.isArray(node)) return node.map(rebase);
+  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, x]) => [k, rebase(x)]));
+  return node;
 }
 
 export function kindConfig(plan: Plan): Record<string, any> {

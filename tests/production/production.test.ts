@@ -141,5 +141,7 @@ describe('rendered production artifacts', () => {
     bao.vault.distribution = 'openbao';
     const values = renderArtifacts(bao).get('helm/vault-values.yaml')!;
     expect(values).toContain('audit "file" "file" {');
+    expect(values).not.toContain('/vault/');
+    expect(values).toContain('tls_cert_file   = "/openbao/userconfig/vault-tls/tls.crt"');
   });
 });
