@@ -72,10 +72,16 @@ export async function revokeRoot(client: VaultClient, state: StateDir): Promise<
 export async function generateRoot(client: VaultClient, keys: string[]): Promise<string> {
   let base = 'sys/generate-root-token';
   const auth = client.hasToken() ? {} : { anonymous: true };
-  let attempt = await client.get<any>(`${base}/attempt`, { ...auth, accept: [404, 405] });
-  if (attempt.status === 404 || attempt.status === 405 || attempt.data?.errors) {
+  let attempt = await client.get<any>(`${base}/attempt`, { ...auth, accept: [403, 404, 405] });
+  if (attempt.status !== 200) {
+    // HashiCorp Vault, or an OpenBao caller without a working token: the unauthenticated endpoint.
     base = 'sys/generate-root';
-    attempt = await client.get<any>(`${base}/attempt`, { anonymous: true });
+    attempt = await client.get<any>(`${base}/attempt`, { anonymous: true, accept: [404, 405] });
+    if (attempt.status !== 200) {
+      throw new VaultlabError('this server serves root token generation only to an authenticated caller, and vaultlab has no working token', {
+        hint: 'OpenBao: set disable_unauthed_generate_root_endpoints = false on the listener for the few minutes this takes, then remove it again.',
+      });
+    }
   }
   const opts = base === 'sys/generate-root' ? { anonymous: true } : auth;
   // Vault answers with top-level fields, OpenBao inside "data".

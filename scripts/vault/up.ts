@@ -8,7 +8,7 @@ import { initVault, type InitHooks, type InitOutcome } from './init.ts';
 import { unsealAll, waitForActive, type UnsealOutcome } from './unseal.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
-import { establishSetupToken, resolveToken, type TokenSource } from './token.ts';
+import { establishSetupToken, generateRoot, resolveToken, type TokenSource } from './token.ts';
 import { readInit } from './keys.ts';
 
 export interface UpOptions {
@@ -26,7 +26,7 @@ export interface UpOptions {
 export interface UpReport {
   init: InitOutcome;
   unseal: UnsealOutcome[];
-  token: TokenSource;
+  token: TokenSource | 'regenerated-root';
   setupToken?: 'created' | 'unchanged';
   configure: ConfigureItem[];
   seed?: SeedReport;
@@ -62,10 +62,27 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
     });
   }
   client.setToken(tok.token);
+  let token = tok.source as TokenSource | 'regenerated-root';
+  if (tok.source === 'setup-token') {
+    // Day-2 runs use the setup token. If it expired or was revoked, and only then, a root token
+    // is regenerated from the unseal keys; establishSetupToken below replaces the setup token
+    // and revokes that root token again.
+    const alive = await client.get('auth/token/lookup-self', { accept: [403] });
+    if (alive.status === 403) {
+      if (!keys) {
+        throw new VaultlabError('the stored vaultlab-setup token no longer works (expired or revoked), and no unseal keys are at hand to regenerate a root token', {
+          hint: 'Run `vaultlab vault up --keys-file FILE` (or --stdin) with the threshold number of key shares.',
+        });
+      }
+      client.setToken(await generateRoot(client, keys));
+      state.remove('setup-token.json');
+      token = 'regenerated-root';
+    }
+  }
 
   const configure = await configureVault(client, plan, opts.configure);
   let setupToken: UpReport['setupToken'];
   if (plan.vault.setupToken.enabled) setupToken = await establishSetupToken(client, plan, state);
   const seed = opts.seed === false ? undefined : await seedVault(client, plan, opts.passwords, opts.seed ?? {});
-  return { init, unseal, token: tok.source, ...(setupToken ? { setupToken } : {}), configure, ...(seed ? { seed } : {}) };
+  return { init, unseal, token, ...(setupToken ? { setupToken } : {}), configure, ...(seed ? { seed } : {}) };
 }

@@ -55,6 +55,8 @@ export interface BaoOptions {
   dir?: string;
   /** A declarative file audit device at this path (OpenBao creates audit devices only from config). */
   auditFile?: string;
+  /** OpenBao: serve the unauthenticated sys/generate-root endpoints (as HashiCorp Vault does). */
+  unauthedGenerateRoot?: boolean;
   /** Seconds to wait for the API. */
   timeout?: number;
 }
@@ -70,9 +72,10 @@ export async function startBao(opts: BaoOptions = {}): Promise<BaoServer> {
     opts.storage && typeof opts.storage === 'object'
       ? opts.storage.raw
       : `storage "raft" {\n  path = "${join(dir, 'data')}"\n  node_id = "bao-${port}"\n}`;
+  const extra = opts.unauthedGenerateRoot ? '\n  disable_unauthed_generate_root_endpoints = false' : '';
   const listener = opts.tls
-    ? `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_cert_file = "${opts.tls.certFile}"\n  tls_key_file = "${opts.tls.keyFile}"\n}`
-    : `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_disable = true\n}`;
+    ? `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_cert_file = "${opts.tls.certFile}"\n  tls_key_file = "${opts.tls.keyFile}"${extra}\n}`
+    : `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_disable = true${extra}\n}`;
   const config = [
     storage,
     listener,

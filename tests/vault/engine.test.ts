@@ -290,7 +290,7 @@ describe('production: least privilege, setup token, audit', () => {
 
   beforeAll(async () => {
     auditPath = join(mkdtempSync(join(tmpdir(), 'vaultlab-audit-')), 'audit.log');
-    bao = await startBao({ auditFile: auditPath });
+    bao = await startBao({ auditFile: auditPath, unauthedGenerateRoot: true });
     state = tmpState();
     client = new VaultClient({ address: bao.address });
     await initVault(client, plan, state);
@@ -354,6 +354,29 @@ describe('production: least privilege, setup token, audit', () => {
     expect(log).toContain('"path":"secret/data/webapp/db"');
     const setup = await rootlessToken();
     expect(log).not.toContain(setup);
+  });
+
+  it('an expired or revoked setup token is replaced through a root token regenerated from the keys, then revoked', async () => {
+    const old = await rootlessToken();
+    await client.post('auth/token/revoke-self', {}, { token: old });
+    const c = new VaultClient({ address: bao.address });
+    const r = await vaultUp(c, plan, state, { passwords: loaded.passwords, keys: readInit(state)!.keys_base64.slice(0, 3), configure: { auditPath } });
+    expect(r.token).toBe('regenerated-root');
+    expect(r.setupToken).toBe('created');
+    const fresh = await rootlessToken();
+    expect(fresh).not.toBe(old);
+    const self = await c.get<any>('auth/token/lookup-self', { token: fresh });
+    expect(self.data.data.policies).toContain('vaultlab-setup');
+    // The regenerated root token was revoked again: the client's token is the new setup token.
+    const mine = await c.get<any>('auth/token/lookup-self');
+    expect(mine.data.data.policies).not.toContain('root');
+    // Without keys at hand (moved offline), the same situation is explained instead.
+    const offline = tmpState();
+    offline.writeJson('setup-token.json', { token: old, accessor: 'x', policies: ['vaultlab-setup'], created_at: 'then' });
+    const err = await vaultUp(new VaultClient({ address: bao.address }), plan, offline, { passwords: loaded.passwords }).catch((e) => e);
+    expect(err.message).toMatch(/setup token no longer works/);
+    expect(err.hint).toMatch(/--keys-file/);
+    c.close();
   });
 
   async function rootlessToken(): Promise<string> {
