@@ -58,7 +58,7 @@ export const commands: Command[] = [
     options: { ...VAULT_OPTIONS, ...KEY_OPTIONS },
     async run(ctx) {
       return withSession(ctx, async (s) => {
-        const { unsealVault, waitForActive } = await import('../vault/unseal.ts');
+        const { unsealVault, waitForActive } = await import('../vault/seal.ts');
         const { readInit } = await import('../vault/keys.ts');
         const { noKeysError } = await import('../vault/up.ts');
         const status = await s.client.sealStatus();

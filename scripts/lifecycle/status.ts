@@ -2,7 +2,7 @@
 // SecretStore and ExternalSecret with its condition reason, sample pods, URLs. `healthy` is
 // false when anything is wrong, so CI can gate on the exit code.
 import type { Environment } from './connect.ts';
-import { ensureUnsealed, type UnsealState } from './unseal.ts';
+import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
 
 export interface Check {

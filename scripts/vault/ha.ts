@@ -2,7 +2,7 @@
 // unsealed with the same key shares. Waits for each member to have joined before unsealing it.
 import type { VaultClient } from '../adapters/vault.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { unsealVault, type UnsealOutcome } from './unseal.ts';
+import { unsealVault, type UnsealOutcome } from './seal.ts';
 
 export async function unsealFollowers(followers: VaultClient[], keys: string[], timeoutMs = 180_000): Promise<UnsealOutcome[]> {
   const out: UnsealOutcome[] = [];

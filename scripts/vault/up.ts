@@ -5,7 +5,7 @@ import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { initVault, type InitHooks, type InitOutcome } from './init.ts';
-import { unsealAll, waitForActive, type UnsealOutcome } from './unseal.ts';
+import { unsealAll, waitForActive, type UnsealOutcome } from './seal.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
 import { establishSetupToken, generateRoot, resolveToken, type TokenSource } from './token.ts';

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
+import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 import { ensureEsoController, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import { startBao, type BaoServer } from '../harness/bao.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
@@ -40,12 +41,7 @@ describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`
     // SecretStores point at its loopback address.
     const loaded = loadConfigText(readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`), 'config.toml', { env: {} });
     plan = buildPlan(loaded);
-    await kube.apply([
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vault' } },
-      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vault', namespace: 'vault' } },
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'vault-auth-delegator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' }, subjects: [{ kind: 'ServiceAccount', name: 'vault', namespace: 'vault' }] },
-    ] as any);
-    const reviewerJwt = await kube.createServiceAccountToken('vault', 'vault', ['https://kubernetes.default.svc.cluster.local'], 3600);
+    const reviewerJwt = await vaultReviewerToken(kube);
     vault = new VaultClient({ address: bao.address });
     const info = kube.clusterInfo();
     await vaultUp(vault, plan, new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { startBao, type BaoServer } from '../harness/bao.ts';
+import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient, VaultApiError } from '../../scripts/adapters/vault.ts';
 import { loadConfigText } from '../../scripts/config/load.ts';
@@ -57,21 +58,13 @@ describe('Vault Kubernetes auth against a real API server', () => {
     // What deploy applies: namespaces and ServiceAccounts, plus Vault's own reviewer account
     // allowed to call TokenReview (system:auth-delegator), as the Vault chart sets up in-cluster.
     await kube.apply([
-      ...['team-a', 'team-b', 'vault'].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+      ...['team-a', 'team-b'].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
       ...['team-a', 'team-b'].flatMap((ns) => [
         { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'external-secrets', namespace: ns } },
         { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'someone-else', namespace: ns } },
       ]),
-      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vault', namespace: 'vault' } },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: 'vault-auth-delegator' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
-        subjects: [{ kind: 'ServiceAccount', name: 'vault', namespace: 'vault' }],
-      },
     ] as any);
-    const reviewerJwt = await kube.createServiceAccountToken('vault', 'vault', ['https://kubernetes.default.svc.cluster.local'], 3600);
+    const reviewerJwt = await vaultReviewerToken(kube);
     const info = kube.clusterInfo();
     vault = new VaultClient({ address: bao.address });
     const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-state-')), 'state'));

@@ -16,7 +16,7 @@ import { ensureVaultTls, tlsSecrets, vaultSans } from '../../scripts/tls/certs.t
 import { vaultUp } from '../../scripts/vault/up.ts';
 import { readInit, readSetupToken } from '../../scripts/vault/keys.ts';
 import { unsealFollowers, raftPeers } from '../../scripts/vault/ha.ts';
-import { waitForActive } from '../../scripts/vault/unseal.ts';
+import { waitForActive } from '../../scripts/vault/seal.ts';
 
 const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {}, profile: 'production' });
 const plan = buildPlan(loaded);

@@ -10,7 +10,7 @@ import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { PROJECT_ROOT } from '../../scripts/config/load.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
-import { unsealVault, waitForActive } from '../../scripts/vault/unseal.ts';
+import { unsealVault, waitForActive } from '../../scripts/vault/seal.ts';
 
 const CLI = join(PROJECT_ROOT, 'bin', 'vaultlab.js');
 

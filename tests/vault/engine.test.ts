@@ -10,7 +10,7 @@ import { StateDir } from '../../scripts/lib/state.ts';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { initVault } from '../../scripts/vault/init.ts';
-import { unsealVault } from '../../scripts/vault/unseal.ts';
+import { unsealVault } from '../../scripts/vault/seal.ts';
 import { configureVault } from '../../scripts/vault/configure.ts';
 import { seedVault } from '../../scripts/vault/seed.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';

@@ -1,10 +1,11 @@
-// After a Docker or laptop restart Vault comes back sealed. Demo: unseal from the stored key,
-// automatically. Production: say so, with the command (the shares are kept offline).
+// After a Docker or laptop restart Vault comes back sealed. ensureUnsealed: in the demo profile,
+// unseal from the stored key automatically; in production, say so, with the command (the shares
+// are kept offline).
 import type { VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { readInit } from '../vault/keys.ts';
-import { unsealVault, waitForActive } from '../vault/unseal.ts';
+import { unsealVault, waitForActive } from '../vault/seal.ts';
 
 export type UnsealState = 'unsealed' | 'was-sealed-now-unsealed' | 'sealed' | 'uninitialized' | 'unreachable';
 

@@ -1,4 +1,5 @@
-// `vault unseal`: submit key shares until Vault reports unsealed; a no-op when it is.
+// Seal status and `vault unseal`: submit key shares until Vault reports unsealed (a no-op when
+// it is), and wait for an active node afterwards.
 import type { VaultClient } from '../adapters/vault.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
