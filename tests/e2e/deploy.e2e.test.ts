@@ -21,7 +21,9 @@ function vaultlab(args: string[]) {
 }
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
-describe.skipIf(!!reason)('deploy on kind (Docker)', () => {
+const PROFILE = process.env.VAULTLAB_PROFILE || 'demo';
+
+describe.skipIf(!!reason)(`deploy on kind (Docker), ${PROFILE} profile`, () => {
   beforeAll(() => {
     expect(docker.reachable).toBe(true);
   });
