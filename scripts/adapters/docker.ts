@@ -1,5 +1,7 @@
-// The Docker engine behind kind: reachable, and how much memory it has.
-import { exec } from './exec.ts';
+// The Docker engine behind kind: reachable, how much memory it has, which images it holds.
+import { exec, DOCKER_FIX, dockerDown } from './exec.ts';
+
+export { DOCKER_FIX, dockerDown };
 
 export interface DockerInfo {
   reachable: boolean;
@@ -9,19 +11,29 @@ export interface DockerInfo {
   serverVersion: string | undefined;
 }
 
-export async function dockerInfo(): Promise<DockerInfo> {
-  const r = await exec('docker', ['info', '--format', '{{json .}}'], { allowFail: true, timeoutMs: 20_000 }).catch((err: Error) => ({ code: 127, stdout: '', stderr: err.message }));
-  if (r.code !== 0) {
-    const reason = (r.stderr || r.stdout).trim().split('\n').find((l) => /cannot connect|daemon|permission|not found|ENOENT/i.test(l)) ?? (r.stderr.trim().split('\n')[0] || `docker info exited ${r.code}`);
-    return { reachable: false, reason: reason.trim(), memoryBytes: undefined, serverVersion: undefined };
+/** `docker info` output (exit code, stdout, stderr) -> reachability, judged without guessing. */
+export function parseDockerInfo(code: number, stdout: string, stderr: string): DockerInfo {
+  const down = (reason: string): DockerInfo => ({ reachable: false, reason, memoryBytes: undefined, serverVersion: undefined });
+  if (code !== 0) {
+    const lines = `${stderr}\n${stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    return down(lines.find((l) => dockerDown(l) || /daemon|permission denied|not found|ENOENT/i.test(l)) ?? lines[0] ?? `docker info exited ${code}`);
   }
   try {
-    const j = JSON.parse(r.stdout);
-    if (j.ServerErrors?.length) return { reachable: false, reason: String(j.ServerErrors[0]), memoryBytes: undefined, serverVersion: undefined };
+    const j = JSON.parse(stdout) as { ServerErrors?: string[]; MemTotal?: number; ServerVersion?: string };
+    if (j.ServerErrors?.length) return down(String(j.ServerErrors[0]));
     return { reachable: true, reason: undefined, memoryBytes: j.MemTotal, serverVersion: j.ServerVersion };
   } catch {
     return { reachable: true, reason: undefined, memoryBytes: undefined, serverVersion: undefined };
   }
 }
 
-export const DOCKER_FIX = 'Start Docker (Docker Desktop, or `sudo systemctl start docker`), then re-run. `vaultlab doctor` checks the machine.';
+export async function dockerInfo(): Promise<DockerInfo> {
+  const r = await exec('docker', ['info', '--format', '{{json .}}'], { allowFail: true, timeoutMs: 20_000 }).catch((err: Error) => ({ code: 127, stdout: '', stderr: err.message }));
+  return parseDockerInfo(r.code, r.stdout, r.stderr);
+}
+
+/** Is `image` (repo:tag) present in the local Docker image store? */
+export async function dockerImagePresent(image: string): Promise<boolean> {
+  const r = await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', image], { allowFail: true, timeoutMs: 20_000 });
+  return r.code === 0;
+}

@@ -1,61 +1,90 @@
-// helm: repositories and `upgrade --install` with values from a 0600 temp file.
+// helm: repositories (added once, refreshed only when an install needs them), `upgrade
+// --install` with a pinned --version and values from a 0600 temp file (never --set, so no value
+// reaches argv), status, and recovery from a release left pending by an interrupted run.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { HelmChart } from '../plan/types.ts';
 import { exec } from './exec.ts';
+import { VaultlabError } from '../lib/errors.ts';
 
-export async function helmRepo(chart: HelmChart): Promise<void> {
-  await exec('helm', ['repo', 'add', chart.repoName, chart.repoUrl, '--force-update'], { timeoutMs: 120_000 });
+/** Which cluster helm talks to: a kubeconfig file and, optionally, one of its contexts. */
+export interface HelmTarget {
+  kubeconfig: string;
+  context?: string | undefined;
 }
 
-export interface HelmRelease {
+const targetArgs = (t: HelmTarget) => ['--kubeconfig', t.kubeconfig, ...(t.context ? ['--kube-context', t.context] : [])];
+
+export async function helmRepoList(): Promise<{ name: string; url: string }[]> {
+  const r = await exec('helm', ['repo', 'list', '-o', 'json'], { allowFail: true, timeoutMs: 30_000 });
+  if (r.code !== 0) return []; // "no repositories to show"
+  return (JSON.parse(r.stdout || '[]') as { name: string; url: string }[]) ?? [];
+}
+
+/**
+ * The chart's repository, idempotently: added when missing (or pointing elsewhere), else its
+ * index refreshed, so a pinned version published after the last `helm repo update` is found.
+ */
+export async function helmRepoEnsure(chart: HelmChart): Promise<'added' | 'updated'> {
+  const same = (await helmRepoList()).find((r) => r.name === chart.repoName);
+  if (same && same.url.replace(/\/+$/, '') === chart.repoUrl.replace(/\/+$/, '')) {
+    await exec('helm', ['repo', 'update', chart.repoName], { timeoutMs: 120_000 });
+    return 'updated';
+  }
+  await exec('helm', ['repo', 'add', chart.repoName, chart.repoUrl, '--force-update'], { timeoutMs: 120_000 });
+  return 'added';
+}
+
+export interface ReleaseStatus {
+  status: string;
+  /** "<chart>-<version>" */
+  chart: string;
+  revision: number;
+}
+
+export function parseStatus(json: string): ReleaseStatus {
+  const j = JSON.parse(json) as { info?: { status?: string }; chart?: { metadata?: { name?: string; version?: string } }; version?: number };
+  return { status: j.info?.status ?? 'unknown', chart: `${j.chart?.metadata?.name}-${j.chart?.metadata?.version}`, revision: j.version ?? 0 };
+}
+
+export async function helmStatus(name: string, namespace: string, target: HelmTarget | string): Promise<ReleaseStatus | undefined> {
+  const t = typeof target === 'string' ? { kubeconfig: target } : target;
+  const r = await exec('helm', ['status', name, '-n', namespace, ...targetArgs(t), '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    if (/not found/i.test(r.stderr)) return undefined;
+    // Anything else (cluster unreachable, ...) must not look like "not installed".
+    throw new VaultlabError(`\`helm status ${name} -n ${namespace}\` failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`, { hint: 'Is the cluster reachable? `vaultlab status` shows it.' });
+  }
+  return parseStatus(r.stdout);
+}
+
+export async function helmValues(name: string, namespace: string, target: HelmTarget | string): Promise<Record<string, unknown> | undefined> {
+  const t = typeof target === 'string' ? { kubeconfig: target } : target;
+  const r = await exec('helm', ['get', 'values', name, '-n', namespace, ...targetArgs(t), '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });
+  return r.code === 0 ? ((JSON.parse(r.stdout) as Record<string, unknown> | null) ?? {}) : undefined;
+}
+
+export interface HelmRelease extends HelmTarget {
   name: string;
   namespace: string;
   chart: HelmChart;
   values: Record<string, unknown>;
-  kubeconfig: string;
+  /** `--wait` for the release's workloads (not for Vault: it is not Ready while sealed). */
   wait?: boolean;
   timeoutSeconds?: number;
 }
 
-export async function helmStatus(name: string, namespace: string, kubeconfig: string): Promise<{ status: string; chart: string; revision: number } | undefined> {
-  const r = await exec('helm', ['status', name, '-n', namespace, '--kubeconfig', kubeconfig, '-o', 'json'], { allowFail: true });
-  if (r.code !== 0) return undefined;
-  const j = JSON.parse(r.stdout);
-  return { status: j.info?.status, chart: `${j.chart?.metadata?.name}-${j.chart?.metadata?.version}`, revision: j.version };
+export interface HelmOutcome {
+  action: 'installed' | 'upgraded' | 'unchanged';
+  /** What was repaired first: a release an interrupted run left pending. */
+  recovered?: string;
 }
 
-export async function helmValues(name: string, namespace: string, kubeconfig: string): Promise<Record<string, unknown> | undefined> {
-  const r = await exec('helm', ['get', 'values', name, '-n', namespace, '--kubeconfig', kubeconfig, '-o', 'json'], { allowFail: true });
-  return r.code === 0 ? JSON.parse(r.stdout) ?? {} : undefined;
-}
-
-/**
- * Installs or upgrades a release. Skipped when the deployed release already runs this chart
- * version with exactly these values: a re-deploy then restarts nothing.
- */
-export async function helmUpgradeInstall(rel: HelmRelease): Promise<'installed' | 'upgraded' | 'unchanged'> {
-  const current = await helmStatus(rel.name, rel.namespace, rel.kubeconfig);
-  if (current?.status === 'deployed' && current.chart === `${rel.chart.chart}-${rel.chart.version}`) {
-    const values = await helmValues(rel.name, rel.namespace, rel.kubeconfig);
-    if (values && JSON.stringify(sortKeys(values)) === JSON.stringify(sortKeys(rel.values))) return 'unchanged';
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'vaultlab-helm-'));
-  try {
-    const file = join(dir, 'values.yaml');
-    writeFileSync(file, stringify(rel.values), { mode: 0o600 });
-    const timeout = rel.timeoutSeconds ?? 600;
-    await exec(
-      'helm',
-      ['upgrade', '--install', rel.name, `${rel.chart.repoName}/${rel.chart.chart}`, '--version', rel.chart.version, '-n', rel.namespace, '--create-namespace', '-f', file, '--kubeconfig', rel.kubeconfig, ...(rel.wait ? ['--wait', '--timeout', `${timeout}s`] : [])],
-      { timeoutMs: (timeout + 120) * 1000 },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return current ? 'upgraded' : 'installed';
+/** Same keys and values, key order ignored (how `helm get values -o json` compares with ours). */
+export function sameValues(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
 }
 
 function sortKeys(v: unknown): unknown {
@@ -64,7 +93,55 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-export async function helmUninstall(name: string, namespace: string, kubeconfig: string): Promise<boolean> {
-  const r = await exec('helm', ['uninstall', name, '-n', namespace, '--kubeconfig', kubeconfig, '--wait'], { allowFail: true, timeoutMs: 300_000 });
+/**
+ * Installs or upgrades a release. Nothing happens (not even a repository refresh) when the
+ * deployed release already runs this chart version with exactly these values, so a re-deploy
+ * restarts nothing and needs no network.
+ */
+export async function helmUpgradeInstall(rel: HelmRelease): Promise<HelmOutcome> {
+  let current = await helmStatus(rel.name, rel.namespace, rel);
+  if (current?.status === 'deployed' && current.chart === `${rel.chart.chart}-${rel.chart.version}`) {
+    const values = await helmValues(rel.name, rel.namespace, rel);
+    if (values && sameValues(values, rel.values)) return { action: 'unchanged' };
+  }
+  let recovered: string | undefined;
+  if (current?.status.startsWith('pending-')) {
+    // An interrupted helm leaves the release locked ("another operation is in progress").
+    if (current.status === 'pending-install' || current.revision <= 1) {
+      await helmUninstall(rel.name, rel.namespace, rel);
+      recovered = `removed the ${current.status} release an interrupted run left`;
+      current = undefined;
+    } else {
+      await exec('helm', ['rollback', rel.name, '-n', rel.namespace, ...targetArgs(rel)], { timeoutMs: 300_000 });
+      recovered = `rolled back the ${current.status} revision ${current.revision} an interrupted run left`;
+    }
+  }
+  await helmRepoEnsure(rel.chart);
+  const dir = mkdtempSync(join(tmpdir(), 'vaultlab-helm-'));
+  try {
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, stringify(rel.values), { mode: 0o600 });
+    const timeout = rel.timeoutSeconds ?? 600;
+    await exec(
+      'helm',
+      [
+        'upgrade', '--install', rel.name, `${rel.chart.repoName}/${rel.chart.chart}`,
+        '--version', rel.chart.version,
+        '-n', rel.namespace, '--create-namespace',
+        '-f', file,
+        ...targetArgs(rel),
+        ...(rel.wait ? ['--wait', '--timeout', `${timeout}s`] : []),
+      ],
+      { timeoutMs: (timeout + 120) * 1000 },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { action: current ? 'upgraded' : 'installed', ...(recovered ? { recovered } : {}) };
+}
+
+export async function helmUninstall(name: string, namespace: string, target: HelmTarget | string): Promise<boolean> {
+  const t = typeof target === 'string' ? { kubeconfig: target } : target;
+  const r = await exec('helm', ['uninstall', name, '-n', namespace, ...targetArgs(t), '--wait'], { allowFail: true, timeoutMs: 300_000 });
   return r.code === 0;
 }

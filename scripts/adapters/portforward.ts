@@ -1,18 +1,62 @@
 // A local port forwarded to a pod through the Kubernetes API (no kubectl): how vaultlab reaches
-// Vault in production, where no NodePort exposes it.
-import { createServer, type Server } from 'node:net';
+// Vault in production, where no NodePort exposes it, and the fallback when the NodePort does
+// not answer (provider = "existing": no kind port mapping). One WebSocket per local connection.
+import { createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import type { Kube } from './kube.ts';
 
 export interface PortForward {
   port: number;
+  /** Where the forward points, for messages: "vault/vault-0:8200". */
+  target: string;
+  /** The last error the API server or the kubelet reported for a connection, if any. */
+  lastError(): string | undefined;
+  /** Stops listening and cuts every open connection (never waits on keep-alive sockets). */
   close(): Promise<void>;
+}
+
+interface Closable {
+  close(): void;
 }
 
 export async function portForward(kube: Kube, namespace: string, pod: string, remotePort: number): Promise<PortForward> {
   const pf = new kube.k8s.PortForward(kube.kc);
+  const sockets = new Set<Socket>();
+  const sockets2ws = new Map<Socket, Closable>();
+  let lastError: string | undefined;
+  let closed = false;
+
   const server: Server = createServer((socket) => {
+    sockets.add(socket);
     socket.on('error', () => socket.destroy());
-    void pf.portForward(namespace, pod, [remotePort], socket, null, socket).catch(() => socket.destroy());
+    socket.on('close', () => {
+      sockets.delete(socket);
+      sockets2ws.get(socket)?.close();
+      sockets2ws.delete(socket);
+    });
+    // The error channel carries the kubelet's complaints ("error forwarding port ...").
+    const errors = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lastError = chunk.toString('utf8').trim() || lastError;
+        socket.destroy();
+        done();
+      },
+    });
+    pf.portForward(namespace, pod, [remotePort], socket, errors, socket)
+      .then((ws) => {
+        const w = typeof ws === 'function' ? ws() : ws;
+        if (!w) return;
+        if (closed || socket.destroyed) {
+          w.close();
+          return;
+        }
+        sockets2ws.set(socket, w);
+        w.on('close', () => socket.end());
+      })
+      .catch((err: unknown) => {
+        lastError = (err as Error)?.message ?? String(err);
+        socket.destroy();
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -22,6 +66,14 @@ export async function portForward(kube: Kube, namespace: string, pod: string, re
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
     port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    target: `${namespace}/${pod}:${remotePort}`,
+    lastError: () => lastError,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closed = true;
+        for (const ws of sockets2ws.values()) ws.close();
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

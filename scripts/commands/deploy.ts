@@ -21,8 +21,9 @@ export const commands: Command[] = [
       const { loadConfig } = await import('../config/load.ts');
       const { buildPlan } = await import('../plan/build.ts');
       const { stateDirFor } = await import('../lib/state.ts');
-      const { runSteps } = await import('../lib/tasks.ts');
+      const { runSteps, InterruptedError } = await import('../lib/tasks.ts');
       const { DEPLOY_STEPS } = await import('../steps/index.ts');
+      const { newDeployContext } = await import('../steps/context.ts');
       const { summaryLines } = await import('../steps/summary.ts');
       const { UsageError } = await import('../lib/errors.ts');
       const loaded = loadConfig(loadOptions(ctx.flags));
@@ -30,26 +31,37 @@ export const commands: Command[] = [
       const plan = buildPlan(loaded);
       if (plan.ignoredLiterals.length) ctx.out.warn(`production profile: ignoring ${plan.ignoredLiterals.length} demo value(s) from [passwords]; they are generated randomly`);
       const timeout = ctx.options.timeout === undefined ? 300 : Number(ctx.options.timeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout takes a number of seconds');
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout takes a number of seconds', 'For example: vaultlab deploy --timeout 600');
       const state = stateDirFor(plan.cluster.name);
-      const release = state.lock('deploy');
       const keysFile = ctx.options['keys-file'] as string | undefined;
       const keys = keysFile ? (await import('../vault/keys.ts')).readKeysFile(keysFile) : undefined;
-      const dctx = { loaded, plan, out: ctx.out, state, options: { preload: !!ctx.options.preload, skipSamples: !!ctx.options['skip-samples'], timeoutMs: timeout * 1000, keys }, forwards: [], summary: {} } as import('../steps/context.ts').DeployContext;
+      const release = state.lock('deploy');
+      const dctx = newDeployContext({
+        loaded,
+        plan,
+        out: ctx.out,
+        state,
+        options: { preload: !!ctx.options.preload, skipSamples: !!ctx.options['skip-samples'], timeoutMs: timeout * 1000, keys },
+      });
       const t0 = performance.now();
+      let interrupted = false;
       try {
-        const steps = await runSteps(DEPLOY_STEPS, dctx, ctx.out);
+        const steps = await runSteps(DEPLOY_STEPS, dctx, ctx.out, { command: 'deploy' });
         if (ctx.flags.json) ctx.out.result({ ok: true, profile: plan.profile, cluster: plan.cluster.name, ms: Math.round(performance.now() - t0), steps, summary: dctx.summary });
         else for (const l of summaryLines(dctx)) ctx.out.info(l);
         return 0;
       } catch (err) {
+        interrupted = err instanceof InterruptedError;
         // The CLI's error report carries these into the --json output.
-        (err as { report?: unknown }).report = { ms: Math.round(performance.now() - t0), steps: (err as { steps?: unknown }).steps ?? [] };
+        (err as { report?: unknown }).report = { ms: Math.round(performance.now() - t0), steps: (err as { steps?: unknown }).steps ?? [], summary: dctx.summary };
         throw err;
       } finally {
         dctx.vault?.close();
         await Promise.all(dctx.forwards.map((f) => f.close()));
         release();
+        // A step cut short by Ctrl-C may still hold a watch or a timer: once the error is
+        // printed, do not wait for it. (unref: a process that can exit sooner does.)
+        if (interrupted) setTimeout(() => process.exit(130), 1000).unref();
       }
     },
   },

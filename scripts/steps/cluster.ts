@@ -1,13 +1,15 @@
 // The cluster: reuse the kind cluster of that name or create it from the rendered config; or
-// use an existing kubeconfig context. Marks ownership so `destroy` never deletes a cluster
-// vaultlab did not create.
+// use an existing kubeconfig context. Marks ownership (ConfigMap kube-system/vaultlab-owner and
+// the state dir) so `destroy` never deletes a cluster vaultlab did not create.
 import type { TaskStep } from '../lib/tasks.ts';
-import type { DeployContext } from './context.ts';
+import { cachedKindClusters, forgetKindClusters, type DeployContext } from './context.ts';
 import { kindConfig } from '../plan/render.ts';
-import { kindClusters, kindCreate, kindKubeconfig, kindLoadImages } from '../adapters/kind.ts';
+import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages } from '../adapters/kind.ts';
 import { Kube } from '../adapters/kube.ts';
+import { versionAtLeast } from '../adapters/tools.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { MANAGED_BY } from '../plan/manifests.ts';
+import { allManifests, MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
+import type { Plan } from '../plan/types.ts';
 
 export const OWNER_CONFIGMAP = 'vaultlab-owner';
 export const CLUSTER_STATE = 'cluster.json';
@@ -17,6 +19,8 @@ export interface ClusterState {
   provider: 'kind' | 'existing';
   profile: string;
   createdByVaultlab: boolean;
+  /** false while `kind create` runs: a cluster found in that state was cut short (Ctrl-C). */
+  complete?: boolean;
 }
 
 /** Switching a deployed environment's profile needs a fresh Vault (issue: production switch). */
@@ -33,43 +37,89 @@ export function checkProfileSwitch(ctx: Pick<DeployContext, 'state' | 'plan'>): 
   }
 }
 
+/** What `kind create` must do given the clusters that exist and what the state dir recorded. */
+export function clusterAction(name: string, existing: string[], recorded: ClusterState | undefined): 'create' | 'reuse' | 'recreate' {
+  if (!existing.includes(name)) return 'create';
+  if (recorded?.name === name && recorded.createdByVaultlab && recorded.complete === false) return 'recreate';
+  return 'reuse';
+}
+
+/** The ESO chart's default image (tag = appVersion = chart version); GHCR since chart 1.1.0. */
+export function esoImage(chartVersion: string): string {
+  const registry = versionAtLeast(chartVersion, '1.1.0') ? 'ghcr.io/external-secrets/external-secrets' : 'oci.external-secrets.io/external-secrets/external-secrets';
+  return `${registry}:v${chartVersion}`;
+}
+
+/** Images a deploy pulls: Vault, ESO, the sample apps (for --preload). */
+export function deployImages(plan: Plan): string[] {
+  const images = new Set<string>();
+  if (!plan.vault.external) images.add(`${plan.vault.image.repository}:${plan.vault.image.tag}`);
+  images.add(esoImage(plan.eso.chart.version));
+  for (const o of allManifests(plan)) {
+    if (o.kind !== 'Deployment') continue;
+    const spec = (o as { spec?: { template?: { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] } } } }).spec?.template?.spec;
+    for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) if (c.image) images.add(c.image);
+  }
+  return [...images];
+}
+
 export const cluster: TaskStep<DeployContext> = {
   name: 'cluster',
   title: 'Cluster',
-  async run(ctx) {
+  async run(ctx, report) {
     const c = ctx.plan.cluster;
     checkProfileSwitch(ctx);
+    const previous = ctx.state.readJson<ClusterState>(CLUSTER_STATE);
+    const record = (s: Partial<ClusterState>) =>
+      ctx.state.writeJson(CLUSTER_STATE, { name: c.name, provider: c.provider, profile: ctx.plan.profile, createdByVaultlab: false, ...previous, ...s } satisfies ClusterState);
     let detail: string;
     let created = false;
     if (c.provider === 'kind') {
-      const exists = (await kindClusters()).includes(c.name);
-      if (!exists) {
+      const action = clusterAction(c.name, await cachedKindClusters(ctx, kindClusters), previous);
+      if (action === 'recreate') {
+        report(`deleting kind cluster "${c.name}": its creation was interrupted`);
+        await kindDelete(c.name);
+      }
+      if (action !== 'reuse') {
+        report(`creating kind cluster "${c.name}" (${c.workers + 1} node(s), ${c.nodeImage})`);
+        // Recorded first: a cluster left by Ctrl-C during create is ours, and incomplete.
+        record({ createdByVaultlab: true, complete: false });
+        forgetKindClusters(ctx);
         await kindCreate(c.name, kindConfig(ctx.plan));
         created = true;
       }
       ctx.kubeconfigPath = await kindKubeconfig(c.name, ctx.state.ensure().file('kubeconfig'));
       ctx.kube = await Kube.connect({ kubeconfig: ctx.kubeconfigPath });
-      detail = exists ? `reused kind cluster "${c.name}"` : `created kind cluster "${c.name}"`;
+      detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
       if (ctx.options.preload) {
-        const images = [`${ctx.plan.vault.image.repository}:${ctx.plan.vault.image.tag}`, 'busybox:1.37', `ghcr.io/external-secrets/external-secrets:v${ctx.plan.eso.chart.version}`];
-        const loaded = await kindLoadImages(c.name, images);
-        detail += `; preloaded ${loaded.length ? loaded.join(', ') : 'nothing (no image on the host yet)'}`;
+        report('loading images from the host into the nodes');
+        const p = await kindLoadImages(c.name, deployImages(ctx.plan));
+        ctx.summary.preload = p;
+        detail += `; preloaded ${p.loaded.length} image(s)${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
       }
     } else {
       ctx.kube = await Kube.connect({ kubeconfig: c.kubeconfig, context: c.context });
-      ctx.kubeconfigPath = c.kubeconfig ?? process.env.KUBECONFIG ?? `${process.env.HOME}/.kube/config`;
-      detail = `using context "${ctx.kube.kc.getCurrentContext()}"`;
+      ctx.kubeconfigPath = c.kubeconfig ?? process.env.KUBECONFIG?.split(':')[0] ?? `${process.env.HOME}/.kube/config`;
+      ctx.kubeContext = ctx.kube.kc.getCurrentContext();
+      detail = `using context "${ctx.kubeContext}"`;
     }
-    const previous = ctx.state.readJson<ClusterState>(CLUSTER_STATE);
+    // Keep an ownership claim made earlier (state dir lost, or another working directory).
+    const marker = await ctx.kube.get<KubeObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP);
+    if (marker?.data?.cluster && marker.data.cluster !== c.name) {
+      throw new VaultlabError(`this cluster already belongs to vaultlab environment "${marker.data.cluster}", not "${c.name}"`, {
+        hint: `Deploy with --name ${marker.data.cluster}, or point [cluster] at another cluster.`,
+      });
+    }
+    const owned = created || (previous?.name === c.name && previous.createdByVaultlab) || marker?.data?.createdByVaultlab === 'true';
     await ctx.kube.apply([
       {
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: { name: OWNER_CONFIGMAP, namespace: 'kube-system', labels: { ...MANAGED_BY } },
-        data: { cluster: c.name, provider: c.provider, createdByVaultlab: String(created || (previous?.createdByVaultlab ?? false)) },
+        data: { cluster: c.name, provider: c.provider, createdByVaultlab: String(owned) },
       },
     ]);
-    ctx.state.writeJson(CLUSTER_STATE, { name: c.name, provider: c.provider, profile: ctx.plan.profile, createdByVaultlab: created || (previous?.createdByVaultlab ?? false) } satisfies ClusterState);
+    record({ createdByVaultlab: owned, complete: true });
     return detail;
   },
 };

@@ -1,5 +1,6 @@
 // What every deploy step shares: the plan, the output, the state dir, adapters as they come up,
-// and a small cache, so no step fetches the same thing twice.
+// and a small cache, so no step fetches the same thing twice. Step durations and outcomes are
+// recorded by the runner (lib/tasks.ts); facts for the summary go into `summary`.
 import type { LoadedConfig } from '../config/load.ts';
 import type { Plan } from '../plan/types.ts';
 import type { Output } from '../lib/output.ts';
@@ -16,6 +17,11 @@ export interface DeployOptions {
   keys?: string[] | undefined;
 }
 
+export interface DeployCache {
+  /** `kind get clusters`, fetched once per run. */
+  kindClusters?: Promise<string[]>;
+}
+
 export interface DeployContext {
   loaded: LoadedConfig;
   plan: Plan;
@@ -23,14 +29,32 @@ export interface DeployContext {
   state: StateDir;
   options: DeployOptions;
   kubeconfigPath?: string;
+  /** The kubeconfig context helm must use (provider = "existing"); kind's file has only one. */
+  kubeContext?: string | undefined;
   kube?: Kube;
   vault?: VaultClient;
   forwards: PortForward[];
+  cache: DeployCache;
   /** Facts for the final summary and the --json report. */
   summary: Record<string, unknown>;
+}
+
+export function newDeployContext(init: Pick<DeployContext, 'loaded' | 'plan' | 'out' | 'state' | 'options'>): DeployContext {
+  return { ...init, forwards: [], cache: {}, summary: {} };
 }
 
 export function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`internal: ${what} is not set up yet (a step ran out of order)`);
   return value;
+}
+
+/** `kind get clusters`, once per run. */
+export function cachedKindClusters(ctx: Pick<DeployContext, 'cache'>, load: () => Promise<string[]>): Promise<string[]> {
+  ctx.cache.kindClusters ??= load();
+  return ctx.cache.kindClusters;
+}
+
+/** After creating or deleting a cluster the cached list is stale. */
+export function forgetKindClusters(ctx: Pick<DeployContext, 'cache'>): void {
+  delete ctx.cache.kindClusters;
 }

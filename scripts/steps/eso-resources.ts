@@ -1,13 +1,15 @@
 // Per app namespace: Namespace, ServiceAccount, (production) the Vault CA, SecretStore and
 // ExternalSecrets, by server-side apply. ESO's webhook may not answer right after install:
 // retried with backoff, not failed.
-import type { TaskStep } from '../lib/tasks.ts';
+import { currentSignal, type TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { namespaceManifests, type KubeObject } from '../plan/manifests.ts';
 import { caSecretsFromPem } from '../tls/certs.ts';
 import { vaultCaPem } from './install.ts';
 import type { Kube, ApplyResult } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import type { NamespacePlan, Plan } from '../plan/types.ts';
+import { decodeEsoError } from './verify.ts';
 
 export const SAMPLE_KINDS = new Set(['Deployment', 'Service']);
 const ORDER = ['Namespace', 'ServiceAccount', 'Secret', 'SecretStore', 'ExternalSecret'];
@@ -20,14 +22,20 @@ export function esoManifests(ctx: Pick<DeployContext, 'plan' | 'options'>): Kube
     .sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
 }
 
-export async function applyWithRetry(kube: Kube, objects: KubeObject[], timeoutMs = 120_000): Promise<ApplyResult[]> {
+/** ESO's admission webhook not answering yet (just installed, CA not injected): retry, not fail. */
+export function webhookNotReady(message: string): boolean {
+  return /failed calling webhook|failed to call webhook|connection refused|no endpoints available|context deadline exceeded|x509|service unavailable|\(HTTP 50[23]\)/i.test(message);
+}
+
+export async function applyWithRetry(kube: Pick<Kube, 'apply'>, objects: KubeObject[], timeoutMs = 120_000): Promise<ApplyResult[]> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
     try {
       return await kube.apply(objects);
     } catch (err) {
+      if (currentSignal()?.aborted) throw err;
       const msg = (err as Error).message;
-      const transient = /failed calling webhook|connection refused|no endpoints available|context deadline exceeded|x509/i.test(msg);
+      const transient = webhookNotReady(msg);
       if (!transient || Date.now() > deadline) {
         if (transient) throw new VaultlabError(`ESO's admission webhook is still not answering: ${msg}`, { hint: `Check the ESO pods: kubectl -n external-secrets get pods. Then re-run deploy.` });
         throw err;
@@ -35,6 +43,22 @@ export async function applyWithRetry(kube: Kube, objects: KubeObject[], timeoutM
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** SecretStore Ready=True; when not, ESO's own message decoded into a cause and a fix. */
+export async function waitStoreReady(kube: Kube, plan: Plan, ns: NamespacePlan, timeoutMs: number): Promise<void> {
+  let message = '';
+  await kube
+    .waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name, 'Ready', {
+      timeoutMs,
+      onUpdate: (o) => {
+        message = (o.status?.conditions ?? []).find((c: { type: string; status: string; message?: string }) => c.type === 'Ready' && c.status !== 'True')?.message ?? message;
+      },
+    })
+    .catch((err: unknown) => {
+      const d = decodeEsoError(message || (err as Error).message, ns, plan);
+      throw new VaultlabError(`SecretStore ${ns.name}/${ns.secretStore.name} is not Ready: ${d.cause}`, { hint: d.fix, cause: err });
+    });
 }
 
 export const esoResources: TaskStep<DeployContext> = {
@@ -50,9 +74,8 @@ export const esoResources: TaskStep<DeployContext> = {
     if (ctx.plan.vault.tls) results.push(...(await kube.apply(caSecretsFromPem(ctx.plan, vaultCaPem(ctx)))));
     report('applying');
     results.push(...(await applyWithRetry(kube, objects.filter((o) => o.kind !== 'Namespace'), ctx.options.timeoutMs)));
-    for (const ns of ctx.plan.namespaces) {
-      await kube.waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name, 'Ready', { timeoutMs: ctx.options.timeoutMs });
-    }
+    report('waiting for the SecretStores to be Ready');
+    await Promise.all(ctx.plan.namespaces.map((ns) => waitStoreReady(kube, ctx.plan, ns, ctx.options.timeoutMs)));
     const changed = results.filter((r) => r.action !== 'unchanged').length;
     ctx.summary.esoResources = { applied: results.length, changed };
     return `${results.length} objects, ${changed} changed; ${ctx.plan.namespaces.length} SecretStore(s) Ready`;

@@ -8,5 +8,15 @@ import { vault } from './vault.ts';
 import { esoResources } from './eso-resources.ts';
 import { samples } from './samples.ts';
 import { verify } from './verify.ts';
+import { summary } from './summary.ts';
 
-export const DEPLOY_STEPS: TaskStep<DeployContext>[] = [preflight, cluster, install, vault, esoResources, samples, verify];
+export const DEPLOY_STEPS: TaskStep<DeployContext>[] = [
+  preflight, //     Docker, kind/helm versions, host ports, memory
+  cluster, //       kind create (or reuse, or an existing context); ownership marker
+  install, //       Helm: Vault and ESO in parallel
+  vault, //         pod Running -> init, unseal, configure, seed -> Ready
+  esoResources, //  CRDs Established -> namespaces, SecretStores, ExternalSecrets (SSA)
+  samples, //       the sample apps
+  verify, //        ExternalSecrets synced, values match Vault by digest, apps Available
+  summary, //       URLs, what synced, how to log in
+];

@@ -1,9 +1,11 @@
 // Vault and ESO from their official Helm charts, in parallel. ESO waits (--wait gates on its
 // webhook and cert controller); Vault cannot be Ready before it is unsealed, so it does not.
+// A release already at this chart version with these values is left alone (no restart).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { vaultValues, renderArtifacts } from '../plan/render.ts';
-import { helmRepo, helmUpgradeInstall } from '../adapters/helm.ts';
+import { helmUpgradeInstall, type HelmOutcome } from '../adapters/helm.ts';
+import { vaultNetworkPolicy } from '../plan/manifests.ts';
 import { parse as parseYaml } from 'yaml';
 import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.ts';
 import { VaultlabError } from '../lib/errors.ts';
@@ -33,37 +35,47 @@ export function vaultCaPem(ctx: DeployContext): string {
   return pem;
 }
 
+const describe = (what: string, r: HelmOutcome) => `${what} ${r.action}${r.recovered ? ` (${r.recovered})` : ''}`;
+
 export const install: TaskStep<DeployContext> = {
   name: 'install',
   title: 'Install Vault and External Secrets Operator (Helm)',
-  async run(ctx) {
+  async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
-    const kubeconfig = need(ctx.kubeconfigPath, 'kubeconfig');
+    const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext };
     const { plan } = ctx;
     const esoValues = parseYaml(renderArtifacts(plan).get('helm/eso-values.yaml')!) as Record<string, unknown>;
+    const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
     const jobs: Promise<string>[] = [];
     if (!plan.vault.external) {
       jobs.push(
         (async () => {
-          await helmRepo(plan.vault.chart);
           await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } }]);
           if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') await issueWithCertManager(ctx, kube);
           else if (plan.vault.tls) {
             const tls = ensureVaultTls(plan, ctx.state);
             await kube.apply(tlsSecrets(plan, tls).filter((s) => s.metadata.namespace === plan.vault.namespace));
           }
-          const r = await helmUpgradeInstall({ name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultValues(plan), kubeconfig });
-          return `Vault ${r}`;
+          // production: only ESO and labelled client namespaces reach Vault's API port.
+          if (plan.vault.networkPolicy) await kube.apply([vaultNetworkPolicy(plan)]);
+          const r = await helmUpgradeInstall({ ...target, name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultValues(plan) });
+          report(describe('Vault', r));
+          return describe('Vault', r);
         })(),
       );
     }
     jobs.push(
       (async () => {
-        await helmRepo(plan.eso.chart);
-        const r = await helmUpgradeInstall({ name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, kubeconfig, wait: true, timeoutSeconds: Math.round(ctx.options.timeoutMs / 1000) });
-        return `ESO ${r}`;
+        const r = await helmUpgradeInstall({ ...target, name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, wait: true, timeoutSeconds });
+        return describe('ESO', r);
       })(),
     );
-    return (await Promise.all(jobs)).join(', ');
+    // Both run to the end even when one fails, so a re-run has less left to do.
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const details = results.map((r) => (r as PromiseFulfilledResult<string>).value);
+    ctx.summary.install = details;
+    return details.join(', ');
   },
 };

@@ -1,17 +1,19 @@
-// Before touching anything: Docker, tools, host ports, memory. Each failure says how to fix it.
+// Before touching anything: Docker, tools, host ports, memory. Each failure says how to fix it;
+// deploy reports every failed check at once, doctor lists all findings.
 import { createServer } from 'node:net';
 import type { TaskStep } from '../lib/tasks.ts';
-import type { DeployContext } from './context.ts';
+import { cachedKindClusters, type DeployContext } from './context.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { dockerInfo, DOCKER_FIX } from '../adapters/docker.ts';
 import { checkTool } from '../adapters/tools.ts';
 import { kindClusters } from '../adapters/kind.ts';
 
-export function portFree(port: number): Promise<boolean> {
+/** Can we bind `port` on 127.0.0.1 (where kind maps it)? */
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 
@@ -22,35 +24,55 @@ export interface Finding {
   fix?: string;
 }
 
-/** Every machine check, as findings (deploy stops on the first error; doctor lists them all). */
-export async function machineFindings(ctx: Pick<DeployContext, 'plan'>): Promise<Finding[]> {
+export const MEMORY_GIB = { demo: 4, production: 6 } as const;
+
+/** Every machine check, as findings (deploy stops on errors; doctor lists them all). */
+export async function machineFindings(ctx: Pick<DeployContext, 'plan'> & Partial<Pick<DeployContext, 'cache'>>): Promise<Finding[]> {
   const findings: Finding[] = [];
   const { plan } = ctx;
+  const tool = async (name: 'kind' | 'helm' | 'kubectl') => {
+    const t = await checkTool(name);
+    findings.push({ ok: t.ok && t.found, severity: t.optional ? 'warning' : 'error', what: t.what, fix: t.fix });
+  };
   if (plan.cluster.provider !== 'kind') {
-    const helm = await checkTool('helm');
-    findings.push({ ok: helm.ok, severity: 'error', what: helm.found ? `helm ${helm.version} (need >= ${helm.minimum})` : 'helm not found', fix: helm.fix });
+    await tool('helm');
+    await tool('kubectl');
     return findings;
   }
   const docker = await dockerInfo();
-  findings.push({ ok: docker.reachable, severity: 'error', what: docker.reachable ? `Docker ${docker.serverVersion ?? ''} is running` : `Docker is not running: ${docker.reason}`, fix: DOCKER_FIX });
-  for (const name of ['kind', 'helm'] as const) {
-    const t = await checkTool(name);
-    findings.push({ ok: t.ok, severity: 'error', what: t.found ? `${name} ${t.version} (need >= ${t.minimum})` : `${name} not found`, fix: t.fix });
+  findings.push({ ok: docker.reachable, severity: 'error', what: docker.reachable ? `Docker ${docker.serverVersion ?? ''} is running`.replace('  ', ' ') : `Docker is not running: ${docker.reason}`, fix: DOCKER_FIX });
+  await tool('kind');
+  await tool('helm');
+  await tool('kubectl');
+  // Our own cluster holds its ports: a re-deploy must not trip over them.
+  const load = () => kindClusters().catch((): string[] => []);
+  const ours = docker.reachable && (await (ctx.cache ? cachedKindClusters({ cache: ctx.cache }, load) : load())).includes(plan.cluster.name);
+  for (const [what, port] of Object.entries(plan.cluster.hostPorts)) {
+    if (plan.profile === 'production' && what === 'vault') continue; // no NodePort in production
+    const free = ours || (await portFree(port));
+    findings.push({
+      ok: free,
+      severity: 'error',
+      what: free ? `host port ${port} (${what}) is ${ours ? `held by kind cluster "${plan.cluster.name}"` : 'available'}` : `port ${port} (cluster.ports.${what}) is already in use`,
+      fix: `Stop what listens there (\`lsof -i :${port}\`), run \`vaultlab destroy\` if it is an older vaultlab cluster, or set [cluster.ports] ${what} = <another port> in config.toml.`,
+    });
   }
-  if (docker.reachable) {
-    const ours = (await kindClusters().catch((): string[] => [])).includes(plan.cluster.name);
-    for (const [what, port] of Object.entries(plan.cluster.hostPorts)) {
-      if (plan.profile === 'production' && what === 'vault') continue; // no NodePort in production
-      const free = ours || (await portFree(port));
-      findings.push({ ok: free, severity: 'error', what: free ? `host port ${port} (${what}) is available` : `port ${port} (cluster.ports.${what}) is already in use`, fix: `Stop what listens there (\`lsof -i :${port}\`), run \`vaultlab destroy\` if it is an older vaultlab cluster, or set [cluster.ports] ${what} = <another port>.` });
-    }
-    const need = plan.profile === 'production' ? 6 : 4;
-    if (docker.memoryBytes !== undefined) {
-      const gib = docker.memoryBytes / 2 ** 30;
-      findings.push({ ok: gib >= need, severity: 'warning', what: `Docker has ${gib.toFixed(1)} GiB of memory (${need} GiB recommended for ${plan.profile})`, fix: 'Give Docker more memory (Docker Desktop: Settings > Resources).' });
-    }
+  if (docker.reachable && docker.memoryBytes) {
+    const need = MEMORY_GIB[plan.profile];
+    const gib = docker.memoryBytes / 2 ** 30;
+    findings.push({ ok: gib >= need, severity: 'warning', what: `Docker has ${gib.toFixed(1)} GiB of memory (${need} GiB recommended for ${plan.profile})`, fix: 'Give Docker more memory (Docker Desktop: Settings > Resources > Memory).' });
   }
   return findings;
+}
+
+/** Failed error findings -> one error naming each problem and each fix. */
+export function preflightError(findings: Finding[]): VaultlabError | undefined {
+  const failed = findings.filter((f) => !f.ok && f.severity === 'error');
+  if (failed.length === 0) return undefined;
+  if (failed.length === 1) return new VaultlabError(failed[0]!.what, failed[0]!.fix ? { hint: failed[0]!.fix } : {});
+  return new VaultlabError(`preflight found ${failed.length} problems: ${failed.map((f) => f.what).join('; ')}`, {
+    hint: failed.map((f, i) => `(${i + 1}) ${f.fix ?? f.what}`).join(' '),
+  });
 }
 
 export const preflight: TaskStep<DeployContext> = {
@@ -59,8 +81,8 @@ export const preflight: TaskStep<DeployContext> = {
   async run(ctx) {
     const findings = await machineFindings(ctx);
     for (const f of findings.filter((x) => !x.ok && x.severity === 'warning')) ctx.out.warn(`${f.what}. ${f.fix ?? ''}`);
-    const failed = findings.find((f) => !f.ok && f.severity === 'error');
-    if (failed) throw new VaultlabError(failed.what, { ...(failed.fix ? { hint: failed.fix } : {}) });
+    const err = preflightError(findings);
+    if (err) throw err;
     return `${findings.filter((f) => f.ok).length} checks passed`;
   },
 };

@@ -1,27 +1,71 @@
 // Vault up inside the cluster: wait for the pod to run (it is not Ready while sealed), then
 // init / unseal / configure / seed over the HTTP API (NodePort in demo, a port-forward in
-// production), never `kubectl exec` with a token in argv. Then wait for Ready.
+// production or when the NodePort does not answer), never `kubectl exec` with a token in argv.
+// Then wait for Ready.
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { VaultClient, vaultEnv } from '../adapters/vault.ts';
 import { portForward } from '../adapters/portforward.ts';
 import { vaultUp } from '../vault/up.ts';
 import { unsealFollowers } from '../vault/ha.ts';
-import { readInit } from '../vault/keys.ts';
+import { INIT_FILE, readInit, registerInit, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY } from '../plan/manifests.ts';
 import type { Kube } from '../adapters/kube.ts';
 
 export const IN_CLUSTER_API = 'https://kubernetes.default.svc';
+const VAULT_PORT = 8200;
+
+/** How vaultlab reaches Vault from the host: 'direct' (NodePort or external) or a port-forward. */
+export function vaultRoute(plan: DeployContext['plan']): 'direct' | 'nodeport-or-forward' | 'forward' {
+  if (plan.vault.external) return 'direct';
+  if (plan.vault.tls || plan.cluster.provider !== 'kind') return 'forward'; // no NodePort mapped to this host
+  return 'nodeport-or-forward';
+}
+
+/** Does anything answer Vault's API at `address` within `ms`? */
+async function answers(address: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const probe = new VaultClient({ address, attempts: 1, timeoutMs: 2000 });
+    try {
+      await probe.sealStatus();
+      return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      probe.close();
+    }
+  }
+  return false;
+}
 
 async function clientFor(ctx: DeployContext, kube: Kube, pod: string): Promise<VaultClient> {
   const { plan } = ctx;
-  if (plan.vault.external) return new VaultClient({ address: plan.vault.hostAddress });
-  if (!plan.vault.tls) return new VaultClient({ address: plan.vault.hostAddress });
-  const fwd = await portForward(kube, plan.vault.namespace, pod, 8200);
+  const route = vaultRoute(plan);
+  if (route === 'direct') return new VaultClient({ address: plan.vault.hostAddress });
+  if (route === 'nodeport-or-forward') {
+    if (await answers(plan.vault.hostAddress, 20_000)) return new VaultClient({ address: plan.vault.hostAddress });
+    ctx.out.warn(`Vault does not answer at ${plan.vault.hostAddress} (the kind port mapping); using a port-forward to ${plan.vault.namespace}/${pod} instead`);
+  }
+  const fwd = await portForward(kube, plan.vault.namespace, pod, VAULT_PORT);
   ctx.forwards.push(fwd);
-  return new VaultClient({ address: `https://127.0.0.1:${fwd.port}`, caPem: vaultCaPem(ctx) });
+  return new VaultClient({ address: `${plan.vault.tls ? 'https' : 'http'}://127.0.0.1:${fwd.port}`, ...(plan.vault.tls ? { caPem: vaultCaPem(ctx) } : {}) });
 }
+
+/** demo: the copy of the init result the init hook keeps in Vault's namespace. */
+async function initCopyInCluster(kube: Kube, plan: DeployContext['plan']): Promise<InitResult | undefined> {
+  if (!plan.vault.init.storeInCluster) return undefined;
+  const raw = (await kube.readSecret(plan.vault.namespace, plan.vault.init.secretName))?.data[INIT_FILE];
+  if (!raw) return undefined;
+  try {
+    return registerInit(JSON.parse(raw.toString('utf8')) as InitResult);
+  } catch {
+    return undefined;
+  }
+}
+
+const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Running';
 
 export const vault: TaskStep<DeployContext> = {
   name: 'vault',
@@ -31,18 +75,27 @@ export const vault: TaskStep<DeployContext> = {
     const { plan } = ctx;
     const pods = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
     if (!plan.vault.external) {
-      report(`waiting for pod ${pods[0]} to run`);
-      await kube.waitFor('v1', 'Pod', plan.vault.namespace, pods[0]!, (p) => p.status?.phase === 'Running', 'Running', { timeoutMs: ctx.options.timeoutMs });
+      report(`waiting for pod ${plan.vault.namespace}/${pods[0]} to run (not Ready: it is sealed)`);
+      await kube.waitFor('v1', 'Pod', plan.vault.namespace, pods[0]!, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
     }
     const leader = await clientFor(ctx, kube, pods[0]!);
     ctx.vault = leader;
+    ctx.summary.vaultAddress = leader.address;
+    // demo: the state dir is gone (another checkout, a cleaned workspace), the cluster's copy is not.
+    if (!readInit(ctx.state) && !plan.vault.external) {
+      const copy = await initCopyInCluster(kube, plan);
+      if (copy && (await leader.initStatus().catch(() => false))) {
+        ctx.state.writeJson(INIT_FILE, copy, { exclusive: true });
+        ctx.out.warn(`restored ${ctx.state.file(INIT_FILE)} from Secret ${plan.vault.namespace}/${plan.vault.init.secretName}`);
+      }
+    }
     const info = kube.clusterInfo();
-    const env = vaultEnv();
     report('init, unseal, configure, seed');
     const r = await vaultUp(leader, plan, ctx.state, {
-      token: { env: env.token },
+      token: { env: vaultEnv().token },
       ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
       passwords: ctx.loaded.passwords,
+      // Vault reaches the API server from inside the cluster; the reviewer JWT is its own pod token.
       configure: { kubernetes: info.caPem ? { host: IN_CLUSTER_API, caPem: info.caPem } : undefined },
       hooks: {
         persistInCluster: async (init) => {
@@ -50,8 +103,9 @@ export const vault: TaskStep<DeployContext> = {
             {
               apiVersion: 'v1',
               kind: 'Secret',
+              type: 'Opaque',
               metadata: { name: plan.vault.init.secretName, namespace: plan.vault.namespace, labels: { ...MANAGED_BY } },
-              data: { 'vault-init.json': Buffer.from(JSON.stringify(init)).toString('base64') },
+              data: { [INIT_FILE]: Buffer.from(JSON.stringify(init)).toString('base64') },
             },
           ]);
           return `Secret ${plan.vault.namespace}/${plan.vault.init.secretName}`;
@@ -62,16 +116,22 @@ export const vault: TaskStep<DeployContext> = {
       const keys = ctx.options.keys ?? readInit(ctx.state)?.keys_base64;
       if (keys) {
         report('unsealing the Raft followers');
-        for (const pod of pods.slice(1)) await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, (p) => p.status?.phase === 'Running', 'Running', { timeoutMs: ctx.options.timeoutMs });
+        for (const pod of pods.slice(1)) await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
         const followers = await Promise.all(pods.slice(1).map((p) => clientFor(ctx, kube, p)));
-        await unsealFollowers(followers, keys);
+        try {
+          await unsealFollowers(followers, keys);
+        } finally {
+          for (const f of followers) f.close();
+        }
       }
     }
     if (!plan.vault.external) {
+      report('waiting for Vault to be Ready');
       for (const pod of pods) await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs });
     }
-    ctx.summary.vault = { init: r.init.action, seed: r.seed?.counts, configure: r.configure.filter((i) => i.action !== 'unchanged' && i.action !== 'skipped').length };
+    const changes = r.configure.filter((i) => i.action !== 'unchanged' && i.action !== 'skipped').length;
+    ctx.summary.vault = { init: r.init.action, seed: r.seed?.counts, seedWrites: r.seed?.writes, configure: changes, writes: leader.writes };
     const s = r.seed?.counts;
-    return `${r.init.action}; ${r.configure.filter((i) => i.action === 'created' || i.action === 'updated').length} config change(s); seed ${s ? `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged` : 'skipped'}`;
+    return `${r.init.action}; ${changes} config change(s); seed ${s ? `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged` : 'skipped'}`;
   },
 };

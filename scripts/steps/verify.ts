@@ -51,26 +51,37 @@ export async function checkSecret(ns: string, es: ExternalSecretPlan, secret: Re
   return { namespace: ns, externalSecret: es.name, target: es.target, ok: problems.length === 0, problems };
 }
 
-/** Turns ESO's condition messages into a cause and a fix. */
+/**
+ * Turns ESO's condition messages (SecretStore or ExternalSecret) into a cause and a fix. The
+ * most specific rule wins: Vault's 403 carries the audience and binding complaints too.
+ */
 export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): { cause: string; fix: string } {
   const role = ns.secretStore.role;
   const policy = plan.vault.kubernetesAuth.roles.find((r) => r.name === role)?.policies.join(', ') ?? '?';
-  if (/permission denied|403/i.test(message)) {
+  const audience = plan.vault.kubernetesAuth.audience;
+  const who = `role ${role}, policy ${policy}, audience "${ns.secretStore.audiences.join(',')}"`;
+  if (/invalid audience|aud\) claim/i.test(message)) {
+    return { cause: `Vault refused the ServiceAccount token's audience (${who}); role ${role} expects "${audience}"`, fix: 'Keep [vault.kubernetes_auth] audience and the SecretStore serviceAccountRef.audiences equal, then `vaultlab vault configure`.' };
+  }
+  if (/service account name not authorized|namespace not authorized/i.test(message)) {
+    return { cause: `Vault refused ESO in namespace "${ns.name}": ${who} does not bind ServiceAccount ${ns.serviceAccount} in "${ns.name}"`, fix: `Run \`vaultlab vault configure\` to restore role ${role}'s bound ServiceAccount and namespace.` };
+  }
+  if (/permission denied|\b403\b/i.test(message)) {
     return {
-      cause: `Vault refused ESO in namespace "${ns.name}": role ${role}, policy ${policy}, audience "${ns.secretStore.audiences.join(',')}"`,
-      fix: `Check that role ${role} binds ServiceAccount ${ns.serviceAccount} in "${ns.name}" with audience "${plan.vault.kubernetesAuth.audience}" and that policy ${policy} covers the path (\`vaultlab vault configure\` repairs drift).`,
+      cause: `Vault refused ESO in namespace "${ns.name}": ${who}`,
+      fix: `Check that role ${role} binds ServiceAccount ${ns.serviceAccount} in "${ns.name}" with audience "${audience}" and that policy ${policy} covers the path (\`vaultlab vault configure\` repairs drift).`,
     };
   }
-  if (/secret not found|cannot find secret data|not found|404/i.test(message)) {
+  if (/SecretStore .*(not ready|does not exist|not found)|could not get (Cluster)?SecretStore/i.test(message)) {
+    return { cause: `the ExternalSecret's SecretStore ${ns.name}/${ns.secretStore.name} is not Ready`, fix: `See \`kubectl -n ${ns.name} describe secretstore ${ns.secretStore.name}\`; \`vaultlab doctor\` decodes its message.` };
+  }
+  if (/secret not found|secret does not exist|cannot find secret data|key .* does not exist|not found|\b404\b/i.test(message)) {
     return { cause: `a referenced path/key is not in Vault (${plan.seeding.mount}/)`, fix: 'Run `vaultlab seed`, and check [[secrets]] against the ExternalSecret data mappings.' };
   }
-  if (/invalid audience|audience/i.test(message)) {
-    return { cause: `the token audience does not match the role's audience "${plan.vault.kubernetesAuth.audience}"`, fix: 'Keep [vault.kubernetes_auth] audience and the SecretStore serviceAccountRef.audiences equal.' };
-  }
-  if (/sealed|connection refused|no such host|i\/o timeout|x509|certificate/i.test(message)) {
+  if (/sealed|connection refused|no such host|i\/o timeout|x509|certificate|context deadline exceeded/i.test(message)) {
     return { cause: `ESO cannot reach Vault at ${ns.secretStore.server}`, fix: 'Check `vaultlab status` (sealed Vault? TLS CA?), then re-run deploy.' };
   }
-  return { cause: message, fix: 'See `kubectl describe externalsecret` in that namespace; `vaultlab doctor` decodes common causes.' };
+  return { cause: message, fix: `See \`kubectl -n ${ns.name} describe externalsecret\`; \`vaultlab doctor\` decodes common causes.` };
 }
 
 export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {

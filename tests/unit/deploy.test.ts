@@ -20,7 +20,8 @@ const options = { preload: false, skipSamples: false, timeoutMs: 1000 };
 
 describe('deploy pipeline', () => {
   it('runs its steps in the documented order', () => {
-    expect(DEPLOY_STEPS.map((s) => s.name)).toEqual(['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify']);
+    expect(DEPLOY_STEPS.map((s) => s.name)).toEqual(['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary']);
+    expect(new Set(DEPLOY_STEPS.map((s) => s.name)).size).toBe(DEPLOY_STEPS.length);
   });
 
   it('applies ESO resources in dependency order, sample workloads excluded', () => {
