@@ -1,6 +1,9 @@
 // Reaching an existing environment: config -> plan, state dir, the Kubernetes API (if the
-// cluster is there) and Vault (NodePort in demo, port-forward in production, or --vault-addr).
-import { existsSync, readFileSync } from 'node:fs';
+// cluster is there and answers) and Vault (NodePort in demo, port-forward in production, or
+// --vault-addr).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CommandContext } from '../commands/types.ts';
 import { loadOptions } from '../commands/types.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
@@ -10,6 +13,9 @@ import { stateDirFor, type StateDir } from '../lib/state.ts';
 import { VaultClient, vaultEnv } from '../adapters/vault.ts';
 import { Kube } from '../adapters/kube.ts';
 import type { PortForward } from '../adapters/portforward.ts';
+import { exec } from '../adapters/exec.ts';
+import { DOCKER_FIX } from '../adapters/docker.ts';
+import { VaultlabError } from '../lib/errors.ts';
 import { resolveToken } from '../vault/token.ts';
 
 export interface Environment {
@@ -19,26 +25,88 @@ export interface Environment {
   kube: Kube | undefined;
   /** Why the cluster could not be reached. */
   kubeProblem: string | undefined;
+  /** The command or step that fixes kubeProblem. */
+  kubeFix?: string | undefined;
   vault: VaultClient;
   forwards: PortForward[];
   close(): Promise<void>;
 }
 
-export async function connectKube(plan: Plan, state: StateDir): Promise<{ kube?: Kube; problem?: string }> {
+export type KindList =
+  | { ok: true; clusters: string[] }
+  | { ok: false; reason: 'no-kind' | 'no-docker' | 'other'; problem: string; fix: string };
+
+/** `kind get clusters`, telling "kind is not installed" and "Docker is not running" apart. */
+export async function listKindClusters(): Promise<KindList> {
+  const r = await exec('kind', ['get', 'clusters'], { allowFail: true, timeoutMs: 30_000 }).catch((err: Error) => ({ code: 127, stdout: '', stderr: err.message }));
+  if (r.code === 0) return { ok: true, clusters: r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^No kind clusters/.test(l)) };
+  const text = `${r.stderr}\n${r.stdout}`;
+  if (r.code === 127 || /command not found|ENOENT/.test(text)) return { ok: false, reason: 'no-kind', problem: 'kind is not installed', fix: 'Install kind >= 0.30: https://kind.sigs.k8s.io/docs/user/quick-start/#installation' };
+  if (/Cannot connect to the Docker daemon|docker daemon|Is the docker daemon running|permission denied.*docker\.sock|error during connect/i.test(text)) {
+    return { ok: false, reason: 'no-docker', problem: 'Docker is not running, so kind cannot reach its clusters', fix: DOCKER_FIX };
+  }
+  const line = text.trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${r.code}`;
+  return { ok: false, reason: 'other', problem: `\`kind get clusters\` failed: ${line}`, fix: 'Run `kind get clusters` to see why; `vaultlab doctor` checks the machine.' };
+}
+
+/** Does the API server answer? A quick read every account may do. */
+async function probe(kube: Kube): Promise<string | undefined> {
   try {
-    if (plan.cluster.provider === 'kind') {
-      const file = state.file('kubeconfig');
-      if (!existsSync(file)) {
-        const { kindClusters, kindKubeconfig } = await import('../adapters/kind.ts');
-        const clusters = await kindClusters();
-        if (!clusters.includes(plan.cluster.name)) return { problem: `kind cluster "${plan.cluster.name}" does not exist` };
-        await kindKubeconfig(plan.cluster.name, state.ensure().file('kubeconfig'));
-      }
-      return { kube: await Kube.connect({ kubeconfig: file }) };
-    }
-    return { kube: await Kube.connect({ kubeconfig: plan.cluster.kubeconfig, context: plan.cluster.context }) };
+    await kube.list('v1', 'Namespace');
+    return undefined;
   } catch (err) {
-    return { problem: (err as Error).message };
+    return (err as Error).message;
+  }
+}
+
+export interface KubeConnection {
+  kube?: Kube;
+  problem?: string;
+  fix?: string;
+  /** kind: the cluster does not exist (as opposed to: cannot tell). */
+  missing?: boolean;
+}
+
+/**
+ * kind: the cluster must exist; its kubeconfig is refreshed into the state dir (or, with
+ * `persist: false`, a temporary file: destroy must not create state for a cluster it refuses).
+ * existing: the configured kubeconfig and context. Either way the API server must answer.
+ */
+export async function connectKube(plan: Plan, state: StateDir, opts: { persist?: boolean } = {}): Promise<KubeConnection> {
+  try {
+    let kube: Kube;
+    if (plan.cluster.provider === 'kind') {
+      const list = await listKindClusters();
+      if (!list.ok) return { problem: list.problem, fix: list.fix };
+      if (!list.clusters.includes(plan.cluster.name)) return { missing: true, problem: `kind cluster "${plan.cluster.name}" does not exist`, fix: 'vaultlab deploy' };
+      const { kindKubeconfig } = await import('../adapters/kind.ts');
+      if (opts.persist === false && !state.has('kubeconfig')) {
+        const dir = mkdtempSync(join(tmpdir(), 'vaultlab-kubeconfig-'));
+        try {
+          const file = await kindKubeconfig(plan.cluster.name, join(dir, 'kubeconfig'));
+          kube = await Kube.connect({ kubeconfig: file });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      } else {
+        // Refreshed every time: a cluster recreated under the same name has a new CA and port.
+        const file = await kindKubeconfig(plan.cluster.name, state.ensure().file('kubeconfig'));
+        kube = await Kube.connect({ kubeconfig: file });
+      }
+    } else {
+      if (plan.cluster.kubeconfig && !existsSync(plan.cluster.kubeconfig)) return { problem: `kubeconfig ${plan.cluster.kubeconfig} does not exist`, fix: 'Set [cluster] kubeconfig to an existing file (or KUBECONFIG).' };
+      kube = await Kube.connect({ kubeconfig: plan.cluster.kubeconfig, context: plan.cluster.context });
+    }
+    const down = await probe(kube);
+    if (down) {
+      return {
+        problem: `the API server ${kube.kc.getCurrentCluster()?.server ?? ''} does not answer: ${down}`,
+        fix: plan.cluster.provider === 'kind' ? `Docker restarted? \`docker start ${plan.cluster.name}-control-plane\`, or \`vaultlab deploy\`.` : `Check the context "${kube.kc.getCurrentContext()}" (kubectl get ns).`,
+      };
+    }
+    return { kube };
+  } catch (err) {
+    return { problem: (err as Error).message, fix: (err as VaultlabError).hint ?? 'vaultlab doctor' };
   }
 }
 
@@ -46,20 +114,30 @@ export async function connectEnvironment(ctx: CommandContext, opts: { needKube?:
   const loaded = loadConfig(loadOptions(ctx.flags));
   const plan = buildPlan(loaded);
   const state = stateDirFor(plan.cluster.name, ctx.options['state-dir'] as string | undefined);
-  const { kube, problem } = opts.needKube === false ? { kube: undefined, problem: 'not needed' } : await connectKube(plan, state);
+  const conn: KubeConnection = opts.needKube === false ? { problem: 'not checked (--machine)' } : await connectKube(plan, state);
+  const kube = conn.kube;
   const env = vaultEnv();
   const forwards: PortForward[] = [];
   let address = (ctx.options['vault-addr'] as string | undefined) ?? env.address;
   let caPem: string | undefined;
   const caFile = (ctx.options['ca-cert'] as string | undefined) ?? env.caCertFile ?? (state.has('tls/ca.crt') ? state.file('tls/ca.crt') : undefined);
-  if (caFile) caPem = readFileSync(caFile, 'utf8');
+  if (caFile) {
+    try {
+      caPem = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new VaultlabError(`cannot read the CA certificate ${caFile}: ${(err as Error).message}`, { exitCode: 2 });
+    }
+  }
   if (!address) {
-    if (plan.vault.tls && kube && !plan.vault.external) {
+    // production has no NodePort, and an existing cluster has no kind port mapping: forward to
+    // the first Vault pod through the API server (when it exists; otherwise status says so).
+    const pod = `${plan.vault.release}-0`;
+    if (kube && !plan.vault.external && (plan.vault.tls || plan.cluster.provider === 'existing') && (await kube.get('v1', 'Pod', plan.vault.namespace, pod).catch(() => undefined))) {
       const { portForward } = await import('../adapters/portforward.ts');
-      const fwd = await portForward(kube, plan.vault.namespace, `${plan.vault.release}-0`, 8200).catch(() => undefined);
+      const fwd = await portForward(kube, plan.vault.namespace, pod, 8200).catch(() => undefined);
       if (fwd) {
         forwards.push(fwd);
-        address = `https://127.0.0.1:${fwd.port}`;
+        address = `${plan.vault.tls ? 'https' : 'http'}://127.0.0.1:${fwd.port}`;
       }
     }
     address ??= plan.vault.hostAddress;
@@ -72,7 +150,8 @@ export async function connectEnvironment(ctx: CommandContext, opts: { needKube?:
     plan,
     state,
     kube,
-    kubeProblem: problem,
+    kubeProblem: conn.problem,
+    kubeFix: conn.fix,
     vault,
     forwards,
     async close() {

@@ -1,6 +1,8 @@
-// The health of a whole environment, as data: cluster, Vault, engines and auth, ESO, every
-// SecretStore and ExternalSecret with its condition reason, sample pods, URLs. `healthy` is
-// false when anything is wrong, so CI can gate on the exit code.
+// The health of a whole environment, as data: cluster, Vault (initialized, sealed, version,
+// active/standby, HA members), engines and auth mounts, ESO, every SecretStore and ExternalSecret
+// with its condition reason, sample apps and their pods, URLs. `healthy` is false when any check
+// that is an error fails, so CI can gate on the exit code. A demo Vault found sealed after a
+// restart is unsealed from the stored key on the way (unless `unseal: false`).
 import type { Environment } from './connect.ts';
 import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
@@ -10,88 +12,205 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** A failed warning is reported but does not make the environment unhealthy. */
+  severity?: 'error' | 'warning';
+}
+
+export interface VaultStatus {
+  address: string;
+  initialized?: boolean;
+  sealed?: boolean;
+  standby?: boolean;
+  version?: string;
+  unseal: UnsealState;
+  keysFrom?: 'state' | 'cluster';
+  members?: { id: string; address: string; leader: boolean; voter: boolean }[];
+  engines?: string[];
+  auth?: string[];
 }
 
 export interface StatusReport {
   healthy: boolean;
   profile: string;
   cluster: string;
+  provider: string;
+  checkedAt: string;
+  ms: number;
   checks: Check[];
-  vault: { address: string; initialized?: boolean; sealed?: boolean; version?: string; unseal: UnsealState; members?: { id: string; address: string; leader: boolean }[]; engines?: string[]; auth?: string[] };
+  vault: VaultStatus;
   urls: Record<string, string>;
 }
 
-const condition = (o: any, type: string) => (o.status?.conditions ?? []).find((c: any) => c.type === type);
+const condition = (o: any, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
+const conditionText = (c: any) => (c ? `${c.reason ?? c.status}${c.message && c.status !== 'True' ? `: ${c.message}` : ''}` : 'no condition yet');
 
-export async function collectStatus(env: Environment): Promise<StatusReport> {
+/** Why a pod is not ready, in the kubelet's words (ImagePullBackOff, CreateContainerConfigError...). */
+export function podProblem(pod: any): string | undefined {
+  for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const w = cs.state?.waiting;
+    if (w?.reason && w.reason !== 'PodInitializing' && w.reason !== 'ContainerCreating') return `${w.reason}${w.message ? `: ${w.message}` : ''}`;
+    if (cs.state?.terminated && cs.state.terminated.exitCode !== 0) return `exited ${cs.state.terminated.exitCode} (${cs.state.terminated.reason ?? 'error'})`;
+  }
+  const ready = condition(pod, 'Ready');
+  if (pod.status?.phase !== 'Running') return `${pod.status?.phase ?? 'Pending'}${condition(pod, 'PodScheduled')?.status === 'False' ? ` (${condition(pod, 'PodScheduled').message ?? 'unschedulable'})` : ''}`;
+  if (ready?.status !== 'True') return 'Running, not Ready';
+  return undefined;
+}
+
+export async function collectStatus(env: Environment, opts: { unseal?: boolean } = {}): Promise<StatusReport> {
+  const t0 = performance.now();
   const { plan, kube, vault } = env;
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
 
-  add(kube ? { name: 'cluster', ok: true, detail: `${plan.cluster.provider === 'kind' ? `kind "${plan.cluster.name}"` : `context "${kube.kc.getCurrentContext()}"`} reachable` } : { name: 'cluster', ok: false, detail: env.kubeProblem ?? 'unreachable', fix: 'Run `vaultlab deploy` (or check Docker with `vaultlab doctor`).' });
+  add(
+    kube
+      ? { name: 'cluster', ok: true, detail: `${plan.cluster.provider === 'kind' ? `kind "${plan.cluster.name}"` : `context "${kube.kc.getCurrentContext()}"`} reachable` }
+      : { name: 'cluster', ok: false, detail: env.kubeProblem ?? 'unreachable', fix: env.kubeFix ?? 'vaultlab deploy (vaultlab doctor checks the machine)' },
+  );
 
-  // Vault: restart-sealed demo Vaults are unsealed here, automatically.
-  const unseal = await ensureUnsealed(vault, plan, env.state);
-  const v: StatusReport['vault'] = { address: vault.address, unseal: unseal.state };
+  // Vault: a restart-sealed demo Vault is unsealed here, automatically.
+  const unseal = await ensureUnsealed(vault, plan, env.state, { kube, reportOnly: opts.unseal === false });
+  const v: VaultStatus = { address: vault.address, unseal: unseal.state, ...(unseal.keysFrom ? { keysFrom: unseal.keysFrom } : {}) };
   if (unseal.state !== 'unreachable') {
-    const seal = await vault.sealStatus();
-    Object.assign(v, { initialized: seal.initialized, sealed: seal.sealed, version: seal.version });
+    try {
+      const h = await vault.health();
+      Object.assign(v, { initialized: h.initialized, sealed: h.sealed, standby: h.standby, version: h.version });
+    } catch {
+      /* the seal check below says enough */
+    }
   }
   const vaultOk = unseal.state === 'unsealed' || unseal.state === 'was-sealed-now-unsealed';
   add({
     name: 'vault',
     ok: vaultOk,
-    detail: unseal.state === 'was-sealed-now-unsealed' ? `was sealed (restart?), unsealed from the stored key; ${v.version}` : unseal.state === 'unsealed' ? `initialized, unsealed, ${v.version}` : `${unseal.state}${unseal.detail ? `: ${unseal.detail}` : ''}`,
-    ...(vaultOk ? {} : { fix: unseal.state === 'sealed' ? 'vaultlab vault unseal' : unseal.state === 'uninitialized' ? 'vaultlab deploy (or vaultlab vault up)' : 'vaultlab deploy; check the Vault pod' }),
+    detail: vaultOk
+      ? `${unseal.state === 'was-sealed-now-unsealed' ? `${unseal.detail}; ` : ''}initialized, unsealed, ${v.standby ? 'standby' : 'active'}, ${plan.vault.distribution === 'openbao' ? 'OpenBao' : 'Vault'} ${v.version ?? '?'} at ${vault.address}`
+      : `${unseal.state}${unseal.detail ? `: ${unseal.detail}` : ''}`,
+    ...(vaultOk ? {} : { fix: unseal.fix ?? 'vaultlab vault unseal' }),
   });
-  if (vaultOk && vault.hasToken()) {
-    try {
-      const mounts = (await vault.get<any>('sys/mounts')).data;
-      const auths = (await vault.get<any>('sys/auth')).data;
-      v.engines = Object.keys(mounts.data ?? mounts).filter((k) => k.endsWith('/')).sort();
-      v.auth = Object.keys(auths.data ?? auths).filter((k) => k.endsWith('/')).sort();
-      const missing = plan.vault.engines.map((e) => `${e.path}/`).filter((p) => !v.engines!.includes(p));
-      add({ name: 'vault engines', ok: missing.length === 0 && v.auth.includes(`${plan.vault.kubernetesAuth.mount}/`), detail: `engines ${v.engines.join(' ')}; auth ${v.auth.join(' ')}`, ...(missing.length ? { fix: 'vaultlab vault configure' } : {}) });
-      if (plan.vault.ha.enabled) {
-        const peers = await raftPeers(vault);
-        v.members = peers.map((p) => ({ id: p.node_id, address: p.address, leader: p.leader }));
-        add({ name: 'vault HA', ok: peers.length === plan.vault.ha.replicas && peers.some((p) => p.leader), detail: `${peers.length}/${plan.vault.ha.replicas} Raft members; leader ${peers.find((p) => p.leader)?.node_id ?? 'none'}` });
+
+  if (vaultOk) {
+    if (!vault.hasToken()) {
+      add({ name: 'vault engines', ok: false, severity: 'warning', detail: 'no token: engines, auth mounts and HA members not checked', fix: 'Set VAULT_TOKEN, or run from the directory holding .vaultlab/<cluster>/ (or --state-dir).' });
+    } else {
+      try {
+        const mounts = (await vault.get<any>('sys/mounts')).data;
+        const auths = (await vault.get<any>('sys/auth')).data;
+        v.engines = Object.keys(mounts.data ?? mounts).filter((k) => k.endsWith('/')).sort();
+        v.auth = Object.keys(auths.data ?? auths).filter((k) => k.endsWith('/')).sort();
+        const missing = [...plan.vault.engines.map((e) => `${e.path}/`).filter((p) => !v.engines!.includes(p)), ...(v.auth.includes(`${plan.vault.kubernetesAuth.mount}/`) ? [] : [`auth ${plan.vault.kubernetesAuth.mount}/`])];
+        add({
+          name: 'vault engines',
+          ok: missing.length === 0,
+          detail: `${missing.length ? `missing ${missing.join(', ')}; ` : ''}engines ${v.engines.join(' ')}; auth ${v.auth.join(' ')}`,
+          ...(missing.length ? { fix: 'vaultlab vault configure' } : {}),
+        });
+      } catch (err) {
+        add({ name: 'vault engines', ok: false, severity: 'warning', detail: (err as Error).message, fix: 'Give a token that may read sys/mounts and sys/auth: VAULT_TOKEN, or the state dir of this environment.' });
       }
-    } catch (err) {
-      add({ name: 'vault engines', ok: false, detail: (err as Error).message, fix: 'Give a token: VAULT_TOKEN, or the state dir of this environment.' });
+      if (plan.vault.ha.enabled) {
+        try {
+          const peers = await raftPeers(vault);
+          v.members = peers.map((p) => ({ id: p.node_id, address: p.address, leader: p.leader, voter: p.voter }));
+          const leader = peers.find((p) => p.leader);
+          const ok = peers.length === plan.vault.ha.replicas && !!leader;
+          add({ name: 'vault HA', ok, detail: `${peers.length}/${plan.vault.ha.replicas} Raft members (${peers.map((p) => `${p.node_id}${p.leader ? ' leader' : ''}${p.voter ? '' : ' non-voter'}`).join(', ')})`, ...(ok ? {} : { fix: 'A member is missing: check its pod (below) and its retry_join; `vaultlab deploy` unseals followers.' }) });
+        } catch (err) {
+          add({ name: 'vault HA', ok: false, detail: (err as Error).message, fix: 'The token may need read on sys/storage/raft/configuration (the setup policy has it).' });
+        }
+      }
     }
   }
 
   if (kube) {
-    const eso = await kube.get<any>('apps/v1', 'Deployment', plan.eso.namespace, plan.eso.release).catch(() => undefined);
-    const avail = eso && condition(eso, 'Available')?.status === 'True';
-    add({ name: 'eso', ok: !!avail, detail: eso ? (avail ? 'External Secrets Operator available' : 'ESO not available yet') : `ESO deployment ${plan.eso.namespace}/${plan.eso.release} not found`, ...(avail ? {} : { fix: 'vaultlab deploy' }) });
+    const get = <T = any>(apiVersion: string, kind: string, ns: string, name: string) => kube.get<any>(apiVersion, kind, ns, name).catch(() => undefined) as Promise<T | undefined>;
+    const list = (apiVersion: string, kind: string, ns: string, selector: string) => kube.list<any>(apiVersion, kind, ns, selector).catch((): any[] => []);
+
+    // Vault's pods: a sealed or crashing member shows here even when the API address reaches another.
+    if (!plan.vault.external) {
+      const pods = await Promise.all(Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`).map(async (name) => [name, await get('v1', 'Pod', plan.vault.namespace, name)] as const));
+      for (const [name, pod] of pods) {
+        const problem = pod ? podProblem(pod) : 'missing';
+        add({
+          name: `vault pod ${plan.vault.namespace}/${name}`,
+          ok: !problem,
+          detail: problem ? (problem === 'Running, not Ready' ? 'Running, not Ready (sealed, or not joined yet)' : problem) : 'Running, Ready',
+          ...(problem ? { fix: problem === 'missing' ? 'vaultlab deploy' : problem.startsWith('Running') ? (plan.profile === 'demo' ? 'vaultlab status (unseals a demo Vault)' : 'vaultlab vault unseal --keys-file FILE (each member), or vaultlab deploy --keys-file FILE') : `kubectl -n ${plan.vault.namespace} describe pod ${name}` } : {}),
+        });
+      }
+    }
+
+    const esoDeps = await list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`);
+    if (esoDeps.length === 0) {
+      add({ name: 'eso', ok: false, detail: `no External Secrets Operator deployment (release ${plan.eso.release}) in namespace ${plan.eso.namespace}`, fix: 'vaultlab deploy' });
+    } else {
+      const down = esoDeps.filter((d) => condition(d, 'Available')?.status !== 'True');
+      add({
+        name: 'eso',
+        ok: down.length === 0,
+        detail: down.length ? `not available: ${down.map((d) => `${d.metadata.name} (${conditionText(condition(d, 'Available'))})`).join(', ')}` : `available: ${esoDeps.map((d) => d.metadata.name).sort().join(', ')}`,
+        ...(down.length ? { fix: `kubectl -n ${plan.eso.namespace} get pods; \`vaultlab deploy\` reinstalls it` } : {}),
+      });
+    }
+
     for (const ns of plan.namespaces) {
-      const store = await kube.get<any>('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name).catch(() => undefined);
-      const ready = store && condition(store, 'Ready');
-      add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: ready?.status === 'True', detail: store ? `${ready?.reason ?? 'no condition yet'}${ready?.message && ready.status !== 'True' ? `: ${ready.message}` : ''}` : 'missing' });
+      const store = await get('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name);
+      const ready = condition(store, 'Ready');
+      const storeOk = ready?.status === 'True';
+      add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: storeOk, detail: store ? conditionText(ready) : 'missing', ...(storeOk ? {} : { fix: store ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       for (const es of ns.externalSecrets) {
-        const obj = await kube.get<any>('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name).catch(() => undefined);
-        const r = obj && condition(obj, 'Ready');
-        add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok: r?.status === 'True', detail: obj ? `${r?.reason ?? 'no condition yet'}${r?.message && r.status !== 'True' ? `: ${r.message}` : ''}` : 'missing', ...(r?.status === 'True' ? {} : { fix: 'vaultlab doctor decodes the cause' }) });
+        const obj = await get('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name);
+        const r = condition(obj, 'Ready');
+        const ok = r?.status === 'True';
+        const refreshed = obj?.status?.refreshTime ? `, refreshed ${obj.status.refreshTime}` : '';
+        add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok, detail: obj ? `${conditionText(r)}${ok ? refreshed : ''}` : 'missing', ...(ok ? {} : { fix: obj ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       }
       for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
-        const d = await kube.get<any>('apps/v1', 'Deployment', ns.name, s.app).catch(() => undefined);
-        const a = d && condition(d, 'Available');
-        add({ name: `app ${ns.name}/${s.app}`, ok: a?.status === 'True', detail: d ? `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1} ready` : 'missing' });
+        const d = await get('apps/v1', 'Deployment', ns.name, s.app);
+        if (!d) {
+          add({ name: `app ${ns.name}/${s.app}`, ok: false, detail: 'missing', fix: 'vaultlab deploy' });
+          continue;
+        }
+        const available = condition(d, 'Available')?.status === 'True';
+        const pods = await list('v1', 'Pod', ns.name, `app.kubernetes.io/name=${s.app}`);
+        const problems = pods.map((p) => [p.metadata.name, podProblem(p)] as const).filter(([, p]) => p);
+        const podText = pods.length ? `; pods: ${pods.map((p) => `${p.metadata.name} ${podProblem(p) ?? 'Ready'}`).join(', ')}` : '; no pods';
+        const secretMissing = problems.some(([, p]) => /CreateContainerConfigError|secret .* not found/i.test(p!));
+        add({
+          name: `app ${ns.name}/${s.app}`,
+          ok: available,
+          detail: `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1} ready${podText}`,
+          ...(available ? {} : { fix: secretMissing ? `its Secret (${s.secrets.join(', ')}) is missing: see the ExternalSecret above; \`vaultlab reset --secrets\` forces a re-sync` : `kubectl -n ${ns.name} describe deployment ${s.app}` }),
+        });
       }
     }
   }
-  const urls: Record<string, string> = plan.vault.tls ? {} : { vault: `${plan.vault.hostAddress}/ui` };
-  if (plan.namespaces.some((n) => n.samples.some((s) => s.kind === 'dashboard'))) urls.dashboard = `http://localhost:${plan.cluster.hostPorts.http}`;
-  return { healthy: checks.every((c) => c.ok), profile: plan.profile, cluster: plan.cluster.name, checks, vault: v, urls };
+
+  const urls: Record<string, string> = {};
+  if (!plan.vault.tls && (plan.cluster.provider === 'kind' || plan.vault.external)) urls.vault = `${plan.vault.hostAddress}/ui`;
+  if (plan.cluster.provider === 'kind' && plan.namespaces.some((n) => n.samples.some((s) => s.kind === 'dashboard'))) urls.dashboard = `http://localhost:${plan.cluster.hostPorts.http}`;
+  return {
+    healthy: checks.every((c) => c.ok || c.severity === 'warning'),
+    profile: plan.profile,
+    cluster: plan.cluster.name,
+    provider: plan.cluster.provider,
+    checkedAt: new Date().toISOString(),
+    ms: Math.round(performance.now() - t0),
+    checks,
+    vault: v,
+    urls,
+  };
 }
 
 export function formatStatus(r: StatusReport): string[] {
+  const mark = (c: Check) => (c.ok ? 'ok  ' : c.severity === 'warning' ? 'warn' : 'FAIL');
+  const width = Math.min(44, Math.max(...r.checks.map((c) => c.name.length)));
   return [
-    `${r.healthy ? 'healthy' : 'UNHEALTHY'}: ${r.profile} environment "${r.cluster}"`,
-    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(36)} ${c.detail}${!c.ok && c.fix ? `\n       fix: ${c.fix}` : ''}`),
+    `${r.healthy ? 'healthy' : 'UNHEALTHY'}: ${r.profile} environment "${r.cluster}" (${r.provider})`,
+    ...r.checks.map((c) => `  ${mark(c)} ${c.name.padEnd(width)}  ${c.detail}${!c.ok && c.fix ? `\n         fix: ${c.fix}` : ''}`),
     ...(r.vault.members ? [`  Raft: ${r.vault.members.map((m) => `${m.id}${m.leader ? ' (leader)' : ''}`).join(', ')}`] : []),
     ...Object.entries(r.urls).map(([k, u]) => `  ${k}: ${u}`),
+    `  checked in ${(r.ms / 1000).toFixed(1)} s`,
   ];
 }
