@@ -1,49 +1,89 @@
-// doctor: the machine before a deploy, the environment after one. Every finding has a fix.
+// doctor: the machine before a deploy (Docker and its memory, tool versions, free host ports,
+// inotify limits, disk, private state files), the environment after one (status checks with
+// ESO's error reasons decoded into causes). Every finding that is not ok carries its fix.
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import type { Finding } from '../steps/preflight.ts';
 import { machineFindings } from '../steps/preflight.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import type { StatusReport } from './status.ts';
-import { decodeEsoError } from '../steps/verify.ts';
+import type { Kube } from '../adapters/kube.ts';
+import type { VaultClient } from '../adapters/vault.ts';
+import { diagnoseEso, latestEsoWarning } from './eso-diagnose.ts';
 
-/** kind's documented minimums for many nodes' worth of file watches. */
-export const INOTIFY = { max_user_watches: 524288, max_user_instances: 512 };
+export type { Finding };
 
-export function inotifyFindings(procRoot = '/proc'): Finding[] {
-  const out: Finding[] = [];
-  for (const [name, min] of Object.entries(INOTIFY)) {
+/** What kind's "known issues" page asks for: enough inotify watches and instances for the nodes. */
+export const INOTIFY = { max_user_watches: 524288, max_user_instances: 512 } as const;
+
+export interface InotifyValue {
+  name: keyof typeof INOTIFY;
+  value: number;
+  minimum: number;
+}
+
+export function readInotify(procRoot = '/proc'): InotifyValue[] {
+  const out: InotifyValue[] = [];
+  for (const [name, minimum] of Object.entries(INOTIFY) as [keyof typeof INOTIFY, number][]) {
     const file = `${procRoot}/sys/fs/inotify/${name}`;
     if (!existsSync(file)) continue;
     const value = Number(readFileSync(file, 'utf8').trim());
-    out.push({ ok: value >= min, severity: 'warning', what: `fs.inotify.${name} = ${value} (kind recommends >= ${min})`, fix: `sudo sysctl fs.inotify.${name}=${min} (persist it in /etc/sysctl.d/99-kind.conf)` });
+    if (Number.isFinite(value)) out.push({ name, value, minimum });
   }
   return out;
+}
+
+export function inotifyFindings(procRoot = '/proc'): Finding[] {
+  return readInotify(procRoot).map(({ name, value, minimum }) => ({
+    ok: value >= minimum,
+    severity: 'warning',
+    what: `fs.inotify.${name} = ${value} (kind needs >= ${minimum}; too few makes pods fail with "too many open files")`,
+    fix: `sudo sysctl fs.inotify.${name}=${minimum}, and persist it: echo fs.inotify.${name}=${minimum} | sudo tee -a /etc/sysctl.d/99-kind.conf`,
+  }));
 }
 
 export function diskFinding(path: string, minGiB = 10): Finding {
   const s = statfsSync(path);
   const gib = (s.bavail * s.bsize) / 2 ** 30;
-  return { ok: gib >= minGiB, severity: 'warning', what: `${gib.toFixed(1)} GiB free on ${path} (${minGiB} GiB recommended for images)`, fix: 'Free disk space: `docker system prune` removes unused images.' };
+  return { ok: gib >= minGiB, severity: 'warning', what: `${gib.toFixed(1)} GiB free on ${path} (${minGiB} GiB recommended for the node and app images)`, fix: 'Free disk space: `docker system prune` removes unused images and stopped containers.' };
 }
 
 export async function doctorMachine(plan: Plan, state: StateDir): Promise<Finding[]> {
   const findings = await machineFindings({ plan });
-  findings.push(...inotifyFindings());
-  findings.push(diskFinding(existsSync('/var/lib/docker') ? '/var/lib/docker' : process.cwd()));
-  for (const p of state.checkPermissions()) findings.push({ ok: false, severity: 'error', what: `state file not private: ${p}`, fix: p.split('; run: ')[1] ?? 'chmod 600 it' });
-  return findings;
+  if (plan.cluster.provider === 'kind') {
+    findings.push(...inotifyFindings());
+    findings.push(diskFinding(existsSync('/var/lib/docker') ? '/var/lib/docker' : process.cwd()));
+  }
+  for (const p of state.checkPermissions()) findings.push({ ok: false, severity: 'error', what: `state file not private: ${p.split('; run: ')[0]}`, fix: p.split('; run: ')[1] ?? 'chmod 600 it' });
+  return findings.map(withFix);
 }
 
-/** The environment's status checks as findings, ESO error reasons decoded into causes. */
-export function doctorEnvironment(plan: Plan, status: StatusReport): Finding[] {
-  return status.checks.map((c) => {
-    const es = /^ExternalSecret ([^/]+)\//.exec(c.name);
-    const ns = es && plan.namespaces.find((n) => n.name === es[1]);
-    if (!c.ok && ns) {
-      const d = decodeEsoError(c.detail, ns, plan);
-      return { ok: false, severity: 'error' as const, what: `${c.name}: ${d.cause}`, fix: d.fix };
+/**
+ * The environment's status checks as findings. A failing SecretStore or ExternalSecret is
+ * decoded from ESO's latest Warning Event into its cause (role, policy, audience, path, key).
+ */
+export async function doctorEnvironment(plan: Plan, status: StatusReport, opts: { kube?: Kube | undefined; vault?: VaultClient | undefined } = {}): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const c of status.checks) {
+    const m = /^(ExternalSecret|SecretStore) ([^/]+)\/(.+)$/.exec(c.name);
+    const ns = m && plan.namespaces.find((n) => n.name === m[2]);
+    // "missing" and "no condition yet" are not ESO errors: ESO is absent or has not run.
+    if (!c.ok && m && ns && !/^(missing|no condition yet)$/.test(c.detail)) {
+      const kind = m[1] as 'ExternalSecret' | 'SecretStore';
+      const event = opts.kube ? await latestEsoWarning(opts.kube, kind, ns.name, m[3]!) : undefined;
+      const d = await diagnoseEso({ plan, ns, kind, name: m[3]!, condition: c.detail, event, vault: opts.vault });
+      out.push({ ok: false, severity: 'error', what: `${c.name}: ${d.cause} [ESO: ${d.evidence.length > 240 ? `${d.evidence.slice(0, 240)}...` : d.evidence}]`, fix: d.fix });
+      continue;
     }
-    return { ok: c.ok, severity: 'error' as const, what: `${c.name}: ${c.detail}`, ...(c.fix ? { fix: c.fix } : {}) };
-  });
+    out.push(withFix({ ok: c.ok, severity: c.severity ?? 'error', what: `${c.name}: ${c.detail}`, ...(c.fix ? { fix: c.fix } : {}) }));
+  }
+  return out;
+}
+
+function withFix(f: Finding): Finding {
+  return f.ok || f.fix ? f : { ...f, fix: 'Re-run `vaultlab deploy`; `vaultlab status` shows the details.' };
+}
+
+export function formatFindings(findings: Finding[]): string[] {
+  return findings.map((f) => `  ${f.ok ? 'ok  ' : f.severity === 'error' ? 'FAIL' : 'warn'} ${f.what}${f.ok || !f.fix ? '' : `\n       fix: ${f.fix}`}`);
 }
