@@ -1,17 +1,76 @@
 // `vaultlab reset`: --secrets puts every secret back to its configured state in seconds;
 // --full destroys and redeploys everything, Vault's data included, after one confirmation.
 import type { Command, CommandContext } from './types.ts';
+import { loadOptions } from './types.ts';
 import { VAULT_OPTIONS } from '../vault/session.ts';
 import { UsageError } from '../lib/errors.ts';
 
-async function confirm(ctx: CommandContext, question: string): Promise<boolean> {
+/** One yes/no question; never asked with --yes or in CI, refused without a terminal. */
+export async function confirm(ctx: CommandContext, question: string, isTTY: boolean = !!process.stdin.isTTY && !!process.stderr.isTTY): Promise<boolean> {
   if (ctx.flags.yes || ctx.flags.ci) return true;
-  if (!process.stdin.isTTY) throw new UsageError('reset --full needs a confirmation and there is no terminal to ask', 'Pass --yes.');
+  if (!isTTY) throw new UsageError(`${question.replace(/\?$/, '')}: this needs a confirmation, and there is no terminal to ask`, 'Pass --yes (CI mode, --ci or CI=true, never asks).');
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`${question} [y/N] `);
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function timeoutMs(ctx: CommandContext, fallbackSeconds: number): number {
+  const raw = ctx.options.timeout;
+  if (raw === undefined) return fallbackSeconds * 1000;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError('--timeout takes a number of seconds', 'e.g. --timeout 120');
+  return n * 1000;
+}
+
+async function resetFull(ctx: CommandContext): Promise<number> {
+  const { loadConfig } = await import('../config/load.ts');
+  const { buildPlan } = await import('../plan/build.ts');
+  const { stateDirFor } = await import('../lib/state.ts');
+  const { destroyEnvironment } = await import('../lifecycle/destroy.ts');
+  const { existsSync } = await import('node:fs');
+  const plan = buildPlan(loadConfig(loadOptions(ctx.flags)));
+  const where = plan.cluster.provider === 'kind' ? `kind cluster "${plan.cluster.name}"` : `what vaultlab installed in context "${plan.cluster.context ?? 'current'}"`;
+  const data = plan.vault.external ? `(the external Vault at ${plan.vault.hostAddress} keeps its data; secrets are re-seeded)` : "Vault's data, its keys and every secret in it are lost";
+  if (!(await confirm(ctx, `Destroy ${where} and deploy it again from scratch? ${data}?`))) {
+    ctx.out.info('Nothing done.');
+    if (ctx.flags.json) ctx.out.result({ ok: true, action: 'cancelled' });
+    return 0;
+  }
+  const t0 = performance.now();
+  const state = stateDirFor(plan.cluster.name, ctx.options['state-dir'] as string | undefined);
+  const release = existsSync(state.path) ? state.lock('reset --full') : () => {};
+  let destroyed;
+  try {
+    destroyed = await destroyEnvironment(plan, state, { kubeconfigPath: plan.cluster.kubeconfig ?? process.env.KUBECONFIG, waitMs: timeoutMs(ctx, 300) });
+  } finally {
+    release();
+  }
+  const destroyMs = Math.round(performance.now() - t0);
+  if (!ctx.flags.json) ctx.out.info(`Destroyed in ${(destroyMs / 1000).toFixed(1)} s: ${destroyed.removed.join(', ') || 'nothing was there'}. Deploying again.`);
+  const deploy = (await import('./deploy.ts')).commands.find((c) => c.name === 'deploy')!;
+  const options = Object.fromEntries(['timeout', 'preload', 'skip-samples'].filter((k) => ctx.options[k] !== undefined).map((k) => [k, ctx.options[k]]));
+  if (!ctx.flags.json) return deploy.run({ ...ctx, options });
+  // One JSON document for machines: deploy's own report nested in reset's.
+  const { Output } = await import('../lib/output.ts');
+  const { Writable } = await import('node:stream');
+  let text = '';
+  const sink = new Writable({ write: (chunk, _enc, cb) => ((text += String(chunk)), cb()) });
+  let code: number;
+  let deployReport: unknown;
+  try {
+    code = await deploy.run({ ...ctx, options, out: new Output({ json: true, verbose: ctx.flags.verbose, plain: true, stdout: sink }) });
+    deployReport = text.trim() ? JSON.parse(text) : undefined;
+  } catch (err) {
+    (err as { report?: unknown }).report = { action: 'reset-full', destroy: { ...destroyed, ms: destroyMs }, ms: Math.round(performance.now() - t0), ...((err as { report?: object }).report ?? {}) };
+    throw err;
+  }
+  ctx.out.result({ ok: code === 0, action: 'reset-full', ms: Math.round(performance.now() - t0), destroy: { ...destroyed, ms: destroyMs }, deploy: deployReport });
+  return code;
 }
 
 export const commands: Command[] = [
@@ -19,29 +78,27 @@ export const commands: Command[] = [
     name: 'reset',
     summary: 'Put secrets back to their configured state (--secrets) or rebuild everything (--full)',
     description: [
-      '--secrets: demo literals back to their values, random values regenerated, every ExternalSecret',
-      'forced to re-sync (annotation force-sync); --restart also restarts the sample apps. No cluster recreation.',
-      '--full: destroy and deploy again from scratch, Vault\'s data volume included. Asks once (not with --yes or in CI).',
+      '--secrets: demo literals back to their values, random values regenerated (Vault\'s CSPRNG), every',
+      'ExternalSecret forced to re-sync (annotation force-sync); --wait until ESO has re-synced them;',
+      '--restart also restarts the sample apps. No cluster recreation: seconds. A demo Vault found sealed',
+      'after a restart is unsealed first.',
+      '--full: destroy and deploy again from scratch, Vault\'s data included. Asks once (never with --yes,',
+      '--ci or CI=true; without a terminal it refuses: pass --yes).',
     ].join('\n'),
     options: {
       ...VAULT_OPTIONS,
       secrets: { type: 'boolean', description: 'reset the secrets only (seconds)' },
       full: { type: 'boolean', description: 'destroy and redeploy everything' },
       restart: { type: 'boolean', description: 'with --secrets: restart the workloads that consume the Secrets' },
+      wait: { type: 'boolean', description: 'with --secrets: wait until ESO has re-synced every ExternalSecret' },
+      timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait (--wait: 120; --full: per rollout, 300)' },
+      preload: { type: 'boolean', description: 'with --full: load images already on the host into kind' },
+      'skip-samples': { type: 'boolean', description: 'with --full: do not deploy the sample apps' },
     },
     async run(ctx) {
       if (!!ctx.options.secrets === !!ctx.options.full) throw new UsageError('reset needs exactly one of --secrets or --full', 'vaultlab reset --secrets   (seconds), or vaultlab reset --full   (rebuild)');
-      if (ctx.options.full) {
-        if (!(await confirm(ctx, `Destroy and redeploy the whole environment, Vault data included?`))) {
-          ctx.out.info('Nothing done.');
-          return 0;
-        }
-        const destroy = (await import('./destroy.ts')).commands[0]!;
-        const deploy = (await import('./deploy.ts')).commands[0]!;
-        const code = await destroy.run({ ...ctx, flags: { ...ctx.flags, yes: true }, options: {} });
-        if (code !== 0) return code;
-        return deploy.run({ ...ctx, options: {} });
-      }
+      if (ctx.options.full) return resetFull(ctx);
+      const wait = timeoutMs(ctx, 120);
       const { connectEnvironment } = await import('../lifecycle/connect.ts');
       const { resetSecrets } = await import('../lifecycle/reset.ts');
       const { printSeed } = await import('../vault/cli-helpers.ts');
@@ -49,12 +106,14 @@ export const commands: Command[] = [
       const release = env.state.lock('reset --secrets');
       const t0 = performance.now();
       try {
-        const r = await resetSecrets(env, { restart: !!ctx.options.restart });
+        if (!env.kube) ctx.out.warn(`the cluster is not reachable (${env.kubeProblem}): Vault is reset, but ESO cannot be told to re-sync; it picks the values up at its next refresh`);
+        const r = await resetSecrets(env, { restart: !!ctx.options.restart, wait: !!ctx.options.wait, timeoutMs: wait });
         const ms = Math.round(performance.now() - t0);
-        if (ctx.flags.json) ctx.out.result({ ok: true, ms, ...r });
+        if (ctx.flags.json) ctx.out.result({ ok: true, action: 'reset-secrets', ms, cluster: env.plan.cluster.name, clusterReachable: !!env.kube, ...r });
         else {
+          if (r.unsealed) ctx.out.info('Vault was sealed (restart?); unsealed it from the stored key first.');
           printSeed(ctx, r.seed);
-          ctx.out.info(`re-sync forced on ${r.resynced.length} ExternalSecret(s)${r.restarted.length ? `; restarted ${r.restarted.join(', ')}` : ''}${env.kube ? '' : ` (cluster not reachable: ${env.kubeProblem})`} in ${(ms / 1000).toFixed(1)} s`);
+          ctx.out.info(`re-sync forced on ${r.resynced.length} ExternalSecret(s)${ctx.options.wait ? `, ${r.synced.length} re-synced` : ''}${r.restarted.length ? `; restarted ${r.restarted.join(', ')}` : ''}; ${r.seed.writes} write(s) to Vault in ${(ms / 1000).toFixed(1)} s`);
         }
         return 0;
       } finally {
