@@ -1,0 +1,228 @@
+// The lifecycle commands on an environment that really syncs: a real kube-apiserver, a real
+// OpenBao (as an "external" Vault, so the SecretStores can reach it from the out-of-cluster ESO
+// controller) and the External Secrets Operator controller built from its Go module. Sample apps
+// are off: without a kubelet no pod would ever run.
+//
+// One stand-in, said plainly: the harness runs no kube-controller-manager, so nothing would ever
+// write the ESO Deployment's status. The test writes `Available=True` through the status
+// subresource, as the deployment controller does, because the controller it describes (the ESO
+// process started here) is running.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { startKube, type KubeServer } from '../harness/kube/server.ts';
+import { installEsoCrds } from '../harness/kube/eso.ts';
+import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
+import { ensureEsoController, ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import { startBao, type BaoServer } from '../harness/bao.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { BUNDLED_CONFIG, PROJECT_ROOT, loadConfig } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import { vaultUp } from '../../scripts/vault/up.ts';
+import { readInit } from '../../scripts/vault/keys.ts';
+import { esoManifests } from '../../scripts/steps/eso-resources.ts';
+import { FORCE_SYNC_ANNOTATION } from '../../scripts/lifecycle/reset.ts';
+
+const CLI = join(PROJECT_ROOT, 'bin', 'vaultlab.js');
+const ES = 'external-secrets.io/v1';
+
+describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, OpenBao, kube-apiserver)`, () => {
+  let kubeServer: KubeServer;
+  let bao: BaoServer;
+  let kube: Kube;
+  let controller: ChildProcess;
+  let logs = '';
+  let cwd: string;
+  let config: string;
+  let state: StateDir;
+  let plan: ReturnType<typeof buildPlan>;
+
+  const vaultlab = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args, '--config', config], { cwd, encoding: 'utf8', env: { ...process.env, PATH: `${binDir()}${delimiter}${process.env.PATH}`, NO_COLOR: '1', VAULT_TOKEN: '', VAULT_ADDR: '', CI: 'true' } });
+    return { code: r.status, stdout: r.stdout, out: r.stdout + r.stderr };
+  };
+  const json = (r: { stdout: string; out: string }) => {
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`not JSON:\n${r.out}`);
+    }
+  };
+  const root = () => new VaultClient({ address: bao.address, token: readInit(state)!.root_token! });
+  const forceSync = (ns: string, name: string) => kube.mergePatch(ES, 'ExternalSecret', ns, name, { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: `test-${Date.now()}` } } });
+  const waitReady = (ns: string, name: string, status: 'True' | 'False' = 'True') =>
+    kube.waitForCondition(ES, 'ExternalSecret', ns, name, 'Ready', { status, timeoutMs: 90_000 }).catch((e) => {
+      throw new Error(`${(e as Error).message}\ncontroller log:\n${logs.slice(-3000)}`);
+    });
+  const secretValue = async (ns: string, name: string, key: string) => (await kube.readSecret(ns, name))?.data[key]?.toString('utf8');
+  /** status, until it reports healthy (ESO retries with backoff after an error). */
+  const untilHealthy = async (timeoutMs = 90_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = vaultlab(['status', '--json']);
+      if (r.code === 0 || Date.now() > deadline) return r;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  };
+
+  beforeAll(async () => {
+    const bin = ensureEsoController();
+    ensureTool('helm'); // doctor's machine check for an existing cluster: helm, from the test tool cache
+    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
+    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
+    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
+    cwd = mkdtempSync(join(tmpdir(), 'vaultlab-synced-'));
+    config = join(cwd, 'config.toml');
+    writeFileSync(
+      config,
+      readFileSync(BUNDLED_CONFIG, 'utf8')
+        .replace('provider = "kind"', `provider = "existing"\ncontext = "vaultlab-test"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
+        .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`)
+        .replace(/^sample = "[a-z]+".*$/gm, 'sample = "none"'),
+    );
+    const loaded = loadConfig({ file: config, env: {} });
+    plan = buildPlan(loaded);
+    state = new StateDir(join(cwd, '.vaultlab', plan.cluster.name));
+    // What deploy does for this config: Vault up (Kubernetes auth against this API server, with
+    // the reviewer account the Vault chart would create), then ESO's resources.
+    const reviewerJwt = await vaultReviewerToken(kube);
+    const info = kube.clusterInfo();
+    const v = new VaultClient({ address: bao.address });
+    await vaultUp(v, plan, state, { passwords: loaded.passwords, configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } } });
+    v.close();
+    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: true, timeoutMs: 1000 } }));
+    await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'server.owned-by-argocd': Buffer.from('keep').toString('base64') } }], { fieldManager: 'argocd' });
+    // ESO's Deployment as the chart names and labels it; its status as the deployment controller writes it.
+    const labels = { 'app.kubernetes.io/name': 'external-secrets', 'app.kubernetes.io/instance': plan.eso.release };
+    await kube.apply([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.eso.namespace } },
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: plan.eso.release, namespace: plan.eso.namespace, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'external-secrets', image: `ghcr.io/external-secrets/external-secrets:${ESO_CONTROLLER_VERSION}` }] } } } },
+    ]);
+    const apps = kube.kc.makeApiClient(kube.k8s.AppsV1Api);
+    const dep = await apps.readNamespacedDeployment({ name: plan.eso.release, namespace: plan.eso.namespace });
+    dep.status = { replicas: 1, readyReplicas: 1, availableReplicas: 1, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'the ESO controller process of this test is running', lastUpdateTime: new Date(), lastTransitionTime: new Date() }] };
+    await apps.replaceNamespacedDeploymentStatus({ name: plan.eso.release, namespace: plan.eso.namespace, body: dep });
+
+    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+    controller.stdout!.on('data', (d) => (logs += d));
+    controller.stderr!.on('data', (d) => (logs += d));
+    for (const ns of plan.namespaces) for (const es of ns.externalSecrets) await waitReady(ns.name, es.name);
+  });
+  afterAll(async () => {
+    controller?.kill('SIGTERM');
+    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+  });
+
+  it('status is healthy (exit 0): Vault, ESO, every SecretStore Ready and every ExternalSecret SecretSynced', () => {
+    const r = vaultlab(['status', '--json']);
+    const j = json(r);
+    expect(j.checks.filter((c: any) => !c.ok)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(j).toMatchObject({ ok: true, healthy: true, exitCode: 0, vault: { unseal: 'unsealed', sealed: false } });
+    expect(j.checks.find((c: any) => c.name === 'SecretStore webapp/vault-backend')).toMatchObject({ ok: true, detail: 'Valid' });
+    expect(j.checks.find((c: any) => c.name === 'ExternalSecret webapp/webapp-db')).toMatchObject({ ok: true, detail: expect.stringMatching(/^SecretSynced, refreshed \d{4}-/) });
+    expect(j.checks.find((c: any) => c.name === 'eso').detail).toBe(`available: ${plan.eso.release}`);
+    expect(j.checks.filter((c: any) => /^(ExternalSecret|SecretStore) /.test(c.name))).toHaveLength(9);
+  });
+
+  it('reset --secrets --wait: new random values reach the Kubernetes Secrets through ESO before it returns', async () => {
+    const v = root();
+    const apiBefore = (await v.kvRead('secret', 'webapp/api'))!.data.api_key!;
+    expect(await secretValue('webapp', 'webapp-db', 'API_KEY')).toBe(apiBefore);
+    await v.kvPatch('secret', 'registry/creds', { password: 'tampered-by-a-talk' });
+
+    const r = vaultlab(['reset', '--secrets', '--wait', '--json']);
+    expect(r.code, r.out).toBe(0);
+    const j = json(r);
+    expect(j.synced).toEqual(['argocd/argocd-secret', 'dashboard/dashboard-config', 'registry/regcred', 'webapp/webapp-db', 'webapp/worker-credentials']);
+    expect(j.timings.waitMs).toBeTypeOf('number');
+    expect(j.ms).toBeLessThan(60_000);
+
+    const vaultNow = async (p: string, k: string) => (await v.kvRead('secret', p))!.data[k]!;
+    const apiAfter = await vaultNow('webapp/api', 'api_key');
+    expect(apiAfter).not.toBe(apiBefore);
+    // Already in the Secrets when reset returns: no waiting here.
+    expect(await secretValue('webapp', 'webapp-db', 'API_KEY')).toBe(apiAfter);
+    expect(await secretValue('webapp', 'webapp-db', 'DB_PASSWORD')).toBe(await vaultNow('webapp/db', 'password'));
+    expect(await secretValue('webapp', 'worker-credentials', 'signing-key')).toBe(await vaultNow('webapp/worker', 'signing_key'));
+    expect(await secretValue('dashboard', 'dashboard-config', 'session_secret')).toBe(await vaultNow('dashboard/config', 'session_secret'));
+    const auths = JSON.parse((await secretValue('registry', 'regcred', '.dockerconfigjson'))!).auths['registry.local:5000'];
+    expect(auths.password).toBe('demo-registry-token');
+    for (const value of [apiBefore, apiAfter]) expect(r.out).not.toContain(value);
+    v.close();
+  });
+
+  it('after a Vault restart: status --no-unseal exits 1; status unseals the demo Vault and the environment is healthy again', async () => {
+    await bao.kill();
+    await bao.restart();
+    const sealed = vaultlab(['status', '--no-unseal', '--json']);
+    expect(sealed.code).toBe(1);
+    expect(json(sealed).checks.find((c: any) => c.name === 'vault')).toMatchObject({ ok: false, fix: expect.stringMatching(/vaultlab vault unseal/) });
+
+    const first = vaultlab(['status', '--json']);
+    expect(json(first).vault).toMatchObject({ unseal: 'was-sealed-now-unsealed', sealed: false });
+    const healthy = await untilHealthy();
+    expect(healthy.code, healthy.out).toBe(0);
+  });
+
+  it('doctor decodes ESO errors into causes: a drifted policy and audience name the role, policy and audience; missing data names the path and key', async () => {
+    const v = root();
+    // Drift: the shared ESO policy emptied, the registry role's audience changed, a path deleted, a key dropped.
+    const role = plan.vault.kubernetesAuth.roles.find((x) => x.namespace === 'webapp')!;
+    const policy = role.policies[0]!;
+    await v.put(`sys/policies/acl/${policy}`, { policy: 'path "nothing/*" { capabilities = ["read"] }' });
+    await forceSync('webapp', 'webapp-db');
+    await waitReady('webapp', 'webapp-db', 'False');
+    // The policy is shared: repair it before the next cases, so each shows its own cause.
+    let doctor = json(vaultlab(['doctor', '--json']));
+    await v.put(`sys/policies/acl/${policy}`, { policy: plan.vault.policies.find((p) => p.name === policy)!.hcl });
+
+    const registryRole = plan.vault.kubernetesAuth.roles.find((x) => x.namespace === 'registry')!;
+    const cur = (await v.get<any>(`auth/kubernetes/role/${registryRole.name}`)).data.data;
+    await v.post(`auth/kubernetes/role/${registryRole.name}`, { ...cur, audience: 'someone-else' });
+    await v.delete('secret/metadata/dashboard/config');
+    const admin = (await v.kvRead('secret', 'argocd/admin'))!.data;
+    await v.post('secret/data/argocd/admin', { data: { 'admin.password': admin['admin.password'], 'admin.password.plain': admin['admin.password.plain'] } });
+    for (const [ns, name] of [['registry', 'regcred'], ['dashboard', 'dashboard-config'], ['argocd', 'argocd-secret']] as const) await forceSync(ns, name);
+    for (const [ns, name] of [['registry', 'regcred'], ['dashboard', 'dashboard-config'], ['argocd', 'argocd-secret']] as const) await waitReady(ns, name, 'False');
+    const r = vaultlab(['doctor', '--json']);
+    expect(r.code).toBe(1);
+    const later = json(r);
+    const finding = (j: any, name: string) => j.environment.find((f: any) => f.what.startsWith(`ExternalSecret ${name}:`));
+
+    expect(finding(doctor, 'webapp/webapp-db')).toMatchObject({
+      ok: false,
+      severity: 'error',
+      what: expect.stringMatching(new RegExp(`^ExternalSecret webapp/webapp-db: Vault refused role ${role.name} reading secret/webapp/db .*: policy ${policy} does not allow it \\(policy ${policy} in Vault differs from the config\\) \\[ESO: .*permission denied`)),
+      fix: expect.stringMatching(/^vaultlab vault configure/),
+    });
+    expect(finding(later, 'registry/regcred')).toMatchObject({
+      what: expect.stringMatching(new RegExp(`audience mismatch \\(role ${registryRole.name} expects audience "someone-else", the SecretStore sends "vault"`)),
+      fix: expect.stringMatching(/vaultlab vault configure/),
+    });
+    expect(finding(later, 'dashboard/dashboard-config')).toMatchObject({ what: expect.stringMatching(/secret not found: secret\/dashboard\/config does not exist \(needed for greeting\)/), fix: expect.stringMatching(/^vaultlab seed/) });
+    expect(finding(later, 'argocd/argocd-secret')).toMatchObject({ what: expect.stringMatching(/secret not found: key "server.secretkey" is missing at secret\/argocd\/admin \(needed for server.secretkey\)/), fix: expect.stringMatching(/^vaultlab seed/) });
+    for (const f of later.environment.filter((x: any) => !x.ok)) expect(f.fix, f.what).toBeTruthy();
+
+    // The fixes doctor names, as a user runs them.
+    expect(vaultlab(['vault', 'configure', '--vault-addr', bao.address]).code).toBe(0);
+    expect(vaultlab(['seed', '--vault-addr', bao.address]).code).toBe(0);
+    const reset = vaultlab(['reset', '--secrets', '--wait', '--json']);
+    expect(reset.code, reset.out).toBe(0);
+    const healthy = await untilHealthy();
+    expect(healthy.code, healthy.out).toBe(0);
+    v.close();
+  });
+
+  it('doctor on the healthy environment: no errors (exit 0)', () => {
+    const r = vaultlab(['doctor', '--json']);
+    const j = json(r);
+    expect(j.environment.filter((f: any) => !f.ok)).toEqual([]);
+    expect(j.machine.filter((f: any) => !f.ok && f.severity === 'error')).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+});
