@@ -113,7 +113,8 @@ export const commands: Command[] = [
         else {
           if (r.unsealed) ctx.out.info('Vault was sealed (restart?); unsealed it from the stored key first.');
           printSeed(ctx, r.seed);
-          ctx.out.info(`re-sync forced on ${r.resynced.length} ExternalSecret(s)${ctx.options.wait ? `, ${r.synced.length} re-synced` : ''}${r.restarted.length ? `; restarted ${r.restarted.join(', ')}` : ''}; ${r.seed.writes} write(s) to Vault in ${(ms / 1000).toFixed(1)} s`);
+          const paths = new Set(r.seed.entries.filter((e) => e.action !== 'unchanged').map((e) => e.path)).size;
+          ctx.out.info(`reset ${paths} secret path(s) in Vault; re-sync forced on ${r.resynced.length} ExternalSecret(s)${ctx.options.wait ? `, ${r.synced.length} re-synced` : ''}${r.restarted.length ? `; restarted ${r.restarted.join(', ')}` : ''}; ${(ms / 1000).toFixed(1)} s`);
         }
         return 0;
       } finally {

@@ -68,10 +68,10 @@ export async function doctorEnvironment(plan: Plan, status: StatusReport, opts: 
     const m = /^(ExternalSecret|SecretStore) ([^/]+)\/(.+)$/.exec(c.name);
     const ns = m && plan.namespaces.find((n) => n.name === m[2]);
     // "missing" and "no condition yet" are not ESO errors: ESO is absent or has not run.
-    if (!c.ok && m && ns && !/^(missing|no condition yet)$/.test(c.detail)) {
+    if (!c.ok && m && ns && !/^(missing|no condition yet)/.test(c.detail)) {
       const kind = m[1] as 'ExternalSecret' | 'SecretStore';
       const event = opts.kube ? await latestEsoWarning(opts.kube, kind, ns.name, m[3]!) : undefined;
-      const d = await diagnoseEso({ plan, ns, kind, name: m[3]!, condition: c.detail, event, vault: opts.vault });
+      const d = await diagnoseEso({ plan, ns, kind, name: m[3]!, condition: c.detail.replace(/; last error: .*$/, ''), event, vault: opts.vault });
       out.push({ ok: false, severity: 'error', what: `${c.name}: ${d.cause} [ESO: ${d.evidence.length > 240 ? `${d.evidence.slice(0, 240)}...` : d.evidence}]`, fix: d.fix });
       continue;
     }

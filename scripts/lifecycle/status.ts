@@ -6,6 +6,9 @@
 import type { Environment } from './connect.ts';
 import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
+import { compactEsoMessage, latestEsoWarning } from './eso-diagnose.ts';
+
+const short = (s: string, max = 160) => (s.length > max ? `${s.slice(0, max - 3)}...` : s);
 
 export interface Check {
   name: string;
@@ -155,16 +158,23 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
     }
 
     for (const ns of plan.namespaces) {
+      // ESO's condition says little ("could not get secret data from provider"); its latest
+      // Warning Event says what went wrong, shortened here, decoded by doctor.
+      const lastError = async (kind: string, name: string, obj: any) => {
+        if (!obj || !condition(obj, 'Ready')) return '';
+        const e = await latestEsoWarning(kube, kind, ns.name, name);
+        return e ? `; last error: ${short(compactEsoMessage(e))}` : '';
+      };
       const store = await get('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name);
       const ready = condition(store, 'Ready');
       const storeOk = ready?.status === 'True';
-      add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: storeOk, detail: store ? conditionText(ready) : 'missing', ...(storeOk ? {} : { fix: store ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
+      add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: storeOk, detail: store ? `${conditionText(ready)}${storeOk ? '' : await lastError('SecretStore', ns.secretStore.name, store)}` : 'missing', ...(storeOk ? {} : { fix: store ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       for (const es of ns.externalSecrets) {
         const obj = await get('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name);
         const r = condition(obj, 'Ready');
         const ok = r?.status === 'True';
         const refreshed = obj?.status?.refreshTime ? `, refreshed ${obj.status.refreshTime}` : '';
-        add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok, detail: obj ? `${conditionText(r)}${ok ? refreshed : ''}` : 'missing', ...(ok ? {} : { fix: obj ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
+        add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok, detail: obj ? `${conditionText(r)}${ok ? refreshed : await lastError('ExternalSecret', es.name, obj)}` : 'missing', ...(ok ? {} : { fix: obj ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       }
       for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
         const d = await get('apps/v1', 'Deployment', ns.name, s.app);

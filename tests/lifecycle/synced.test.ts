@@ -204,7 +204,7 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
       what: expect.stringMatching(new RegExp(`audience mismatch \\(role ${registryRole.name} expects audience "someone-else", the SecretStore sends "vault"`)),
       fix: expect.stringMatching(/vaultlab vault configure/),
     });
-    expect(finding(later, 'dashboard/dashboard-config')).toMatchObject({ what: expect.stringMatching(/secret not found: secret\/dashboard\/config does not exist \(needed for greeting\)/), fix: expect.stringMatching(/^vaultlab seed/) });
+    expect(finding(later, 'dashboard/dashboard-config')).toMatchObject({ what: expect.stringMatching(/secret not found: secret\/dashboard\/config does not exist \(needed for greeting, session_secret\)/), fix: expect.stringMatching(/^vaultlab seed/) });
     expect(finding(later, 'argocd/argocd-secret')).toMatchObject({ what: expect.stringMatching(/secret not found: key "server.secretkey" is missing at secret\/argocd\/admin \(needed for server.secretkey\)/), fix: expect.stringMatching(/^vaultlab seed/) });
     for (const f of later.environment.filter((x: any) => !x.ok)) expect(f.fix, f.what).toBeTruthy();
 
