@@ -1,5 +1,7 @@
 // `reset --secrets` with the bundled config against a real OpenBao: how long, how many writes.
-// Target: seconds, not minutes (a presenter runs it between two talks): under 2 s here.
+// A presenter runs it between two talks, after the audience has changed a literal: each round
+// tampers one literal first, so every round restores one and regenerates every random value.
+// Target: seconds, not minutes: under 2 s (median of 5 rounds) here.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,8 @@ import { StateDir } from '../../scripts/lib/state.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
 import { resetSecrets } from '../../scripts/lifecycle/reset.ts';
 
+const ROUNDS = 5;
+
 export async function bench(): Promise<{ name: string; line: string; ok: boolean }[]> {
   const bao = await startBao();
   try {
@@ -19,13 +23,32 @@ export async function bench(): Promise<{ name: string; line: string; ok: boolean
     const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-bench-')), 'state'));
     const client = new VaultClient({ address: bao.address });
     await vaultUp(client, plan, state, { passwords: loaded.passwords });
-    const before = client.writes;
-    const t0 = performance.now();
-    const r = await resetSecrets({ loaded, plan, state, kube: undefined, kubeProblem: 'benchmark without a cluster', vault: client, forwards: [], close: async () => {} });
-    const ms = performance.now() - t0;
-    const writes = client.writes - before;
+    const env = { loaded, plan, state, kube: undefined, kubeProblem: 'benchmark without a cluster', vault: client, forwards: [], close: async () => {} };
+    const times: number[] = [];
+    let writes = 0;
+    let paths = 0;
+    let counts = { rotated: 0, updated: 0 };
+    for (let i = 0; i < ROUNDS; i++) {
+      await client.kvPatch(plan.seeding.mount, 'registry/creds', { username: `tampered-${i}` });
+      const before = client.writes;
+      const t0 = performance.now();
+      const r = await resetSecrets(env);
+      times.push(performance.now() - t0);
+      writes = client.writes - before;
+      paths = new Set(r.seed.entries.filter((e) => e.action !== 'unchanged').map((e) => e.path)).size;
+      counts = { rotated: r.seed.counts.rotated, updated: r.seed.counts.updated };
+    }
     client.close();
-    return [{ name: 'reset', line: `reset --secrets (bundled config, ${plan.seeding.entries.length} keys): ${ms.toFixed(0)} ms, ${writes} write request(s) (${r.seed.counts.rotated} rotated, ${r.seed.counts.updated} restored) (target < 2000 ms)`, ok: ms < 2000 }];
+    const sorted = [...times].sort((a, b) => a - b);
+    const median = sorted[Math.floor(ROUNDS / 2)]!;
+    const randoms = writes - paths;
+    return [
+      {
+        name: 'reset',
+        line: `reset --secrets (bundled config, ${plan.seeding.entries.length} keys): median ${median.toFixed(0)} ms, max ${sorted[ROUNDS - 1]!.toFixed(0)} ms over ${ROUNDS} rounds; ${writes} write request(s) per round = ${paths} KV path write(s) + ${randoms} random draw(s) (${counts.rotated} rotated, ${counts.updated} restored) (target < 2000 ms)`,
+        ok: median < 2000,
+      },
+    ];
   } finally {
     await bao.stop();
   }
