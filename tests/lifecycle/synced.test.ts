@@ -9,7 +9,7 @@
 // process started here) is running.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
@@ -224,5 +224,27 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     expect(j.environment.filter((f: any) => !f.ok)).toEqual([]);
     expect(j.machine.filter((f: any) => !f.ok && f.severity === 'error')).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  it('destroy: real `helm uninstall` of the release vaultlab installed, its namespaces, and the external Vault\'s keys kept', async () => {
+    // A release named as vaultlab's ESO release, installed by the real helm into this API server.
+    const chart = mkdtempSync(join(tmpdir(), 'vaultlab-chart-'));
+    mkdirSync(join(chart, 'templates'));
+    writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: stand-in\nversion: 0.1.0\n');
+    writeFileSync(join(chart, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: installed-by-helm\ndata:\n  a: b\n');
+    const helm = spawnSync(join(binDir(), 'helm'), ['install', plan.eso.release, chart, '-n', plan.eso.namespace, '--kubeconfig', kubeServer.kubeconfigPath, '--kube-context', 'vaultlab-test'], { encoding: 'utf8' });
+    expect(helm.status, helm.stderr).toBe(0);
+    expect(await kube.get('v1', 'ConfigMap', plan.eso.namespace, 'installed-by-helm')).toBeTruthy();
+
+    const r = vaultlab(['destroy', '--json']);
+    expect(r.code, r.out).toBe(0);
+    const j = json(r);
+    expect(j.removed).toEqual(expect.arrayContaining([`helm release ${plan.eso.namespace}/${plan.eso.release}`, 'namespace webapp', 'namespace argocd', `state ${state.path} (except the external Vault's keys)`]));
+    expect(await kube.get('v1', 'ConfigMap', plan.eso.namespace, 'installed-by-helm')).toBeUndefined();
+    // The external Vault lives on: its unseal key and root token stay, nothing else.
+    expect(readdirSync(state.path)).toEqual(['vault-init.json']);
+    expect(j.notes.join('\n')).toMatch(/kept .*vault-init\.json: the keys of the external Vault/);
+    expect(readInit(state)!.keys_base64).toHaveLength(1);
+    expect(r.out).not.toContain(readInit(state)!.keys_base64[0]);
   });
 });
