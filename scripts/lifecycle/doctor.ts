@@ -3,7 +3,7 @@
 // ESO's error reasons decoded into causes). Every finding that is not ok carries its fix.
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import type { Finding } from '../steps/preflight.ts';
-import { machineFindings } from '../steps/preflight.ts';
+import { machineFindings, portFree } from '../steps/preflight.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import type { StatusReport } from './status.ts';
@@ -51,6 +51,15 @@ export function diskFinding(path: string, minGiB = 10): Finding {
 export async function doctorMachine(plan: Plan, state: StateDir): Promise<Finding[]> {
   const findings = await machineFindings({ plan });
   if (plan.cluster.provider === 'kind') {
+    // preflight checks the host ports only once Docker answers (a running kind cluster of this
+    // name holds them legitimately); before a deploy they matter either way.
+    if (!findings.some((f) => /port \d+/.test(f.what))) {
+      for (const [what, port] of Object.entries(plan.cluster.hostPorts)) {
+        if (plan.profile === 'production' && what === 'vault') continue; // no NodePort in production
+        const free = await portFree(port);
+        findings.push({ ok: free, severity: 'error', what: free ? `host port ${port} (${what}) is available` : `port ${port} (cluster.ports.${what}) is already in use`, fix: `Stop what listens there (\`lsof -i :${port}\`), or set [cluster.ports] ${what} = <another port>.` });
+      }
+    }
     findings.push(...inotifyFindings());
     findings.push(diskFinding(existsSync('/var/lib/docker') ? '/var/lib/docker' : process.cwd()));
   }

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { BUNDLED_CONFIG, PROJECT_ROOT } from '../../scripts/config/load.ts';
 import { dockerInfo, DOCKER_FIX } from '../../scripts/adapters/docker.ts';
 import { INOTIFY, readInotify } from '../../scripts/lifecycle/doctor.ts';
@@ -23,10 +24,15 @@ function pathWith(kind: boolean): string {
   return (kind ? [binDir(), ...entries] : entries).join(delimiter);
 }
 
-function vaultlab(args: string[], opts: { kind?: boolean; cwd?: string; env?: Record<string, string> } = {}) {
+function vaultlab(args: string[], opts: { kind?: boolean; cwd?: string; env?: Record<string, string>; vaultPort?: number } = {}) {
   const cwd = opts.cwd ?? mkdtempSync(join(tmpdir(), 'vaultlab-machine-'));
   const name = `vaultlab-machine-${process.pid}`;
-  const r = spawnSync(process.execPath, [CLI, ...args, '--config', BUNDLED_CONFIG, '--name', name], {
+  let config = BUNDLED_CONFIG;
+  if (opts.vaultPort) {
+    config = join(cwd, 'config.toml');
+    writeFileSync(config, readFileSync(BUNDLED_CONFIG, 'utf8').replace(/^vault = 8200 /m, `vault = ${opts.vaultPort} `));
+  }
+  const r = spawnSync(process.execPath, [CLI, ...args, '--config', config, '--name', name], {
     cwd,
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1', CI: '', VAULT_ADDR: '', VAULT_TOKEN: '', PATH: pathWith(opts.kind ?? true), ...opts.env },
@@ -63,6 +69,14 @@ describe('this machine, with the bundled kind config', () => {
       expect(find(new RegExp(`^fs\\.inotify\\.${v.name} = ${v.value} `))).toMatchObject({ ok: v.value >= INOTIFY[v.name], severity: 'warning', fix: expect.stringContaining(`sysctl fs.inotify.${v.name}=${INOTIFY[v.name]}`) });
     }
     expect(find(/GiB free on /)).toMatchObject({ severity: 'warning' });
+    // Host ports, with or without Docker: a port taken here is an error with its fix.
+    expect(j.machine.filter((f: any) => /port (8200|8080)\b/.test(f.what))).toHaveLength(2);
+    const busy = createServer();
+    await new Promise<void>((res) => busy.listen(0, '127.0.0.1', () => res()));
+    const port = (busy.address() as AddressInfo).port;
+    const taken = json(vaultlab(['doctor', '--machine', '--json'], { vaultPort: port }));
+    busy.close();
+    expect(taken.machine.find((f: any) => f.what === `port ${port} (cluster.ports.vault) is already in use`)).toMatchObject({ ok: false, severity: 'error', fix: expect.stringContaining(`lsof -i :${port}`) });
     expect(j.machine.filter((f: any) => !f.ok && !f.fix)).toEqual([]);
     expect(j.ok).toBe(j.machine.every((f: any) => f.ok || f.severity === 'warning'));
     expect(r.code).toBe(j.ok ? 0 : 1);
