@@ -53,7 +53,7 @@ export async function ensureUnsealed(client: VaultClient, plan: Plan, state: Sta
     return {
       state: 'unreachable',
       detail: (err as Error).message,
-      fix: plan.vault.external ? `Check that ${client.address} is up and reachable from here.` : '`vaultlab status` shows the cluster; `vaultlab deploy` repairs it (check Docker with `vaultlab doctor`).',
+      fix: plan.vault.external ? `Check that ${client.address} is up and reachable from here.` : 'Is the cluster up (the "cluster" check)? `vaultlab deploy` repairs it; `vaultlab doctor` checks the machine.',
     };
   }
   if (!status.initialized) return { state: 'uninitialized', detail: 'Vault is not initialized', fix: 'vaultlab deploy (or vaultlab vault up)' };

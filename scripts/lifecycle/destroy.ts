@@ -66,7 +66,9 @@ async function destroyKind(plan: Plan, state: StateDir): Promise<DestroyReport> 
       // Without kind no kind cluster can be running here; the state dir may still matter, so keep it.
       return { action: 'nothing-to-do', removed: [], notes: [`kind is not installed, so there is no kind cluster "${name}" to delete`, ...(existsSync(state.path) ? [`kept ${state.path} (remove it yourself if that cluster is gone for good)`] : [])] };
     }
-    throw new VaultlabError(`cannot tell whether kind cluster "${name}" exists: ${list.problem}; nothing was deleted (${state.path} kept)`, { hint: `${list.fix} Then re-run \`vaultlab destroy\`.` });
+    throw new VaultlabError(`cannot tell whether kind cluster "${name}" exists: ${list.problem}; nothing was deleted${existsSync(state.path) ? ` (${state.path} kept)` : ''}`, {
+      hint: list.reason === 'no-docker' ? 'Start Docker (Docker Desktop, or `sudo systemctl start docker`), then re-run `vaultlab destroy`.' : `${list.fix} Then re-run \`vaultlab destroy\`.`,
+    });
   }
   if (!list.clusters.includes(name)) {
     const notes = [`kind cluster "${name}" does not exist`];
