@@ -44,20 +44,28 @@ export interface ReleaseStatus {
   revision: number;
 }
 
-export function parseStatus(json: string): ReleaseStatus {
-  const j = JSON.parse(json) as { info?: { status?: string }; chart?: { metadata?: { name?: string; version?: string } }; version?: number };
-  return { status: j.info?.status ?? 'unknown', chart: `${j.chart?.metadata?.name}-${j.chart?.metadata?.version}`, revision: j.version ?? 0 };
+/**
+ * One release from `helm list -o json` ([{name, namespace, revision: "1", status, chart:
+ * "external-secrets-1.3.2", ...}]). `helm status -o json` is no use here: it carries no chart
+ * name or version.
+ */
+export function parseList(json: string, name: string): ReleaseStatus | undefined {
+  const rows = (JSON.parse(json || '[]') as { name?: string; status?: string; chart?: string; revision?: string | number }[] | null) ?? [];
+  const row = rows.find((r) => r.name === name);
+  return row ? { status: row.status ?? 'unknown', chart: row.chart ?? 'unknown', revision: Number(row.revision ?? 0) } : undefined;
 }
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export async function helmStatus(name: string, namespace: string, target: HelmTarget | string): Promise<ReleaseStatus | undefined> {
   const t = typeof target === 'string' ? { kubeconfig: target } : target;
-  const r = await exec('helm', ['status', name, '-n', namespace, ...targetArgs(t), '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });
+  // --all: pending and failed releases too (an interrupted run leaves them).
+  const r = await exec('helm', ['list', '-n', namespace, '--all', '--filter', `^${escapeRegex(name)}$`, '-o', 'json', ...targetArgs(t)], { allowFail: true, timeoutMs: 60_000 });
   if (r.code !== 0) {
-    if (/not found/i.test(r.stderr)) return undefined;
-    // Anything else (cluster unreachable, ...) must not look like "not installed".
-    throw new VaultlabError(`\`helm status ${name} -n ${namespace}\` failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`, { hint: 'Is the cluster reachable? `vaultlab status` shows it.' });
+    // Cluster unreachable and the like must not look like "not installed".
+    throw new VaultlabError(`\`helm list -n ${namespace}\` failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`, { hint: 'Is the cluster reachable? `vaultlab status` shows it.' });
   }
-  return parseStatus(r.stdout);
+  return parseList(r.stdout, name);
 }
 
 export async function helmValues(name: string, namespace: string, target: HelmTarget | string): Promise<Record<string, unknown> | undefined> {

@@ -14,7 +14,7 @@ import { StateDir } from '../../scripts/lib/state.ts';
 import { parseDockerInfo, dockerInfo } from '../../scripts/adapters/docker.ts';
 import { checkTool, findBinary, judgeTool, parseVersion } from '../../scripts/adapters/tools.ts';
 import { parseKindClusters } from '../../scripts/adapters/kind.ts';
-import { parseStatus, sameValues } from '../../scripts/adapters/helm.ts';
+import { parseList, sameValues } from '../../scripts/adapters/helm.ts';
 import { preflightError, type Finding } from '../../scripts/steps/preflight.ts';
 import { clusterAction, deployImages, esoImage } from '../../scripts/steps/cluster.ts';
 import { applyWithRetry, webhookNotReady } from '../../scripts/steps/eso-resources.ts';
@@ -158,10 +158,10 @@ describe('vault step route', () => {
 });
 
 describe('ESO resources', () => {
-  // As the API server words it when ESO's webhook has no ready endpoint yet (seen against a real
-  // kube-apiserver with the ESO chart installed and no pods running, see deploy-helm.test.ts).
+  // Seen from the real kube-apiserver with the ESO chart installed and no webhook pod (see
+  // deploy-helm.test.ts; here the call went out through this machine's egress proxy, hence x509).
   const webhookDown =
-    'applying SecretStore webapp/vault-backend: Internal error occurred: failed calling webhook "validate.secretstore.external-secrets.io": failed to call webhook: Post "https://external-secrets-webhook.external-secrets.svc:443/validate-external-secrets-io-v1-secretstore?timeout=5s": service "external-secrets-webhook" not found (HTTP 500)';
+    'applying SecretStore webapp/vault-backend: Internal error occurred: failed calling webhook "validate.secretstore.external-secrets.io": failed to call webhook: Post "https://external-secrets-webhook.external-secrets.svc:443/validate-external-secrets-io-v1-secretstore?timeout=5s": tls: failed to verify certificate: x509: certificate is valid for pypi.org, not external-secrets-webhook.external-secrets.svc (HTTP 500)';
 
   it('tells a webhook that is not answering yet from a real rejection', () => {
     expect(webhookNotReady(webhookDown)).toBe(true);
@@ -249,8 +249,10 @@ describe('summary', () => {
 });
 
 describe('helm adapter parsing', () => {
-  it('reads `helm status -o json` and compares values ignoring key order', () => {
-    expect(parseStatus(JSON.stringify({ name: 'x', info: { status: 'pending-install' }, chart: { metadata: { name: 'external-secrets', version: '1.3.2' } }, version: 1 }))).toEqual({ status: 'pending-install', chart: 'external-secrets-1.3.2', revision: 1 });
+  it('reads `helm list -o json` and compares values ignoring key order', () => {
+    const listed = '[{"name":"external-secrets","namespace":"external-secrets","revision":"2","updated":"2026-11-22 13:58:01.1 +0000 UTC","status":"pending-upgrade","chart":"external-secrets-1.3.2","app_version":"v1.3.2"}]';
+    expect(parseList(listed, 'external-secrets')).toEqual({ status: 'pending-upgrade', chart: 'external-secrets-1.3.2', revision: 2 });
+    expect(parseList('[]', 'external-secrets')).toBeUndefined();
     expect(sameValues({ a: 1, b: { c: [1, 2], d: 'x' } }, { b: { d: 'x', c: [1, 2] }, a: 1 })).toBe(true);
     expect(sameValues({ a: 1 }, { a: '1' })).toBe(false);
   });
