@@ -26,7 +26,7 @@ import { exec } from '../../scripts/adapters/exec.ts';
 import { helmStatus, helmUpgradeInstall, helmRepoList, type HelmRelease } from '../../scripts/adapters/helm.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { renderArtifacts } from '../../scripts/plan/render.ts';
+import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
 import { applyWithRetry, webhookNotReady } from '../../scripts/steps/eso-resources.ts';
 import { esoImage } from '../../scripts/steps/cluster.ts';
@@ -115,6 +115,13 @@ describe(`helm adapter: ESO chart ${VERSION} into a real API server`, () => {
     mkdirSync(served);
     const pkg = spawnSync(helmBin, ['package', chart, '--version', VERSION, '--app-version', `v${VERSION}`, '-d', served], { encoding: 'utf8' });
     expect(pkg.status, pkg.stderr).toBe(0);
+    // A stand-in chart under Vault's name and version (the HashiCorp chart is not reachable from
+    // here): one ConfigMap, no schema, so it takes Vault's rendered values as they are.
+    const standIn = join(work, 'chart', 'vault');
+    mkdirSync(join(standIn, 'templates'), { recursive: true });
+    writeFileSync(join(standIn, 'Chart.yaml'), `apiVersion: v2\nname: ${plan.vault.chart.chart}\nversion: ${plan.vault.chart.version}\n`);
+    writeFileSync(join(standIn, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "{{ .Release.Name }}-values"}\ndata: {values: {{ toJson .Values | quote }}}\n');
+    expect(spawnSync(helmBin, ['package', standIn, '-d', served]).status).toBe(0);
     repo = createServer((req, res) => {
       const file = join(served, (req.url ?? '/').split('?')[0]!.replace(/^\/+/, ''));
       if (!file.startsWith(served) || !existsSync(file)) return void res.writeHead(404).end();
@@ -216,6 +223,14 @@ describe(`helm adapter: ESO chart ${VERSION} into a real API server`, () => {
     expect(r).toEqual({ action: 'upgraded', recovered: 'rolled back the pending-upgrade revision 3 an interrupted run left' });
     expect(await helmStatus(rel.name, rel.namespace, rel)).toMatchObject({ status: 'deployed', revision: 5 });
     expect((await helm(['history', rel.name, '-n', rel.namespace])).stdout).toMatch(/Rollback to 2/);
+  });
+
+  it("Vault's rendered values (demo and production: HCL blocks, empty strings, numbers) survive helm's round trip, so a re-run is 'unchanged'", async () => {
+    for (const p of [plan, buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {}, profile: 'production' }))]) {
+      const vaultRel: HelmRelease = { name: `vault-${p.profile}`, namespace: 'vault', chart: { ...p.vault.chart, repoName: 'external-secrets', repoUrl: rel.chart.repoUrl }, values: vaultValues(p), kubeconfig: helmKubeconfig };
+      expect(await helmUpgradeInstall(vaultRel)).toMatchObject({ action: 'installed' });
+      expect(await helmUpgradeInstall(vaultRel)).toEqual({ action: 'unchanged' });
+    }
   });
 
   it("ESO's webhook without a running pod: SSA is refused as 'not answering yet', retried, then reported with a fix", async () => {
