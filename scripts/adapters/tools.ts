@@ -74,7 +74,7 @@ export function judgeTool(name: ToolName, path: string | undefined, output: stri
   const optional = !!spec.optional;
   const version = output === undefined ? undefined : parseVersion(output);
   const base = { name, path, found: !!path, version, minimum: spec.minimum, optional, fix: spec.fix };
-  if (!path) return { ...base, ok: optional, what: `${name} not found on PATH${optional ? ' (optional)' : ''}` };
+  if (!path) return { ...base, ok: optional, what: `${name} not found${optional ? ' (optional)' : ''}` };
   if (!version) return { ...base, ok: true, what: `${name} at ${path} (version unknown: \`${name} ${spec.args.join(' ')}\` printed none; need >= ${spec.minimum})` };
   const ok = versionAtLeast(version, spec.minimum) || optional;
   return { ...base, ok, what: `${name} ${version}${ok ? '' : ' is too old'} (need >= ${spec.minimum})` };

@@ -73,7 +73,7 @@ describe('tools adapter with the real binaries', () => {
     const saved = process.env.PATH;
     process.env.PATH = mkdtempSync(join(tmpdir(), 'vaultlab-empty-path-'));
     try {
-      expect(await checkTool('kind')).toMatchObject({ found: false, ok: false, what: 'kind not found on PATH' });
+      expect(await checkTool('kind')).toMatchObject({ found: false, ok: false, what: 'kind not found' });
       expect(await checkTool('kubectl')).toMatchObject({ found: false, ok: true, optional: true });
     } finally {
       process.env.PATH = saved;
