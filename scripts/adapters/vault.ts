@@ -117,6 +117,8 @@ export class VaultClient {
           [agentKey]: this.agent,
           ...(body !== undefined ? { json: body } : {}),
         });
+        // node-vault resolves only 200/204 (which one is not kept; both mean success) and any
+        // sys/health answer (see health()); everything else arrives as an error with its status.
         status = 200;
       } catch (err: any) {
         if (err?.response?.statusCode !== undefined) {
@@ -170,10 +172,18 @@ export class VaultClient {
   async initStatus(): Promise<boolean> {
     return (await this.get<{ initialized: boolean }>('sys/init', { anonymous: true })).data.initialized;
   }
-  /** sys/health answers with a status code per state; all of them are answers here. */
-  async health(): Promise<Health> {
-    const r = await this.get<Health>('sys/health', { anonymous: true, accept: [429, 472, 473, 501, 503] });
+  /**
+   * sys/health answers with a status code per state (429 standby, 501 uninitialized, 503
+   * sealed...), and node-vault hands back the body of any sys/health answer without its status.
+   * So every state is asked to answer 200, and the state is read from the body.
+   */
+  async health(opts: RequestOptions = {}): Promise<Health> {
+    const r = await this.get<Health>(`sys/health?${HEALTH_AS_200}`, { anonymous: true, ...opts });
     return r.data;
+  }
+  /** Which node is active (HA): a standby names its leader; unauthenticated. */
+  async leader(opts: RequestOptions = {}): Promise<Leader> {
+    return (await this.get<Leader>('sys/leader', { anonymous: true, ...opts })).data;
   }
 
   // --- KV v2
@@ -229,6 +239,15 @@ export interface SealStatus {
   progress: number;
   version: string;
   cluster_name?: string;
+}
+
+const HEALTH_AS_200 = 'uninitcode=200&sealedcode=200&standbycode=200&perfstandbycode=200&drsecondarycode=200&standbyok=true&perfstandbyok=true';
+
+export interface Leader {
+  ha_enabled: boolean;
+  is_self: boolean;
+  leader_address?: string;
+  leader_cluster_address?: string;
 }
 
 export interface Health {

@@ -37,27 +37,31 @@ export async function unsealVault(client: VaultClient, keys: string[]): Promise<
   return { address: client.address, action: 'unsealed', sharesUsed: used };
 }
 
-/** HA: every member must be unsealed separately. */
-export async function unsealAll(clients: VaultClient[], keys: string[]): Promise<UnsealOutcome[]> {
-  const out: UnsealOutcome[] = [];
-  for (const c of clients) out.push(await unsealVault(c, keys));
-  return out;
-}
-
 /**
- * After unseal, Raft storage elects a leader before the node serves requests ("local node not
- * active"). Waits until sys/health reports an active node (or a standby that knows its leader).
+ * After unseal, Raft storage elects a leader before the node serves writes ("local node not
+ * active"); a single node answers as a standby for a moment. Waits until the node is active, or
+ * is a standby that knows its active leader (an HA follower).
  */
 export async function waitForActive(client: VaultClient, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
   for (;;) {
-    const r = await client.get<any>('sys/health', { anonymous: true, accept: [429, 472, 473, 501, 503], retry: false }).catch(() => undefined);
-    if (r && (r.status === 200 || r.status === 429 || r.status === 473)) return;
+    const h = await client.health({ retry: false }).catch(() => undefined);
+    if (h) {
+      last = !h.initialized ? 'not initialized' : h.sealed ? 'sealed' : h.standby ? 'standby without a leader' : 'active';
+      if (h.initialized && !h.sealed) {
+        if (!h.standby) return;
+        const l = await client.leader({ retry: false }).catch(() => undefined);
+        if (l && !l.is_self && l.leader_address) return;
+      }
+    }
     if (Date.now() > deadline) {
-      throw new VaultlabError(`Vault at ${client.address} is unsealed but has no active node after ${Math.round(timeoutMs / 1000)} s`, {
-        hint: 'HA: check that the Raft peers reach each other (retry_join addresses, TLS); `vaultlab status` shows the members.',
+      throw new VaultlabError(`Vault at ${client.address} has no active node after ${Math.round(timeoutMs / 1000)} s (last seen: ${last})`, {
+        hint: last === 'sealed'
+          ? 'Unseal it: vaultlab vault unseal'
+          : 'HA: check that the Raft peers reach each other (retry_join addresses, TLS); `vaultlab status` shows the members.',
       });
     }
-    await new Promise((res) => setTimeout(res, 250));
+    await new Promise((res) => setTimeout(res, 100));
   }
 }
