@@ -1,6 +1,6 @@
 // Per-cluster local state: `.vaultlab/<cluster>/`, directory 0700, files 0600, written
 // atomically (temp file, fsync, rename), git-ignored, and locked so two runs never share it.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VaultlabError } from './errors.ts';
 
@@ -95,37 +95,92 @@ export class StateDir {
   lock(command: string): () => void {
     this.ensure();
     const lockFile = this.file('lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const content = JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() });
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Written in full under a private name, then linked into place: link() fails when a lock
+      // exists, and a lock that exists is never half-written.
+      const tmp = `${lockFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, content, { mode: 0o600 });
       try {
-        const fd = openSync(lockFile, 'wx', 0o600);
-        writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));
-        closeSync(fd);
+        linkSync(tmp, lockFile);
+        rmSync(tmp, { force: true });
         let released = false;
         const release = () => {
           if (released) return;
           released = true;
-          rmSync(lockFile, { force: true });
+          process.removeListener('exit', release);
+          // Only our own lock: never one a later run holds.
+          if (existsSync(lockFile) && readFileSync(lockFile, 'utf8') === content) rmSync(lockFile, { force: true });
         };
         process.once('exit', release);
         return release;
       } catch (err) {
+        rmSync(tmp, { force: true });
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        let text = '';
         let holder: { pid?: number; command?: string; since?: string } = {};
         try {
-          holder = JSON.parse(readFileSync(lockFile, 'utf8'));
-        } catch {
-          /* unreadable lock: treat as stale */
+          text = readFileSync(lockFile, 'utf8');
+          holder = JSON.parse(text);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+          // Unreadable: a run that died between creating and writing it, or one writing it right now.
+          if (Date.now() - statMtime(lockFile) < 2000) {
+            sleepSync(100);
+            continue;
+          }
         }
         if (holder.pid && holder.pid !== process.pid && pidAlive(holder.pid)) {
           throw new VaultlabError(`another vaultlab run (pid ${holder.pid}, \`${holder.command ?? '?'}\` since ${holder.since ?? '?'}) holds ${lockFile}`, {
             hint: 'Wait for it to finish, or use another cluster name (--name) for a parallel run.',
           });
         }
-        rmSync(lockFile, { force: true }); // stale: its process is gone
+        takeOverStale(lockFile, text);
       }
     }
     throw new VaultlabError(`could not take the lock ${lockFile}`);
   }
+}
+
+/**
+ * Removes a stale lock, and only that one: it is first renamed to a name of our own, so of two
+ * runs taking it over at once only one gets it; if what was renamed is not the stale lock that
+ * was read (another run took over and locked in between), it is put back.
+ */
+function takeOverStale(lockFile: string, staleText: string): void {
+  const mine = `${lockFile}.stale-${process.pid}`;
+  try {
+    renameSync(lockFile, mine);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  let got = '';
+  try {
+    got = readFileSync(mine, 'utf8');
+  } catch {
+    /* gone: nothing to put back */
+  }
+  if (got !== staleText) {
+    try {
+      linkSync(mine, lockFile); // put the live lock back, unless a newer one is already there
+    } catch {
+      /* EEXIST: someone holds the lock anyway */
+    }
+  }
+  rmSync(mine, { force: true });
+}
+
+function statMtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function pidAlive(pid: number): boolean {
