@@ -2,6 +2,7 @@
 // Vault (--vault-addr / VAULT_ADDR), no cluster needed.
 import type { Command, CommandContext } from './types.ts';
 import { VAULT_OPTIONS, openSession, keysFromUser, type VaultSession } from '../vault/session.ts';
+import type { UnsealOutcome } from '../vault/seal.ts';
 
 async function withSession<T>(ctx: CommandContext, fn: (s: VaultSession) => Promise<T>): Promise<T> {
   const s = openSession(ctx);
@@ -17,7 +18,14 @@ async function withSession<T>(ctx: CommandContext, fn: (s: VaultSession) => Prom
 const KEY_OPTIONS = {
   'keys-file': { type: 'string', value: 'FILE', description: 'unseal key shares: a vault-init.json, or one share per line' },
   stdin: { type: 'boolean', description: 'read key shares from stdin, one per line' },
+  member: { type: 'string', multiple: true, value: 'URL', description: 'HA: another member to unseal after --vault-addr, once it has joined' },
 } as const;
+
+/** Clients for the other HA members (--member), trusting the same CA. */
+async function memberClients(ctx: CommandContext, s: VaultSession) {
+  const { VaultClient } = await import('../adapters/vault.ts');
+  return ((ctx.options.member as string[] | undefined) ?? []).map((address) => new VaultClient({ address, caPem: s.caPem }));
+}
 const CONFIGURE_OPTIONS = {
   'kube-host': { type: 'string', value: 'URL', description: 'Kubernetes API server as Vault reaches it' },
   'kube-ca-file': { type: 'string', value: 'FILE', description: 'its CA certificate (PEM)' },
@@ -59,21 +67,32 @@ export const commands: Command[] = [
     async run(ctx) {
       return withSession(ctx, async (s) => {
         const { unsealVault, waitForActive } = await import('../vault/seal.ts');
+        const { unsealFollowers } = await import('../vault/ha.ts');
         const { readInit } = await import('../vault/keys.ts');
         const { noKeysError } = await import('../vault/up.ts');
-        const status = await s.client.sealStatus();
-        let outcome;
-        if (!status.sealed) outcome = { address: s.client.address, action: 'already-unsealed', sharesUsed: 0 };
-        else {
-          const stored = readInit(s.state);
-          const keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
-          if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
-          outcome = await unsealVault(s.client, keys);
+        const members = await memberClients(ctx, s);
+        try {
+          const status = await s.client.sealStatus();
+          const sealed = status.sealed || (await Promise.all(members.map((m) => m.sealStatus()))).some((m) => m.sealed);
+          let keys: string[] | undefined;
+          if (sealed) {
+            const stored = readInit(s.state);
+            keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+            if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
+          }
+          const outcomes: UnsealOutcome[] = [status.sealed ? await unsealVault(s.client, keys!) : { address: s.client.address, action: 'already-unsealed', sharesUsed: 0 }];
           await waitForActive(s.client);
+          if (members.length) outcomes.push(...(await unsealFollowers(members, keys ?? [])));
+          if (ctx.flags.json) ctx.out.result(members.length ? { ok: true, members: outcomes } : { ok: true, ...outcomes[0] });
+          else {
+            for (const o of outcomes) {
+              ctx.out.info(o.action === 'unsealed' ? `Vault at ${o.address} unsealed with ${o.sharesUsed} key share(s).` : `Vault at ${o.address} is already unsealed.`);
+            }
+          }
+          return 0;
+        } finally {
+          for (const m of members) m.close();
         }
-        if (ctx.flags.json) ctx.out.result({ ok: true, ...outcome });
-        else ctx.out.info(outcome.action === 'unsealed' ? `Vault at ${outcome.address} unsealed with ${outcome.sharesUsed} key share(s).` : `Vault at ${outcome.address} is already unsealed.`);
-        return 0;
       });
     },
   },
@@ -126,15 +145,23 @@ export const commands: Command[] = [
       return withSession(ctx, async (s) => {
         const { vaultUp } = await import('../vault/up.ts');
         const { kubeTarget, printSeed } = await import('../vault/cli-helpers.ts');
-        const status = await s.client.sealStatus();
-        const keys = status.initialized && status.sealed ? await keysFromUser(ctx, status.t) : undefined;
-        const r = await vaultUp(s.client, s.plan, s.state, {
-          ...(keys ? { keys } : {}),
-          token: { flag: s.tokenFlag, env: s.tokenEnv },
-          configure: { kubernetes: kubeTarget(ctx), auditPath: ctx.options['audit-path'] as string | undefined },
-          seed: ctx.options['no-seed'] ? false : {},
-          passwords: s.loaded.passwords,
-        });
+        const members = await memberClients(ctx, s);
+        let r: Awaited<ReturnType<typeof vaultUp>>;
+        try {
+          const status = await s.client.sealStatus();
+          const memberSealed = (await Promise.all(members.map((m) => m.sealStatus()))).some((m) => m.sealed);
+          const keys = status.initialized && (status.sealed || memberSealed) ? await keysFromUser(ctx, status.t) : undefined;
+          r = await vaultUp(s.client, s.plan, s.state, {
+            ...(keys ? { keys } : {}),
+            members,
+            token: { flag: s.tokenFlag, env: s.tokenEnv },
+            configure: { kubernetes: kubeTarget(ctx), auditPath: ctx.options['audit-path'] as string | undefined },
+            seed: ctx.options['no-seed'] ? false : {},
+            passwords: s.loaded.passwords,
+          });
+        } finally {
+          for (const m of members) m.close();
+        }
         if (ctx.flags.json) ctx.out.result({ ok: true, ...r, init: { action: r.init.action, stored: r.init.stored } });
         else {
           ctx.out.info(`init:      ${r.init.action}${r.init.stored.length ? ` (keys in ${r.init.stored.join(', ')})` : ''}`);

@@ -40,7 +40,9 @@ export function durationSeconds(d: string): number {
 }
 
 const sameSet = (a: unknown, b: string[]) => Array.isArray(a) && a.length === b.length && [...a].map(String).sort().join('\u0000') === [...b].sort().join('\u0000');
-const VAULTLAB_POLICY = /^(eso-policy|eso-[a-z0-9-]+-policy|vaultlab-setup)$/;
+// What --prune may delete: the ESO policies and roles vaultlab names. Never vaultlab-setup (a
+// live setup token depends on it) and never anything else.
+const VAULTLAB_POLICY = /^(eso-policy|eso-[a-z0-9-]+-policy)$/;
 const VAULTLAB_ROLE = /^eso-[a-z0-9-]+-role$/;
 
 /** The policies a plan manages: the ESO policies, plus the setup policy in production. */

@@ -77,7 +77,11 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   }
   const writesBefore = client.writes;
   const concurrency = opts.concurrency ?? 16;
-  const paths = [...new Set(entries.map((e) => e.path))];
+  // Also read the paths of entries outside --only that share a random value with a selected one,
+  // so a value that exists there is reused instead of a second one being generated.
+  const groups = new Set(entries.map((e) => e.group).filter((g) => g !== undefined));
+  const related = plan.seeding.entries.filter((e) => e.group !== undefined && groups.has(e.group));
+  const paths = [...new Set([...entries, ...related].map((e) => e.path))];
 
   // 1. Read what is there.
   const current = new Map<string, Current>();
@@ -88,8 +92,10 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   if (!opts.rotate) {
     for (const e of plan.seeding.entries) {
       if (!e.group || groupValue.has(e.group)) continue;
-      const existing = current.get(e.path)?.data?.[e.plaintextKey ?? e.key];
-      if (existing !== undefined && e.hash.type === 'none') groupValue.set(e.group, existing);
+      // The plaintext: the key itself, or with bcrypt the plaintext key beside the hash.
+      const plainKey = e.hash.type === 'bcrypt' ? e.plaintextKey : e.key;
+      const existing = plainKey === undefined ? undefined : current.get(e.path)?.data?.[plainKey];
+      if (existing !== undefined) groupValue.set(e.group, existing);
     }
   }
   // Random values that will be needed, fetched from Vault's CSPRNG concurrently up front.

@@ -16,6 +16,8 @@ export interface VaultSession {
   plan: Plan;
   state: StateDir;
   client: VaultClient;
+  /** The CA Vault's certificate is checked against (https), for clients of other HA members. */
+  caPem: string | undefined;
   tokenFlag: string | undefined;
   tokenEnv: string | undefined;
 }
@@ -43,7 +45,7 @@ export function openSession(ctx: CommandContext): VaultSession {
     }
   }
   const client = new VaultClient({ address, caPem });
-  return { loaded, plan, state, client, tokenFlag: ctx.options.token as string | undefined, tokenEnv: env.token };
+  return { loaded, plan, state, client, caPem, tokenFlag: ctx.options.token as string | undefined, tokenEnv: env.token };
 }
 
 /** Unseal keys from --keys-file, --stdin, or a hidden prompt (never from argv). */

@@ -5,14 +5,15 @@ import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { initVault, type InitHooks, type InitOutcome } from './init.ts';
-import { unsealAll, waitForActive, type UnsealOutcome } from './seal.ts';
+import { unsealVault, waitForActive, type UnsealOutcome } from './seal.ts';
+import { unsealFollowers } from './ha.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
 import { establishSetupToken, generateRoot, resolveToken, type TokenSource } from './token.ts';
 import { readInit } from './keys.ts';
 
 export interface UpOptions {
-  /** Other HA members to unseal besides `client` (production). */
+  /** Other HA members, unsealed after `client` once they have joined (production). */
   members?: VaultClient[];
   /** Unseal keys given by the user (production: the file is kept offline). */
   keys?: string[];
@@ -48,12 +49,14 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
   const stored = readInit(state);
   const keys = opts.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
 
-  const members = [client, ...(opts.members ?? [])];
-  const sealed = (await Promise.all(members.map((m) => m.sealStatus()))).some((s) => s.sealed);
+  const members = opts.members ?? [];
+  const first = await client.sealStatus();
+  const sealed = first.sealed || (await Promise.all(members.map((m) => m.sealStatus()))).some((s) => s.sealed);
   if (sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
-  const unseal = sealed ? await unsealAll(members, keys!) : members.map((m) => ({ address: m.address, action: 'already-unsealed' as const, sharesUsed: 0 }));
-
+  const unseal: UnsealOutcome[] = [first.sealed ? await unsealVault(client, keys!) : { address: client.address, action: 'already-unsealed', sharesUsed: 0 }];
   await waitForActive(client);
+  // HA: each member is unsealed with the same shares once it has joined (Raft retry_join).
+  if (members.length) unseal.push(...(await unsealFollowers(members, keys ?? [])));
 
   const tok = resolveToken(state, opts.token ?? {});
   if (!tok) {

@@ -5,7 +5,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBao, type BaoServer } from '../harness/bao.ts';
+import { startBao, freePort, type BaoServer } from '../harness/bao.ts';
+import { ensureVaultTls } from '../../scripts/tls/certs.ts';
+import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { PROJECT_ROOT } from '../../scripts/config/load.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
@@ -79,6 +82,72 @@ describe('vault commands as child processes', () => {
     } finally {
       state.remove('lock');
     }
+  });
+});
+
+describe('TLS: the client verifies Vault\'s certificate against VAULT_CACERT / BAO_CACERT / --ca-cert', () => {
+  let bao: BaoServer;
+  afterAll(async () => bao?.stop());
+
+  it('trusts the given CA and refuses without it', async () => {
+    const certs = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-tls-')), '.vaultlab', 'certs'));
+    const tls = ensureVaultTls(buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {}, profile: 'production' })), certs);
+    bao = await startBao({ tls: { certFile: tls.serverCert, keyFile: tls.serverKey } });
+    const stateDir = join(mkdtempSync(join(tmpdir(), 'vaultlab-cli-tls-')), 'state'); // holds no CA of its own
+    const withoutCa = vaultlab(['vault', 'init', '--state-dir', stateDir], { BAO_ADDR: bao.address });
+    expect(withoutCa.code).toBe(1);
+    expect(withoutCa.out).toContain("Vault's certificate is not signed by the CA vaultlab was given");
+    const viaEnv = vaultlab(['vault', 'init', '--state-dir', stateDir], { BAO_ADDR: bao.address, BAO_CACERT: tls.caCert });
+    expect(viaEnv.code, viaEnv.out).toBe(0);
+    expect(viaEnv.out).toContain(`Vault at ${bao.address} initialized`);
+    const viaVaultEnv = vaultlab(['vault', 'unseal', '--state-dir', stateDir], { VAULT_ADDR: bao.address, VAULT_CACERT: tls.caCert });
+    expect(viaVaultEnv.code, viaVaultEnv.out).toBe(0);
+    const viaFlag = vaultlab(['vault', 'up', '--no-seed', '--state-dir', stateDir, '--vault-addr', bao.address, '--ca-cert', tls.caCert]);
+    expect(viaFlag.code, viaFlag.out).toBe(0);
+  });
+});
+
+describe('HA: vault up --member unseals every Raft member', () => {
+  const servers: BaoServer[] = [];
+  afterAll(async () => Promise.all(servers.map((s) => s.stop())));
+
+  it('initializes and unseals the first, then each member once it has joined; a second unseal is a no-op', async () => {
+    const ports = await Promise.all(Array.from({ length: 4 }, () => freePort()));
+    for (let i = 0; i < 2; i++) {
+      const dir = mkdtempSync(join(tmpdir(), `vaultlab-ha-${i}-`));
+      const join_ = i === 0 ? '' : `\n  retry_join {\n    leader_api_addr = "http://127.0.0.1:${ports[0]}"\n  }`;
+      servers.push(await startBao({ dir, port: ports[i]!, clusterPort: ports[2 + i]!, storage: { raw: `storage "raft" {\n  path = "${join(dir, 'data')}"\n  node_id = "node-${i}"${join_}\n}` } }));
+    }
+    const stateDir = join(mkdtempSync(join(tmpdir(), 'vaultlab-ha-state-')), 'state');
+    const flags = ['--vault-addr', servers[0]!.address, '--member', servers[1]!.address, '--state-dir', stateDir];
+    const up = vaultlab(['vault', 'up', '--no-seed', ...flags]);
+    expect(up.code, up.out).toBe(0);
+    expect(up.out).toMatch(new RegExp(`unseal: +${servers[0]!.address} unsealed, ${servers[1]!.address} (unsealed|already-unsealed)`));
+    for (const s of servers) {
+      const c = new VaultClient({ address: s.address });
+      expect((await c.sealStatus()).sealed).toBe(false);
+      c.close();
+    }
+    const init = readInit(new StateDir(stateDir))!;
+    const leader = new VaultClient({ address: servers[0]!.address, token: init.root_token! });
+    const peers = (await leader.get<any>('sys/storage/raft/configuration')).data.data.config.servers.map((p: { node_id: string }) => p.node_id);
+    expect(peers.sort()).toEqual(['node-0', 'node-1']);
+    leader.close();
+
+    // Restarted, both are sealed again: vault unseal --member unseals each with the stored key.
+    for (const s of servers) await s.restart();
+    const again = vaultlab(['vault', 'unseal', '--json', ...flags]);
+    expect(again.code, again.out).toBe(0);
+    const report = JSON.parse(again.stdout);
+    expect(report.members.map((m: { address: string }) => m.address)).toEqual(servers.map((s) => s.address));
+    expect(report.members[0].action).toBe('unsealed');
+    for (const s of servers) {
+      const c = new VaultClient({ address: s.address });
+      expect((await c.sealStatus()).sealed).toBe(false);
+      c.close();
+    }
+    const noop = vaultlab(['vault', 'unseal', ...flags]);
+    expect(noop.out.match(/is already unsealed/g)).toHaveLength(2);
   });
 });
 

@@ -10,7 +10,7 @@ import { StateDir } from '../../scripts/lib/state.ts';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { initVault } from '../../scripts/vault/init.ts';
-import { unsealVault } from '../../scripts/vault/seal.ts';
+import { unsealVault, waitForActive } from '../../scripts/vault/seal.ts';
 import { configureVault } from '../../scripts/vault/configure.ts';
 import { seedVault } from '../../scripts/vault/seed.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
@@ -55,6 +55,40 @@ describe('init and unseal (demo 1/1)', () => {
     // A second init is a no-op.
     expect((await initVault(client, plan, state)).action).toBe('already-initialized');
     client.close();
+  });
+
+  it('after unseal, waitForActive returns only once the node is active: the first write needs no retry', async () => {
+    const b = await startBao();
+    try {
+      const plan = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} }));
+      const state = tmpState();
+      const c = new VaultClient({ address: b.address, attempts: 1 });
+      await initVault(c, plan, state);
+      const init = readInit(state)!;
+      await unsealVault(c, init.keys_base64);
+      await waitForActive(c);
+      expect(await c.health()).toMatchObject({ initialized: true, sealed: false, standby: false });
+      expect((await c.leader()).is_self).toBe(true);
+      c.setToken(init.root_token!);
+      await c.post('sys/mounts/kvtest', { type: 'kv', options: { version: '2' } }); // attempts: 1, so no retry hides a 5xx
+      c.close();
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('waitForActive on a sealed Vault gives up after its timeout, saying it is sealed', async () => {
+    const b = await startBao();
+    try {
+      const c = new VaultClient({ address: b.address });
+      await initVault(c, buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} })), tmpState());
+      const err = await waitForActive(c, 500).catch((e) => e);
+      expect(err.message).toMatch(/no active node after .* \(last seen: sealed\)/);
+      expect(err.hint).toBe('Unseal it: vaultlab vault unseal');
+      c.close();
+    } finally {
+      await b.stop();
+    }
   });
 });
 
@@ -168,11 +202,19 @@ describe('configure and seed (demo)', () => {
     await client.post('auth/kubernetes/role/eso-old-role', { bound_service_account_names: ['x'], bound_service_account_namespaces: ['old'], token_policies: ['eso-old-policy'] });
     await client.put('sys/policies/acl/eso-old-policy', { policy: 'path "secret/data/old/*" { capabilities = ["read"] }' });
     await client.put('sys/policies/acl/not-ours', { policy: 'path "x/*" { capabilities = ["read"] }' });
+    // A setup token may depend on this one: --prune leaves it alone in every profile.
+    await client.put('sys/policies/acl/vaultlab-setup', { policy: 'path "sys/mounts" { capabilities = ["read"] }' });
     const items = await configureVault(client, plan, { prune: true });
     expect(items).toContainEqual({ kind: 'role', name: 'eso-webapp-role', action: 'updated' });
     expect(items).toContainEqual({ kind: 'role', name: 'eso-old-role', action: 'deleted' });
     expect(items).toContainEqual({ kind: 'policy', name: 'eso-old-policy', action: 'deleted' });
     expect((await client.get('sys/policies/acl/not-ours', { accept: [404] })).status).toBe(200);
+    expect((await client.get('sys/policies/acl/vaultlab-setup', { accept: [404] })).status).toBe(200);
+    expect(items.filter((i) => i.action === 'deleted').map((i) => i.name).sort()).toEqual(['eso-old-policy', 'eso-old-role']);
+    // Pruned is gone for good: the next run has nothing to delete and writes nothing.
+    const before = client.writes;
+    expect((await configureVault(client, plan, { prune: true })).filter((i) => i.action !== 'unchanged' && i.action !== 'skipped')).toEqual([]);
+    expect(client.writes - before).toBe(0);
   });
 
   it('seeds literal, base64, hex and bcrypt values; a re-run writes nothing and rotates nothing', async () => {
@@ -254,6 +296,36 @@ format = "hex"
     expect((await client.kvRead('secret', 'shared/two'))!.data.pw).toBe(one);
   });
 
+  it('a shared value is reused from a bcrypt entry\'s plaintext, also for a path outside --only', async () => {
+    const text = `
+[passwords]
+ui_admin = ""
+[[secrets]]
+path = "shared/hashed"
+key = "hash"
+password = "ui_admin"
+hash = "bcrypt"
+bcrypt_cost = 4
+plaintext_key = "plain"
+[[secrets]]
+path = "shared/clear"
+key = "pw"
+password = "ui_admin"
+`;
+    const l = loadConfigText(text, 'c', { env: {} });
+    const p = buildPlan(l);
+    await seedVault(client, p, l.passwords);
+    const hashed = (await client.kvRead('secret', 'shared/hashed'))!.data;
+    expect((await client.kvRead('secret', 'shared/clear'))!.data.pw).toBe(hashed.plain);
+    expect(await bcrypt.compare(hashed.plain!, hashed.hash!)).toBe(true);
+    // The clear copy is lost; re-seeding only it takes the value from the hashed entry's plaintext.
+    await client.delete('secret/metadata/shared/clear');
+    const r = await seedVault(client, p, l.passwords, { only: ['shared/clear'] });
+    expect(r.entries).toEqual([{ path: 'shared/clear', key: 'pw', action: 'created', verified: true }]);
+    expect((await client.kvRead('secret', 'shared/clear'))!.data.pw).toBe(hashed.plain);
+    expect((await client.kvMetadata('secret', 'shared/hashed'))!.current_version).toBe(1);
+  });
+
   it('a path that does not exist yet is created (404 -> create with cas=0)', async () => {
     const text = '[[secrets]]\npath = "brand/new"\nkey = "k"\nformat = "hex"\nbytes = 8\n';
     const l = loadConfigText(text, 'c', { env: {} });
@@ -261,6 +333,27 @@ format = "hex"
     const r = await seedVault(client, buildPlan(l), l.passwords);
     expect(r.counts.created).toBe(1);
     expect((await client.kvMetadata('secret', 'brand/new'))!.current_version).toBe(1);
+  });
+
+  it('a secret whose latest version was deleted is written as the next version', async () => {
+    const text = '[[secrets]]\npath = "soft/deleted"\nkey = "k"\nformat = "hex"\nbytes = 8\n';
+    const l = loadConfigText(text, 'c', { env: {} });
+    const p = buildPlan(l);
+    await seedVault(client, p, l.passwords);
+    await client.delete('secret/data/soft/deleted'); // soft delete of version 1
+    const r = await seedVault(client, p, l.passwords);
+    expect(r.counts.created).toBe(1);
+    expect((await client.kvMetadata('secret', 'soft/deleted'))!.current_version).toBe(2);
+    expect((await client.kvRead('secret', 'soft/deleted'))!.data.k).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('any other write error fails loudly (a mount that does not exist)', async () => {
+    const text = '[[secrets]]\npath = "x/y"\nkey = "k"\n';
+    const l = loadConfigText(text, 'c', { env: {} });
+    const p = buildPlan(l);
+    const err = await seedVault(client, { ...p, seeding: { ...p.seeding, mount: 'no-such-mount' } }, l.passwords).catch((e) => e);
+    expect(err).toBeInstanceOf(VaultApiError);
+    expect(err.message).toMatch(/^Vault POST \/v1\/no-such-mount\/data\/x\/y failed \(HTTP 404\)/);
   });
 
   it('errors carry method, path, status and Vault\'s message, never a value', async () => {
