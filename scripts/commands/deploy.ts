@@ -7,12 +7,13 @@ export const commands: Command[] = [
     summary: 'Create or update the whole environment (kind, Vault, ESO, secrets, sample apps) and verify it',
     description: [
       'Steps: preflight, cluster (kind create or reuse), install Vault and ESO (Helm, in parallel),',
-      'Vault init/unseal/configure/seed, ESO resources, sample apps, verify. Every step is idempotent:',
-      'a re-run on a healthy environment changes nothing (no rotation, no restarts) and finishes fast;',
-      'after Ctrl-C the next run completes the work. --json reports each step\'s duration.',
+      'Vault init/unseal/configure/seed, ESO resources, sample apps, verify (every Secret compared with',
+      'Vault by SHA-256), summary. Every step is idempotent: a re-run on a healthy environment changes',
+      'nothing (no upgrade, no rotation, no restarts) and finishes fast. Ctrl-C stops the running step',
+      '(exit 130); the next run completes the work. --json prints {ok, steps: [{name, ms, outcome}], summary}.',
     ].join('\n'),
     options: {
-      preload: { type: 'boolean', description: 'load images already on the host into kind (skips Docker Hub pulls)' },
+      preload: { type: 'boolean', description: 'load the images a deploy needs into kind when they are already on the host (skips registry pulls)' },
       'skip-samples': { type: 'boolean', description: 'do not deploy the sample apps' },
       timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait for each rollout or sync (default 300)' },
       'keys-file': { type: 'string', value: 'FILE', description: 'production: unseal key shares, when Vault restarted sealed and the key file is kept offline' },
