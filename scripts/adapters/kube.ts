@@ -1,6 +1,7 @@
 // The Kubernetes API, over @kubernetes/client-node (imported lazily: it is slow to load).
 // Server-side apply with a field manager, condition waits with watches (no sleeps), TokenRequest,
 // Secrets read as bytes. Errors name kind/namespace/name and the API's message, never data.
+import { readFileSync } from 'node:fs';
 import type * as K8s from '@kubernetes/client-node';
 import { VaultlabError } from '../lib/errors.ts';
 import type { KubeObject } from '../plan/manifests.ts';
@@ -15,6 +16,10 @@ export interface ApplyResult {
 
 export const FIELD_MANAGER = 'vaultlab';
 
+/** The API server does not serve this apiVersion/kind (its CRD is missing or not Established). */
+const NOT_SERVED = /no matches for kind|could not find the requested resource|Unrecognized API version and kind|^404 page not found/i;
+const notServedHint = (apiVersion: string) => `The API server does not serve ${apiVersion}: is its CRD installed and Established?`;
+
 const ref = (o: { kind: string; metadata: { name?: string; namespace?: string } }) =>
   `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 
@@ -28,7 +33,8 @@ function apiMessage(err: unknown): { status: number | undefined; message: string
       /* plain text */
     }
   }
-  return { status: e.code, message: body?.message ?? (typeof body === 'string' && body ? body : e.message ?? String(err)) };
+  const message: string = body?.message ?? (typeof body === 'string' && body ? body : e.message ?? String(err));
+  return { status: e.code, message: message.trim() };
 }
 
 export class KubeError extends VaultlabError {
@@ -88,16 +94,25 @@ export class Kube {
     if (!cluster) throw new VaultlabError('kubeconfig has no current cluster');
     let caPem: string | undefined;
     if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
-    else if (cluster.caFile) caPem = require_fs().readFileSync(cluster.caFile, 'utf8');
+    else if (cluster.caFile) caPem = readFileSync(cluster.caFile, 'utf8');
     return { server: cluster.server, caPem };
+  }
+
+  /** Reads an object; undefined when it does not exist; raw client errors otherwise. */
+  private async read(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<any> {
+    try {
+      return await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } });
+    } catch (err) {
+      if (apiMessage(err).status === 404) return undefined;
+      throw err;
+    }
   }
 
   async get<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | undefined> {
     try {
-      return (await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } })) as unknown as T;
+      return (await this.read(apiVersion, kind, namespace, name)) as T | undefined;
     } catch (err) {
-      if (apiMessage(err).status === 404) return undefined;
-      throw new KubeError(`reading ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
+      throw new KubeError(`reading ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(apiVersion) : undefined);
     }
   }
 
@@ -105,12 +120,13 @@ export class Kube {
   async apply(objects: KubeObject[], opts: { fieldManager?: string } = {}): Promise<ApplyResult[]> {
     const results: ApplyResult[] = [];
     for (const obj of objects) {
-      const before = await this.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      let before: any;
       let after: any;
       try {
+        before = await this.read(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
         after = await this.objects.patch(obj as K8s.KubernetesObject, undefined, undefined, opts.fieldManager ?? FIELD_MANAGER, true, this.k8s.PatchStrategy.ServerSideApply);
       } catch (err) {
-        throw new KubeError(`applying ${ref(obj)}`, err, /no matches for kind|could not find the requested resource/i.test(apiMessage(err).message) ? `Its CRD is not installed yet (${obj.apiVersion}).` : undefined);
+        throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
       }
       const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
       results.push({ kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action });
@@ -251,8 +267,4 @@ export class Kube {
     for (const [k, v] of Object.entries((s.data ?? {}) as Record<string, string>)) data[k] = Buffer.from(v, 'base64');
     return { type: s.type, data };
   }
-}
-
-function require_fs(): typeof import('node:fs') {
-  return process.getBuiltinModule('node:fs') as typeof import('node:fs');
 }

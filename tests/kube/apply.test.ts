@@ -1,5 +1,6 @@
 // vaultlab's Kubernetes layer against a real kube-apiserver + etcd (no kind, no mocks).
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
@@ -13,7 +14,7 @@ describe('Kubernetes adapter on a real API server', () => {
   let crds: string[];
   const plan = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} }));
 
-  beforeAll(async () => {
+  setupOrFail(async () => {
     server = await startKube();
     kube = await Kube.connect({ kubeconfig: server.kubeconfigPath });
     crds = await installEsoCrds(kube);
@@ -25,6 +26,65 @@ describe('Kubernetes adapter on a real API server', () => {
     const crd = await kube.get<any>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'externalsecrets.external-secrets.io');
     const served = (crd.spec.versions as any[]).filter((v) => v.served).map((v) => v.name);
     expect(served).toContain('v1');
+    for (const name of crds) {
+      const c = await kube.get<any>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, name);
+      expect(c.status.conditions.find((x: any) => x.type === 'Established')?.status, name).toBe('True');
+    }
+    // Already Established: the wait returns at once.
+    await kube.waitForCrdsEstablished(crds, 2000);
+  });
+
+  it('server-side applies a Namespace, ServiceAccount, vault SecretStore and ExternalSecret (external-secrets.io/v1)', async () => {
+    const objects = [
+      // With labels, as vaultlab applies them. (An apply that sets no field at all records no
+      // manager; the next apply then adds a "before-first-apply" entry and moves the
+      // resourceVersion once: the API server's behaviour, reported as "configured".)
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ssa', labels: { 'app.kubernetes.io/managed-by': 'vaultlab' } } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'external-secrets', namespace: 'ssa', labels: { 'app.kubernetes.io/managed-by': 'vaultlab' } } },
+      {
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'SecretStore',
+        metadata: { name: 'vault', namespace: 'ssa' },
+        spec: {
+          provider: {
+            vault: {
+              server: 'http://vault.vault.svc:8200',
+              path: 'secret',
+              version: 'v2',
+              auth: { kubernetes: { mountPath: 'kubernetes', role: 'eso-ssa-role', serviceAccountRef: { name: 'external-secrets', audiences: ['vault'] } } },
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'ExternalSecret',
+        metadata: { name: 'db', namespace: 'ssa' },
+        spec: {
+          refreshInterval: '1h',
+          secretStoreRef: { kind: 'SecretStore', name: 'vault' },
+          target: { name: 'db', creationPolicy: 'Owner' },
+          data: [{ secretKey: 'password', remoteRef: { key: 'ssa/db', property: 'password' } }],
+        },
+      },
+    ] as any[];
+    expect((await kube.apply(objects, { fieldManager: 'vaultlab' })).map((r) => `${r.kind}:${r.action}`)).toEqual([
+      'Namespace:created',
+      'ServiceAccount:created',
+      'SecretStore:created',
+      'ExternalSecret:created',
+    ]);
+    const rvs = await Promise.all(objects.map((o) => kube.get<any>(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name)));
+    expect((await kube.apply(objects)).map((r) => r.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+    const after = await Promise.all(objects.map((o) => kube.get<any>(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name)));
+    expect(after.map((o) => o.metadata.resourceVersion)).toEqual(rvs.map((o) => o.metadata.resourceVersion));
+    const store = after[2];
+    expect(store.spec.provider.vault.auth.kubernetes.serviceAccountRef.audiences).toEqual(['vault']);
+    expect(store.metadata.managedFields.find((m: any) => m.manager === 'vaultlab')?.operation).toBe('Apply');
+    // delete: true when it existed, false when it did not.
+    expect(await kube.delete('external-secrets.io/v1', 'ExternalSecret', 'ssa', 'db')).toBe(true);
+    expect(await kube.delete('external-secrets.io/v1', 'ExternalSecret', 'ssa', 'db')).toBe(false);
+    expect(await kube.get('external-secrets.io/v1', 'ExternalSecret', 'ssa', 'db')).toBeUndefined();
   });
 
   it('server-side applies every manifest of the plan; a re-apply changes nothing', async () => {
@@ -89,6 +149,33 @@ describe('Kubernetes adapter on a real API server', () => {
     expect(review.status?.user?.username).toBe('system:serviceaccount:webapp:external-secrets');
     const wrongAudience = await kube.kc.makeApiClient(kube.k8s.AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences: ['other'] } } as any });
     expect(wrongAudience.status?.authenticated).toBeFalsy();
+  });
+
+  it('a kind the API server does not serve fails naming the object, with a CRD hint', async () => {
+    const err = await kube.apply([{ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'webapp' } } as any]).catch((e) => e);
+    expect(err.message).toMatch(/^applying Widget webapp\/w: /);
+    expect(err.hint).toMatch(/does not serve example\.com\/v1: is its CRD installed/);
+  });
+
+  it('a rejected Secret is reported by name and API message, never with its data', async () => {
+    const value = 'TOP-SECRET-VALUE-1234';
+    for (const data of [{ 'bad key!': Buffer.from(value).toString('base64') }, { ok: `${value}!!` }]) {
+      const err = await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'leaky', namespace: 'webapp' }, data } as any]).catch((e) => e);
+      expect(err.message).toMatch(/^applying Secret webapp\/leaky: .+\(HTTP (422|500)\)$/);
+      const everything = `${err.message} ${err.hint ?? ''} ${String(err.cause)} ${JSON.stringify(err.cause?.body ?? '')}`;
+      expect(everything).not.toContain(value);
+      expect(everything).not.toContain(Buffer.from(value).toString('base64'));
+    }
+  });
+
+  it('readSecret returns the data as bytes', async () => {
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'binary', namespace: 'webapp' }, data: { blob: bytes.toString('base64') } } as any]);
+    const s = await kube.readSecret('webapp', 'binary');
+    expect(Buffer.isBuffer(s!.data.blob)).toBe(true);
+    expect(s!.data.blob!.equals(bytes)).toBe(true);
+    expect(s!.type).toBe('Opaque');
+    expect(await kube.readSecret('webapp', 'absent')).toBeUndefined();
   });
 
   it('errors name the object and the API message', async () => {

@@ -1,6 +1,7 @@
 // production.tls = "cert-manager": the rendered issuer chain, and a clear stop when the cluster
 // has no cert-manager (real API server; cert-manager itself cannot run without pods).
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { setupOrFail } from '../harness/kube/setup.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ const plan = buildPlan(loadConfigText(text, 'config.toml', { env: {}, profile: '
 
 describe('cert-manager TLS mode', () => {
   let server: KubeServer;
-  beforeAll(async () => {
+  setupOrFail(async () => {
     server = await startKube();
   });
   afterAll(async () => server?.stop());

@@ -1,7 +1,8 @@
 // Deploy steps' Kubernetes and Vault halves against the real API server and a real OpenBao.
 // There is no ESO controller here, so the target Secrets are written by the test in ESO's
 // place; what is tested is vaultlab's side: apply, the ESO identity login, the digest check.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { setupOrFail } from '../harness/kube/setup.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ describe('deploy steps on a real API server and OpenBao', () => {
   const plan = buildPlan(loaded);
   const options = { preload: false, skipSamples: false, timeoutMs: 30_000 };
 
-  beforeAll(async () => {
+  setupOrFail(async () => {
     [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
     kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
     await installEsoCrds(kube);

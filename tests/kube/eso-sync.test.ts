@@ -1,7 +1,8 @@
 // The real sync, minus pods: the External Secrets Operator controller (built from its Go
 // module) runs out of cluster against the test API server and syncs OpenBao into Kubernetes
 // Secrets through the SecretStore and ExternalSecrets vaultlab renders, with Kubernetes auth.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { setupOrFail } from '../harness/kube/setup.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,7 @@ describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`
   let logs = '';
   let plan: ReturnType<typeof buildPlan>;
 
-  beforeAll(async () => {
+  setupOrFail(async () => {
     const bin = ensureEsoController();
     [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
     kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });

@@ -1,7 +1,8 @@
 // Kubernetes auth for real: OpenBao configured by vaultlab against the real API server (host +
 // CA), ServiceAccount tokens from TokenRequest, logins to eso-<ns>-role, and the least-privilege
 // production policies. No mocks on either side.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { setupOrFail } from '../harness/kube/setup.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +52,7 @@ describe('Vault Kubernetes auth against a real API server', () => {
     return r;
   };
 
-  beforeAll(async () => {
+  setupOrFail(async () => {
     const auditPath = join(mkdtempSync(join(tmpdir(), 'vaultlab-audit-')), 'audit.log');
     [kubeServer, bao] = await Promise.all([startKube(), startBao({ auditFile: auditPath })]);
     kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });

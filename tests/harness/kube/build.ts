@@ -35,6 +35,7 @@ const STAGING = [
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): void {
   const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+  if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}${cmd === 'go' ? ' (Go 1.26 or newer is needed to build the test binaries)' : ''}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited with ${r.status ?? r.signal}`);
 }
 
@@ -50,10 +51,122 @@ function install(name: string, built: string, stamp: string): void {
   writeFileSync(stampFile(name), `${stamp}\n`);
 }
 
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One build of `name` at a time across processes (vitest workers, `npm test`'s provisioning, a
+ * second terminal): an exclusive lock file holding the builder's pid. A lock left by a dead
+ * process is taken over. Whoever waited re-checks the stamp, so the work is done once.
+ */
+function withBuildLock<T>(name: string, fn: () => T): T {
+  const dir = join(cacheDir(), 'build');
+  mkdirSync(dir, { recursive: true });
+  const lock = join(dir, `${name}.lock`);
+  const deadline = Date.now() + 60 * 60_000;
+  let announced = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = NaN;
+    let age = 0;
+    try {
+      holder = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+      age = Date.now() - statSync(lock).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    if ((Number.isNaN(holder) && age > 10_000) || (!Number.isNaN(holder) && !alive(holder))) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`build: ${name} is locked by pid ${holder} for over an hour (${lock})`);
+    if (!announced) console.log(`build: waiting for another build of ${name} (pid ${holder})`);
+    announced = true;
+    sleepSync(1000);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Size in bytes of a directory tree (du), 0 when it does not exist. */
+function du(path: string): number {
+  if (!path || !existsSync(path)) return 0;
+  const r = spawnSync('du', ['-sk', path], { encoding: 'utf8' });
+  return Number.parseInt(r.stdout, 10) * 1024 || 0;
+}
+function goEnvPath(v: 'GOMODCACHE' | 'GOCACHE'): string {
+  return spawnSync('go', ['env', v], { encoding: 'utf8' }).stdout?.trim() ?? '';
+}
+
+export interface BuildReport {
+  name: string;
+  stamp: string;
+  seconds: number;
+  /** The installed binary. */
+  binaryBytes: number;
+  /** Growth of the Go module cache and build cache during the build (shared across builds). */
+  modCacheBytes: number;
+  buildCacheBytes: number;
+  at: string;
+}
+const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+
+/**
+ * Runs a build, measuring wall time and disk: the binary, and how much the Go module and build
+ * caches grew. Printed, and kept next to the binary as <name>.build.json.
+ */
+function measured(name: string, stamp: string, build: () => void): BuildReport {
+  const mod = goEnvPath('GOMODCACHE');
+  const gocache = goEnvPath('GOCACHE');
+  const [mod0, cache0] = [du(mod), du(gocache)];
+  const t0 = Date.now();
+  build();
+  const report: BuildReport = {
+    name,
+    stamp,
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+    binaryBytes: statSync(binPath(name)).size,
+    modCacheBytes: Math.max(0, du(mod) - mod0),
+    buildCacheBytes: Math.max(0, du(gocache) - cache0),
+    at: new Date().toISOString(),
+  };
+  writeFileSync(`${binPath(name)}.build.json`, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(
+    `build: ${stamp} built in ${report.seconds.toFixed(0)} s; disk: binary ${mb(report.binaryBytes)}, ` +
+      `Go module cache +${mb(report.modCacheBytes)}, Go build cache +${mb(report.buildCacheBytes)}`,
+  );
+  return report;
+}
+
+/** Builds `name` unless the cached binary carries `stamp`; serialized across processes. */
+function ensureBuilt(name: string, stamp: string, build: () => void): string {
+  if (upToDate(name, stamp)) return binPath(name);
+  withBuildLock(name, () => {
+    if (upToDate(name, stamp)) return;
+    measured(name, stamp, build);
+  });
+  return binPath(name);
+}
+
 const goEnv = { CGO_ENABLED: '0', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' };
 
-/** Builds a generated wrapper module's main package. */
-function buildWrapper(name: string, stamp: string, goMod: string, mainGo: string, goSum?: string): { seconds: number; bytes: number } {
+/** Builds a generated wrapper module's main package into the bin dir. */
+function buildWrapper(name: string, stamp: string, goMod: string, mainGo: string, goSum?: string): void {
   const dir = join(cacheDir(), 'build', name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -61,18 +174,14 @@ function buildWrapper(name: string, stamp: string, goMod: string, mainGo: string
   writeFileSync(join(dir, 'main.go'), mainGo);
   // The wrapped module's own go.sum: its dependencies are verified against the hashes it ships.
   if (goSum) writeFileSync(join(dir, 'go.sum'), goSum);
-  const t0 = Date.now();
   run('go', ['mod', 'tidy'], dir, goEnv);
   const out = join(dir, `${name}.out`);
   run('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', out, '.'], dir, goEnv);
-  const bytes = statSync(out).size;
   install(name, out, stamp);
-  return { seconds: (Date.now() - t0) / 1000, bytes };
 }
 
-export function ensureKubeApiserver(): void {
+export function ensureKubeApiserver(): string {
   const stamp = `kube-apiserver ${KUBERNETES_VERSION}`;
-  if (upToDate('kube-apiserver', stamp)) return;
   const v0 = KUBERNETES_VERSION.replace(/^v1\./, 'v0.');
   const goMod = [
     'module vaultlab.test/kube-apiserver',
@@ -103,14 +212,14 @@ export function ensureKubeApiserver(): void {
     '}',
     '',
   ].join('\n');
-  console.log(`build: kube-apiserver ${KUBERNETES_VERSION} from Go modules (first time only; several minutes)`);
-  const r = buildWrapper('kube-apiserver', stamp, goMod, mainGo);
-  console.log(`build: kube-apiserver built in ${r.seconds.toFixed(0)} s, ${(r.bytes / 1e6).toFixed(0)} MB`);
+  return ensureBuilt('kube-apiserver', stamp, () => {
+    console.log(`build: kube-apiserver ${KUBERNETES_VERSION} from Go modules (first time only; several minutes)`);
+    buildWrapper('kube-apiserver', stamp, goMod, mainGo);
+  });
 }
 
-export function ensureEtcd(): void {
+export function ensureEtcd(): string {
   const stamp = `etcd ${ETCD_VERSION}`;
-  if (upToDate('etcd', stamp)) return;
   const goMod = ['module vaultlab.test/etcd', '', 'go 1.26.0', '', `require go.etcd.io/etcd/server/v3 ${ETCD_VERSION}`, ''].join('\n');
   const mainGo = [
     '// Generated by vaultlab tests/harness/kube/build.ts: runs the etcd server.',
@@ -127,9 +236,10 @@ export function ensureEtcd(): void {
     '}',
     '',
   ].join('\n');
-  console.log(`build: etcd ${ETCD_VERSION} from Go modules`);
-  const r = buildWrapper('etcd', stamp, goMod, mainGo);
-  console.log(`build: etcd built in ${r.seconds.toFixed(0)} s, ${(r.bytes / 1e6).toFixed(0)} MB`);
+  return ensureBuilt('etcd', stamp, () => {
+    console.log(`build: etcd ${ETCD_VERSION} from Go modules`);
+    buildWrapper('etcd', stamp, goMod, mainGo);
+  });
 }
 
 /**
@@ -141,7 +251,6 @@ export function ensureEtcd(): void {
 export const ESO_CONTROLLER_VERSION = 'v0.17.0';
 export function ensureEsoController(): string {
   const stamp = `external-secrets ${ESO_CONTROLLER_VERSION}`;
-  if (upToDate('external-secrets', stamp)) return binPath('external-secrets');
   const goMod = [
     'module vaultlab.test/external-secrets',
     '',
@@ -163,40 +272,57 @@ export function ensureEsoController(): string {
     '}',
     '',
   ].join('\n');
-  console.log(`build: external-secrets ${ESO_CONTROLLER_VERSION} controller from Go modules (first time only; several minutes)`);
-  const dl = spawnSync('go', ['mod', 'download', '-json', `github.com/external-secrets/external-secrets@${ESO_CONTROLLER_VERSION}`], { encoding: 'utf8', cwd: cacheDir() });
-  if (dl.status !== 0) throw new Error(`go mod download external-secrets failed: ${dl.stderr}`);
-  const esoDir = (JSON.parse(dl.stdout) as { Dir: string }).Dir;
-  const r = buildWrapper('external-secrets', stamp, goMod, mainGo, readFileSync(join(esoDir, 'go.sum'), 'utf8'));
-  console.log(`build: external-secrets built in ${r.seconds.toFixed(0)} s, ${(r.bytes / 1e6).toFixed(0)} MB`);
-  return binPath('external-secrets');
+  return ensureBuilt('external-secrets', stamp, () => {
+    console.log(`build: external-secrets ${ESO_CONTROLLER_VERSION} controller from Go modules (first time only; several minutes)`);
+    const dl = spawnSync('go', ['mod', 'download', '-json', `github.com/external-secrets/external-secrets@${ESO_CONTROLLER_VERSION}`], {
+      encoding: 'utf8',
+      cwd: cacheDir(),
+      env: { ...process.env, GOTOOLCHAIN: 'local' },
+    });
+    if (dl.status !== 0) throw new Error(`go mod download external-secrets failed: ${dl.stderr}`);
+    const esoDir = (JSON.parse(dl.stdout) as { Dir: string }).Dir;
+    buildWrapper('external-secrets', stamp, goMod, mainGo, readFileSync(join(esoDir, 'go.sum'), 'utf8'));
+  });
 }
 
-/** kind, helm and task with `go install`, pinned. */
+/** kind, helm or task with `go install`, pinned; returns the binary's path. */
 export function ensureTool(name: ToolName): string {
   const { module, version } = TOOL_VERSIONS[name];
   const stamp = `${name} ${version}`;
-  if (upToDate(name, stamp)) return binPath(name);
-  const gobin = join(cacheDir(), 'build', `gobin-${name}`);
-  rmSync(gobin, { recursive: true, force: true });
-  console.log(`build: ${name} ${version} (go install ${module})`);
-  run('go', ['install', '-trimpath', '-ldflags=-s -w', `${module}@${version}`], cacheDir(), { CGO_ENABLED: '0', GOBIN: gobin, GOTOOLCHAIN: 'local' });
-  install(name, join(gobin, module.split('/').filter((p) => !/^v[0-9]+$/.test(p)).pop()!), stamp);
-  return binPath(name);
+  return ensureBuilt(name, stamp, () => {
+    const gobin = join(cacheDir(), 'build', `gobin-${name}`);
+    rmSync(gobin, { recursive: true, force: true });
+    console.log(`build: ${name} ${version} (go install ${module}@${version})`);
+    run('go', ['install', '-trimpath', '-ldflags=-s -w', `${module}@${version}`], cacheDir(), { CGO_ENABLED: '0', GOBIN: gobin, GOTOOLCHAIN: 'local' });
+    // The command's name: the last path element that is not a major-version suffix.
+    install(name, join(gobin, module.split('/').filter((p) => !/^v[0-9]+$/.test(p)).pop()!), stamp);
+  });
+}
+
+/** Several tools at once: `ensureTools(['kind', 'helm'])` → their paths by name. */
+export function ensureTools<N extends ToolName>(names: readonly N[]): Record<N, string> {
+  const out = {} as Record<N, string>;
+  for (const n of names) out[n] = ensureTool(n);
+  return out;
 }
 
 export async function ensureKubeBinaries(): Promise<{ etcd: string; apiserver: string }> {
   mkdirSync(binDir(), { recursive: true });
-  ensureEtcd();
-  ensureKubeApiserver();
-  return { etcd: binPath('etcd'), apiserver: binPath('kube-apiserver') };
+  return { etcd: ensureEtcd(), apiserver: ensureKubeApiserver() };
 }
 
+// node tests/harness/kube/build.ts [kube] [kind] [helm] [task] [eso]   (default: kube)
 if (import.meta.main) {
   const which = process.argv.slice(2);
+  const unknown = which.filter((w) => w !== 'kube' && w !== 'eso' && !(w in TOOL_VERSIONS));
+  if (unknown.length) {
+    console.error(`usage: node tests/harness/kube/build.ts [kube] [eso] [${Object.keys(TOOL_VERSIONS).join('] [')}]; unknown: ${unknown.join(', ')}`);
+    process.exit(2);
+  }
+  mkdirSync(cacheDir(), { recursive: true });
   const t0 = Date.now();
   if (which.length === 0 || which.includes('kube')) await ensureKubeBinaries();
-  for (const t of which.filter((w): w is ToolName => w in TOOL_VERSIONS)) ensureTool(t);
+  ensureTools(which.filter((w): w is ToolName => w in TOOL_VERSIONS));
   if (which.includes('eso')) ensureEsoController();
   console.log(`build: done in ${((Date.now() - t0) / 1000).toFixed(0)} s; binaries in ${binDir()}`);
 }
