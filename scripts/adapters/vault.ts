@@ -241,7 +241,7 @@ export interface SealStatus {
   cluster_name?: string;
 }
 
-const HEALTH_AS_200 = 'uninitcode=200&sealedcode=200&standbycode=200&perfstandbycode=200&drsecondarycode=200&standbyok=true&perfstandbyok=true';
+const HEALTH_AS_200 = 'uninitcode=200&sealedcode=200&standbycode=200&performancestandbycode=200&drsecondarycode=200&haunhealthycode=200&removedcode=200';
 
 export interface Leader {
   ha_enabled: boolean;
