@@ -5,13 +5,15 @@
 //   2. Every other member joins through retry_join while still sealed; with Shamir keys the
 //      join only completes once that member is unsealed with the same key shares. So for each
 //      member: wait until it reports "initialized" (it has reached the leader and fetched the
-//      join challenge), submit the threshold of shares, wait until it is a standby that
-//      knows the active node.
-//   3. Wait until the cluster has formed: the Raft configuration lists every member as a
-//      voter (autopilot promotes a new member after its stabilization time), one leader, and
-//      every member names the same active node.
+//      join challenge), submit the threshold of shares, and wait while it receives the
+//      cluster's data and unseals by itself (more shares would not help).
+//   3. Wait until the cluster has formed: every member is active or a standby that knows the
+//      active node, the Raft configuration lists every member as a voter (autopilot promotes a
+//      new member after its stabilization time) and one leader, and all name the same leader.
 //
-// Every step is safe to repeat: an unsealed member is left alone, a formed cluster only read.
+// Every step is safe to repeat: an unsealed member is left alone, a formed cluster only read;
+// members that were in the cluster before (pods restarted, all of them at once too) are
+// unsealed without waiting for a leader, since a leader needs a quorum of unsealed members.
 // Deploy calls formHaCluster for the pods; tests run it against local `bao server`s.
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
@@ -217,9 +219,10 @@ export async function waitForRaftCluster(active: VaultClient, members: VaultClie
 }
 
 /**
- * Unseals every member after the first (already initialized and unsealed), one at a time, each
- * once it has joined, then waits for the cluster to form. `active` is the first member; with a
- * token it also proves the voters through the Raft configuration.
+ * Unseals the first member (initialized by vaultUp) if sealed, then every other member, one at
+ * a time, each once it has joined, then waits for the cluster to form. `active` is the first
+ * member; with a token it also proves the voters through the Raft configuration. After a
+ * restart of every member this is also what brings the whole cluster back.
  */
 export async function formHaCluster(active: VaultClient, followers: VaultClient[], opts: HaOptions): Promise<HaReport> {
   const t0 = Date.now();
@@ -235,12 +238,22 @@ export async function formHaCluster(active: VaultClient, followers: VaultClient[
   } else {
     members.push({ address: active.address, unseal: 'already-unsealed', sharesUsed: 0, joinMs: 0 });
   }
-  await waitForActive(active, Math.max(1000, deadline - Date.now()));
+  const remaining = () => Math.max(1000, deadline - Date.now());
+  let leaderUp = false;
   for (const f of followers) {
-    opts.report?.(`HA: waiting for ${f.address} to join, then unsealing it`);
+    // A member new to the cluster joins through an active leader, so one must exist first. A
+    // member that has joined before (a restart, or every pod restarted at once) is unsealed
+    // right away: a cluster whose members are all sealed elects a leader only once a quorum
+    // of them is unsealed.
+    const s = await f.sealStatus().catch(() => undefined);
+    if (!s?.initialized && !leaderUp) {
+      await waitForActive(active, remaining());
+      leaderUp = true;
+    }
+    opts.report?.(s?.initialized && !s.sealed ? `HA: ${f.address} is unsealed` : `HA: waiting for ${f.address} to join, then unsealing it`);
     members.push(await joinAndUnseal(f, opts.keys, deadline));
-    await waitForActive(f, Math.max(1000, deadline - Date.now()));
   }
+  for (const m of [active, ...followers]) await waitForActive(m, remaining());
   opts.report?.(`HA: waiting for ${opts.voters ?? followers.length + 1} Raft voters`);
   const formed = await waitForRaftCluster(active, [active, ...followers], opts.voters ?? followers.length + 1, deadline);
   return { members, ...formed, ms: Date.now() - t0 };

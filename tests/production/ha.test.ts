@@ -247,6 +247,26 @@ describe('production on a three-member HA Raft cluster over TLS (real OpenBao)',
     expect(healed.checkedBy).toBe('raft-configuration');
     expect((await raftPeers(active)).filter((p) => p.voter)).toHaveLength(3);
   });
+
+  it('every member restarted at once (all sealed, no leader without a quorum): a re-run unseals them all and the cluster is back', async () => {
+    await Promise.all(servers.map((s) => s.restart()));
+    for (const c of clients) expect((await c.sealStatus()).sealed).toBe(true);
+    const setup = readSetupToken(state)!;
+    const active = new VaultClient({ address: clients[0]!.address, caPem: tls.caPem, token: setup.token });
+    extra.push(active);
+    const back = await formHaCluster(active, clients.slice(1), { keys: plaintextKeys(state).slice(1, 4), timeoutMs: 120_000 });
+    expect(back.members.map((m) => [m.unseal, m.sharesUsed])).toEqual([
+      ['unsealed', 3],
+      ['unsealed', 3],
+      ['unsealed', 3],
+    ]);
+    expect(back.checkedBy).toBe('raft-configuration');
+    const peers = await raftPeers(active);
+    expect(peers.filter((p) => p.voter)).toHaveLength(3);
+    expect(peers.filter((p) => p.leader)).toHaveLength(1);
+    // The data survived: the setup token still works and the seeded paths are there.
+    expect((await active.kvSubkeys(MOUNT, 'webapp/db'))?.sort()).toEqual(['password', 'username']);
+  });
 });
 
 describe('HA orchestration: members that cannot join, and keys vaultlab cannot use', () => {
