@@ -5,7 +5,8 @@
 // paths. vaultlab initializes the first member 5/3, unseals every member with 3 of the 5 shares
 // (scripts/production/ha.ts, the sequence deploy runs for the pods), revokes root behind the
 // vaultlab-setup token, and the tests check the cluster, the tokens, the policies and the audit log.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { startForBlock } from './servers.ts';
 import { mkdtempSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +60,7 @@ describe('production on a three-member HA Raft cluster over TLS (real OpenBao)',
   const seeded: string[] = [];
   const tokensSeen: string[] = [];
 
-  beforeAll(async () => {
+  startForBlock(async () => {
     tls = ensureVaultTls(plan, state);
     const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
     const api = ports.slice(0, 3);
@@ -280,7 +281,7 @@ describe('HA orchestration: members that cannot join, and keys vaultlab cannot u
     clients.push(c);
     return c;
   };
-  beforeAll(async () => {
+  startForBlock(async () => {
     [lone, first] = await Promise.all([startBao(), startBao()]);
   });
   afterAll(async () => {
@@ -309,7 +310,9 @@ describe('HA orchestration: members that cannot join, and keys vaultlab cannot u
     expect(err.message).toContain(lone.address.replace(/^http:\/\//, ''));
     expect(err.hint).toMatch(/do not belong to this Vault|another install|volume/i);
   });
+});
 
+describe('HA unseal keys', () => {
   it('plaintextKeys: the given shares first, else the stored ones; PGP-encrypted or missing shares are explained', () => {
     const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-ha-')), 'state'));
     expect(() => plaintextKeys(state)).toThrow(/no unseal keys: .*vault-init\.json is missing/);

@@ -2,7 +2,8 @@
 // checked by three independent parsers (Node's X509Certificate, `openssl verify`, and Go's
 // crypto/x509 inside a real OpenBao serving them), their reuse and regeneration rules, the
 // Kubernetes Secrets made from them, and the cert-manager alternative.
-import { describe, it, expect, afterAll, beforeAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { startForBlock } from './servers.ts';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -191,7 +192,7 @@ describe('generated CA and server certificate', () => {
 describe('TLS listener of a real OpenBao with the generated certificate', () => {
   let bao: BaoServer;
   let caPem: string;
-  beforeAll(async () => {
+  startForBlock(async () => {
     const tls = ensureVaultTls(plan, newState());
     caPem = tls.caPem;
     bao = await startBao({ tls: { certFile: tls.serverCert, keyFile: tls.serverKey } });
