@@ -9,16 +9,20 @@ import { vaultCaPem } from './install.ts';
 import type { Kube, ApplyResult } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import type { NamespacePlan, Plan } from '../plan/types.ts';
-import { decodeEsoError } from './verify.ts';
+import { waitEso, type EsoWaitOptions } from './verify.ts';
 
 export const SAMPLE_KINDS = new Set(['Deployment', 'Service']);
 const ORDER = ['Namespace', 'ServiceAccount', 'Secret', 'SecretStore', 'ExternalSecret'];
 
-/** The ESO half of the manifests, in dependency order; sample workloads come later. */
+/**
+ * The ESO half of the manifests, in dependency order; sample workloads come later. Secrets that
+ * stand in for an app's own Secret (argocd-secret, a creationPolicy Merge target) belong here,
+ * --skip-samples or not: without them their ExternalSecret never syncs.
+ */
 export function esoManifests(ctx: Pick<DeployContext, 'plan' | 'options'>): KubeObject[] {
   const all = ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns));
   return all
-    .filter((o) => !SAMPLE_KINDS.has(o.kind) && !(ctx.options.skipSamples && o.kind === 'Secret'))
+    .filter((o) => !SAMPLE_KINDS.has(o.kind))
     .sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
 }
 
@@ -45,20 +49,9 @@ export async function applyWithRetry(kube: Pick<Kube, 'apply'>, objects: KubeObj
   }
 }
 
-/** SecretStore Ready=True; when not, ESO's own message decoded into a cause and a fix. */
-export async function waitStoreReady(kube: Kube, plan: Plan, ns: NamespacePlan, timeoutMs: number): Promise<void> {
-  let message = '';
-  await kube
-    .waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name, 'Ready', {
-      timeoutMs,
-      onUpdate: (o) => {
-        message = (o.status?.conditions ?? []).find((c: { type: string; status: string; message?: string }) => c.type === 'Ready' && c.status !== 'True')?.message ?? message;
-      },
-    })
-    .catch((err: unknown) => {
-      const d = decodeEsoError(message || (err as Error).message, ns, plan);
-      throw new VaultlabError(`SecretStore ${ns.name}/${ns.secretStore.name} is not Ready: ${d.cause}`, { hint: d.fix, cause: err });
-    });
+/** SecretStore Ready=True; when not, ESO's reason (its Warning Event), decoded. */
+export async function waitStoreReady(kube: Kube, plan: Plan, ns: NamespacePlan, opts: EsoWaitOptions): Promise<void> {
+  await waitEso(kube, plan, ns, 'SecretStore', ns.secretStore.name, (c) => c?.status === 'True', 'Ready=True', opts);
 }
 
 export const esoResources: TaskStep<DeployContext> = {
@@ -75,7 +68,7 @@ export const esoResources: TaskStep<DeployContext> = {
     report('applying');
     results.push(...(await applyWithRetry(kube, objects.filter((o) => o.kind !== 'Namespace'), ctx.options.timeoutMs)));
     report('waiting for the SecretStores to be Ready');
-    await Promise.all(ctx.plan.namespaces.map((ns) => waitStoreReady(kube, ctx.plan, ns, ctx.options.timeoutMs)));
+    await Promise.all(ctx.plan.namespaces.map((ns) => waitStoreReady(kube, ctx.plan, ns, { timeoutMs: ctx.options.timeoutMs, vault: ctx.vault })));
     const changed = results.filter((r) => r.action !== 'unchanged').length;
     ctx.summary.esoResources = { applied: results.length, changed };
     return `${results.length} objects, ${changed} changed; ${ctx.plan.namespaces.length} SecretStore(s) Ready`;

@@ -60,6 +60,14 @@ export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): 
   const policy = plan.vault.kubernetesAuth.roles.find((r) => r.name === role)?.policies.join(', ') ?? '?';
   const audience = plan.vault.kubernetesAuth.audience;
   const who = `role ${role}, policy ${policy}, audience "${ns.secretStore.audiences.join(',')}"`;
+  if (/CreationPolicy=Merge|SecretMissing/i.test(message)) {
+    const es = ns.externalSecrets.find((e) => message.includes(`target ${e.target}`)) ?? ns.externalSecrets.find((e) => e.creationPolicy === 'Merge');
+    const target = es?.target ?? '?';
+    return {
+      cause: `its target Secret ${ns.name}/${target} does not exist, and with creationPolicy Merge ESO only adds keys to a Secret its owner created`,
+      fix: `Create ${ns.name}/${target} first (its owner, e.g. ArgoCD, does); \`vaultlab deploy\` re-creates the demo's stand-in for it.`,
+    };
+  }
   if (/invalid audience|aud\) claim/i.test(message)) {
     return { cause: `Vault refused the ServiceAccount token's audience (${who}); role ${role} expects "${audience}"`, fix: 'Keep [vault.kubernetes_auth] audience and the SecretStore serviceAccountRef.audiences equal, then `vaultlab vault configure`.' };
   }
@@ -90,6 +98,97 @@ export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClie
   return new VaultClient({ address: vault.address, token: r.data.auth.client_token });
 }
 
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+const readyOf = (o: { status?: { conditions?: Condition[] } }) => (o.status?.conditions ?? []).find((c) => c.type === 'Ready');
+
+/**
+ * Why an ESO object is not ready, as a VaultlabError. The Ready condition only says "could not
+ * get secret data from provider" or "unable to create client"; the cause is in the object's
+ * latest Warning Event, which the lifecycle diagnosis decodes (comparing roles, policies and
+ * paths with Vault when a token is at hand).
+ */
+export async function esoFailure(kube: Kube, plan: Plan, ns: NamespacePlan, kind: 'ExternalSecret' | 'SecretStore', name: string, condition: string, vault?: VaultClient, cause?: unknown): Promise<VaultlabError> {
+  const { diagnoseEso, latestEsoWarning } = await import('../lifecycle/eso-diagnose.ts');
+  const event = await latestEsoWarning(kube, kind, ns.name, name);
+  const d = await diagnoseEso({ plan, ns, kind, name, condition, event, vault }).catch(() => ({ ...decodeEsoError(event ?? condition, ns, plan), evidence: event ?? condition }));
+  return new VaultlabError(`${kind} ${ns.name}/${name} is not ${kind === 'SecretStore' ? 'Ready' : 'synced'}: ${d.cause}`, { hint: d.fix, ...(cause ? { cause } : {}) });
+}
+
+/** ESO errors that retrying will not fix: fail at once (after a grace period), not at the deadline. */
+export const PERMANENT_ESO_ERROR = /permission denied|Code: 403|invalid audience|audience claim|not authorized|invalid role|Secret does not exist|cannot find secret data/i;
+
+export interface EsoWaitOptions {
+  timeoutMs: number;
+  /** A token-bearing client: the diagnosis compares roles, policies and paths with Vault. */
+  vault?: VaultClient | undefined;
+  /** How long an object may fail with a permanent error before we stop waiting (default 45 s). */
+  settleMs?: number;
+}
+
+/**
+ * Waits until `settled(Ready condition)`, watching in slices of 10 s. Between slices: an object
+ * failing for `settleMs` with a permanent error (its latest Warning Event says so) ends the wait
+ * early, with the decoded cause; the deadline ends it with whatever ESO said last.
+ */
+export async function waitEso(kube: Kube, plan: Plan, ns: NamespacePlan, kind: 'ExternalSecret' | 'SecretStore', name: string, settled: (c: Condition | undefined) => boolean, describe: string, opts: EsoWaitOptions): Promise<Condition | undefined> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const settle = opts.settleMs ?? 45_000;
+  let last: Condition | undefined;
+  let failingSince: number | undefined;
+  const onUpdate = (o: { status?: { conditions?: Condition[] } }) => {
+    const c = readyOf(o);
+    if (!c) return;
+    if (c.status === 'False') {
+      last = c;
+      failingSince ??= Date.now();
+    } else {
+      failingSince = undefined;
+      if (c.reason !== 'SecretSynced') last = c;
+    }
+  };
+  for (;;) {
+    const slice = Math.max(1000, Math.min(10_000, deadline - Date.now()));
+    try {
+      return readyOf(await kube.waitFor('external-secrets.io/v1', kind, ns.name, name, (o) => settled(readyOf(o)), describe, { timeoutMs: slice, onUpdate }));
+    } catch (err) {
+      if (!/^timed out after/.test((err as Error).message)) throw err;
+      if (Date.now() >= deadline) throw await esoFailure(kube, plan, ns, kind, name, last?.message || (err as Error).message, opts.vault, err);
+      if (failingSince !== undefined && Date.now() - failingSince >= settle) {
+        const { latestEsoWarning } = await import('../lifecycle/eso-diagnose.ts');
+        const event = await latestEsoWarning(kube, kind, ns.name, name);
+        if (event && PERMANENT_ESO_ERROR.test(event)) throw await esoFailure(kube, plan, ns, kind, name, last?.message ?? event, opts.vault);
+      }
+    }
+  }
+}
+
+/**
+ * ExternalSecret Ready with reason SecretSynced. When it is not, the cause, decoded: at the
+ * deadline; after the grace period for a permanent error; or at once when ESO has settled on not
+ * syncing it: a Merge target that does not exist (Ready=True, reason SecretMissing: ESO waits for
+ * the Secret's owner, maybe forever), or data not in Vault with deletionPolicy Delete
+ * (reason SecretDeleted).
+ */
+export async function waitSynced(kube: Kube, plan: Plan, ns: NamespacePlan, es: ExternalSecretPlan, opts: EsoWaitOptions): Promise<void> {
+  // The diagnosis looks the ExternalSecret up in its namespace plan.
+  const nsWith: NamespacePlan = { ...ns, externalSecrets: [...ns.externalSecrets.filter((e) => e.name !== es.name), es] };
+  const settled = ['SecretSynced', 'SecretMissing', 'SecretDeleted'];
+  const ready = await waitEso(kube, plan, nsWith, 'ExternalSecret', es.name, (c) => c?.status === 'True' && settled.includes(c.reason ?? ''), 'Ready=True (SecretSynced)', opts);
+  if (ready?.reason === 'SecretMissing') {
+    const d = decodeEsoError(`${ready.message ?? 'SecretMissing'} (target ${es.target})`, nsWith, plan);
+    throw new VaultlabError(`ExternalSecret ${ns.name}/${es.name} is not synced: ${d.cause}`, { hint: d.fix });
+  }
+  if (ready?.reason === 'SecretDeleted') {
+    const e = await esoFailure(kube, plan, nsWith, 'ExternalSecret', es.name, 'Secret does not exist', opts.vault);
+    throw new VaultlabError(`${e.message} (ESO deleted ${ns.name}/${es.target}: deletionPolicy Delete)`, e.hint ? { hint: e.hint } : {});
+  }
+}
+
 export const verify: TaskStep<DeployContext> = {
   name: 'verify',
   title: 'Verify: ExternalSecrets synced, values match Vault, apps available',
@@ -103,19 +202,7 @@ export const verify: TaskStep<DeployContext> = {
       try {
         for (const es of ns.externalSecrets) {
           report(`${ns.name}/${es.name}`);
-          let lastMessage = '';
-          await kube
-            .waitForCondition('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name, 'Ready', {
-              reason: 'SecretSynced',
-              timeoutMs: ctx.options.timeoutMs,
-              onUpdate: (o) => {
-                lastMessage = (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready' && c.status !== 'True')?.message ?? lastMessage;
-              },
-            })
-            .catch((err) => {
-              const d = decodeEsoError(lastMessage || (err as Error).message, ns, plan);
-              throw new VaultlabError(`ExternalSecret ${ns.name}/${es.name} is not synced: ${d.cause}`, { hint: d.fix, cause: err });
-            });
+          await waitSynced(kube, plan, ns, es, { timeoutMs: ctx.options.timeoutMs, vault });
           const secret = await kube.readSecret(ns.name, es.target);
           checks.push(await checkSecret(ns.name, es, secret?.data, async (path, key) => (await asEso.kvRead(plan.seeding.mount, path))?.data[key]));
         }

@@ -103,18 +103,18 @@ describe('deploy steps on a real API server', () => {
       await kube.apply(namespaceManifests(base, webapp).filter((o) => ['Namespace', 'ServiceAccount', 'SecretStore'].includes(o.kind)));
     });
 
-    it("times out with ESO's message decoded: role, policy and audience named, and the fix", async () => {
+    it("times out with ESO's message decoded: role, ServiceAccount and audience named, and the fix", async () => {
       await patchStatus('webapp', webapp.secretStore.name, [
         { type: 'Ready', status: 'False', reason: 'InvalidProviderConfig', message: 'unable to log in to auth method: unable to log in with Kubernetes auth: Error making API request. Code: 403. Errors: * permission denied', lastTransitionTime: new Date().toISOString() },
       ]);
-      await expect(waitStoreReady(kube, base, webapp, 1500)).rejects.toMatchObject({
-        message: 'SecretStore webapp/vault-backend is not Ready: Vault refused ESO in namespace "webapp": role eso-webapp-role, policy eso-policy, audience "vault"',
+      await expect(waitStoreReady(kube, base, webapp, { timeoutMs: 1500 })).rejects.toMatchObject({
+        message: 'SecretStore webapp/vault-backend is not Ready: Vault refused ESO\'s login in "webapp" as role eso-webapp-role (ServiceAccount external-secrets, audience "vault")',
         hint: expect.stringMatching(/vault configure/),
       });
     });
 
     it('returns as soon as ESO reports Ready (watch, no polling)', async () => {
-      const waiting = waitStoreReady(kube, base, webapp, 20_000);
+      const waiting = waitStoreReady(kube, base, webapp, { timeoutMs: 20_000 });
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();
       await patchStatus('webapp', webapp.secretStore.name, [{ type: 'Ready', status: 'True', reason: 'Valid', message: 'store validated', lastTransitionTime: new Date().toISOString() }]);
