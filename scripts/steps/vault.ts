@@ -65,6 +65,35 @@ async function initCopyInCluster(kube: Kube, plan: DeployContext['plan']): Promi
   }
 }
 
+export const TOKEN_REVIEWER = { namespace: 'kube-system', serviceAccount: 'vaultlab-token-reviewer' } as const;
+const REVIEWER_TTL_SECONDS = 365 * 24 * 3600;
+
+/**
+ * Where Vault's Kubernetes auth checks ESO's tokens. A Vault in the cluster: the in-cluster API
+ * address, and its own pod token as the reviewer. An external Vault cannot resolve
+ * kubernetes.default.svc and has no pod token: the API server address from the kubeconfig, and a
+ * token of a ServiceAccount allowed to call TokenReview (system:auth-delegator). Vault keeps that
+ * token; configure does not replace it on later runs.
+ */
+export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan'>, kube: Kube): Promise<{ host: string; caPem: string; reviewerJwt?: string } | undefined> {
+  const info = kube.clusterInfo();
+  if (!info.caPem) return undefined;
+  if (!ctx.plan.vault.external) return { host: IN_CLUSTER_API, caPem: info.caPem };
+  const { namespace, serviceAccount } = TOKEN_REVIEWER;
+  await kube.apply([
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: serviceAccount, namespace, labels: { ...MANAGED_BY } } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: serviceAccount, labels: { ...MANAGED_BY } },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace }],
+    },
+  ]);
+  const reviewerJwt = await kube.createServiceAccountToken(namespace, serviceAccount, [], REVIEWER_TTL_SECONDS);
+  return { host: info.server, caPem: info.caPem, reviewerJwt };
+}
+
 const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Running';
 
 export const vault: TaskStep<DeployContext> = {
@@ -89,17 +118,17 @@ export const vault: TaskStep<DeployContext> = {
         ctx.out.warn(`restored ${ctx.state.file(INIT_FILE)} from Secret ${plan.vault.namespace}/${plan.vault.init.secretName}`);
       }
     }
-    const info = kube.clusterInfo();
     report('init, unseal, configure, seed');
     const r = await vaultUp(leader, plan, ctx.state, {
       token: { env: vaultEnv().token },
       ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
       passwords: ctx.loaded.passwords,
-      // Vault reaches the API server from inside the cluster; the reviewer JWT is its own pod token.
-      configure: { kubernetes: info.caPem ? { host: IN_CLUSTER_API, caPem: info.caPem } : undefined },
+      configure: { kubernetes: await kubernetesAuthTarget(ctx, kube) },
       hooks: {
         persistInCluster: async (init) => {
           await kube.apply([
+            // Helm creates it for a Vault in the cluster; an external Vault has no namespace of its own.
+            { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } },
             {
               apiVersion: 'v1',
               kind: 'Secret',

@@ -1,0 +1,120 @@
+// The deploy pipeline itself, twice, on real servers: a real kube-apiserver as the "existing"
+// cluster, OpenBao as an external Vault, and the External Secrets Operator controller (built from
+// its Go module) running out of cluster. Only the Helm install step is left out: no chart
+// repository is reachable and no pod runs here (no kubelet); ESO's CRDs and controller stand in
+// for what it installs. Every other step runs as `vaultlab deploy` runs it, through the runner.
+// The second run is a re-deploy on a healthy environment: it must change nothing.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { startKube, type KubeServer } from '../harness/kube/server.ts';
+import { installEsoCrds } from '../harness/kube/eso.ts';
+import { ensureEsoController, ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import { startBao, type BaoServer } from '../harness/bao.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import { Output } from '../../scripts/lib/output.ts';
+import { runSteps, type StepOutcome } from '../../scripts/lib/tasks.ts';
+import { DEPLOY_STEPS } from '../../scripts/steps/index.ts';
+import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
+import { OWNER_CONFIGMAP } from '../../scripts/steps/cluster.ts';
+import { TOKEN_REVIEWER } from '../../scripts/steps/vault.ts';
+import type { SecretCheck } from '../../scripts/steps/verify.ts';
+
+describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO_CONTROLLER_VERSION}`, () => {
+  let kubeServer: KubeServer;
+  let bao: BaoServer;
+  let kube: Kube;
+  let controller: ChildProcess;
+  let logs = '';
+  let config: string;
+  const saved = process.env.PATH;
+  const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state'));
+  const steps = DEPLOY_STEPS.filter((s) => s.name !== 'install');
+  const runs: { ctx: DeployContext; outcomes: StepOutcome[] }[] = [];
+
+  async function deploy() {
+    const loaded = loadConfigText(config, 'config.toml', { env: {} });
+    const ctx = newDeployContext({ loaded, plan: buildPlan(loaded), out: new Output({ json: true, verbose: false, plain: true }), state, options: { preload: false, skipSamples: true, timeoutMs: 90_000 } });
+    try {
+      const outcomes = await runSteps(steps, ctx, ctx.out, { handleSigint: false });
+      runs.push({ ctx, outcomes });
+      return { ctx, outcomes };
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nESO controller log:\n${logs.slice(-3000)}`);
+    } finally {
+      ctx.vault?.close();
+      await Promise.all(ctx.forwards.map((f) => f.close()));
+    }
+  }
+
+  beforeAll(async () => {
+    ensureTool('helm'); // preflight for an existing cluster checks helm
+    process.env.PATH = [binDir(), saved].join(delimiter);
+    const bin = ensureEsoController();
+    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
+    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
+    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
+    config = readFileSync(BUNDLED_CONFIG, 'utf8')
+      .replace(/^provider = "kind".*$/m, `provider = "existing"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
+      .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`);
+    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+    controller.stdout!.on('data', (d) => (logs += d));
+    controller.stderr!.on('data', (d) => (logs += d));
+  }, 600_000);
+  afterAll(async () => {
+    process.env.PATH = saved;
+    controller?.kill('SIGTERM');
+    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+  });
+
+  it('first deploy: every step runs; Vault initialized, configured and seeded; every Secret matches Vault', async () => {
+    const { ctx, outcomes } = await deploy();
+    expect(outcomes.map((o) => [o.name, o.outcome])).toEqual([
+      ['preflight', 'ok'],
+      ['cluster', 'ok'],
+      ['vault', 'ok'],
+      ['eso-resources', 'ok'],
+      ['samples', 'skipped'],
+      ['verify', 'ok'],
+      ['summary', 'ok'],
+    ]);
+    const v = ctx.summary.vault as { init: string; configure: number; seed: Record<string, number> };
+    expect(v.init).toBe('initialized');
+    expect(v.configure).toBeGreaterThan(0);
+    expect(v.seed.created).toBeGreaterThan(0);
+    const checks = ctx.summary.verify as SecretCheck[];
+    expect(checks.length).toBe(ctx.plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0));
+    expect(checks.every((c) => c.ok)).toBe(true);
+    // The external Vault checks ESO's tokens with a reviewer allowed to call TokenReview.
+    expect(await kube.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, TOKEN_REVIEWER.serviceAccount)).toBeDefined();
+  });
+
+  it('a re-deploy changes nothing: no Vault write, zero config changes, seed unchanged, every apply unchanged', async () => {
+    const marker = (await kube.get<any>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP)).metadata.resourceVersion;
+    const targets = async () => {
+      const rv: Record<string, string> = {};
+      for (const ns of runs[0]!.ctx.plan.namespaces) for (const es of ns.externalSecrets) rv[`${ns.name}/${es.name}`] = (await kube.get<any>('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name)).metadata.generation;
+      return rv;
+    };
+    const before = await targets();
+    const { ctx, outcomes } = await deploy();
+    expect(outcomes.every((o) => o.outcome === 'ok' || o.outcome === 'skipped')).toBe(true);
+    const v = ctx.summary.vault as { init: string; configure: number; seed: Record<string, number>; seedWrites: number; writes: number };
+    expect(v.init).toBe('already-initialized');
+    expect(v.configure).toBe(0);
+    expect(v.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });
+    expect(v.seedWrites).toBe(0);
+    expect(v.writes).toBe(0);
+    expect(ctx.summary.esoResources).toMatchObject({ changed: 0 });
+    expect((await kube.get<any>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP)).metadata.resourceVersion).toBe(marker);
+    expect(await targets()).toEqual(before);
+    expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);
+    const ms = (o: StepOutcome[]) => o.reduce((n, s) => n + s.ms, 0);
+    console.log(`deploy: first ${ms(runs[0]!.outcomes)} ms, re-deploy ${ms(outcomes)} ms (${outcomes.map((o) => `${o.name} ${o.ms}`).join(', ')})`);
+  });
+});
