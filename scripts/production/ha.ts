@@ -265,11 +265,24 @@ export interface HaUpReport {
 }
 
 /**
- * The whole production bring-up of an HA Vault: vaultUp on the first member (init 5/3, unseal,
- * configure, setup token with root revoked, seed), then every other member joined and unsealed.
+ * The whole production bring-up of an HA Vault, first deploy or re-run:
+ * - new cluster: vaultUp on the first member (init 5/3, unseal, configure, setup token with
+ *   root revoked, seed), then every other member joined and unsealed;
+ * - existing cluster found sealed (pods restarted, all of them at once too): every member is
+ *   unsealed first, since vaultUp waits for an active node and there is none until a quorum
+ *   is unsealed; then vaultUp (configure and seed, normally without a write).
  */
 export async function haUp(active: VaultClient, followers: VaultClient[], plan: Plan, state: StateDir, opts: UpOptions & Omit<HaOptions, 'keys'>): Promise<HaUpReport> {
+  const haOpts = (): HaOptions => ({
+    keys: plaintextKeys(state, opts.keys),
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.voters !== undefined ? { voters: opts.voters } : {}),
+    ...(opts.report ? { report: opts.report } : {}),
+  });
+  const s = await active.sealStatus();
+  const restarted = s.initialized && s.sealed ? await formHaCluster(active, followers, haOpts()) : undefined;
   const up = await vaultUp(active, plan, state, opts);
-  const ha = await formHaCluster(active, followers, { ...opts, keys: plaintextKeys(state, opts.keys) });
-  return { up, ha };
+  // Read-only when formed; with the token vaultUp left on the client it also proves the voters.
+  const ha = await formHaCluster(active, followers, haOpts());
+  return { up, ha: restarted ? { ...ha, members: restarted.members } : ha };
 }

@@ -89,18 +89,26 @@ describe('production on a three-member HA Raft cluster over TLS (real OpenBao)',
 
   it('vaultlab initializes the first member 5/3, unseals every member with 3 of the 5 shares, and the Raft cluster forms', async () => {
     const [active, ...followers] = clients;
-    const init = await initVault(active!, plan, state);
-    expect(init.action).toBe('initialized');
-    rootAtInit = init.init!.root_token!;
+    // Keep the root token Vault hands out at init, to prove later that it was revoked.
+    const put = active!.put.bind(active!);
+    active!.put = (async (path: string, body?: unknown, o?: object) => {
+      const r = await put(path, body, o);
+      if (path === 'sys/init') rootAtInit = (r.data as { root_token: string }).root_token;
+      return r;
+    }) as VaultClient["put"];
+    const lines: string[] = [];
+    up = await haUp(active!, followers, plan, state, {
+      passwords: loaded.passwords,
+      configure: { auditPath: auditFile(0) },
+      report: (l) => lines.push(l),
+    });
+    active!.put = put;
     tokensSeen.push(rootAtInit);
+    expect(up.up.init.action).toBe('initialized');
     const stored = readInit(state)!;
     expect(stored).toMatchObject({ shares: 5, threshold: 3, profile: 'production' });
     expect(stored.keys_base64).toHaveLength(5);
-    // Shares 3, 4 and 5: any three of the five unseal every member.
-    const keys = stored.keys_base64.slice(2);
-    const lines: string[] = [];
-    up = await haUp(active!, followers, plan, state, { passwords: loaded.passwords, keys, configure: { auditPath: auditFile(0) }, report: (l) => lines.push(l) });
-
+    // The threshold of shares, from the state dir (later runs below use other subsets of three).
     expect(up.up.unseal[0]).toMatchObject({ action: 'unsealed', sharesUsed: 3 });
     expect(up.up.setupToken).toBe('created');
     expect(up.ha.members.map((m) => [m.address, m.unseal, m.sharesUsed])).toEqual([
@@ -249,24 +257,27 @@ describe('production on a three-member HA Raft cluster over TLS (real OpenBao)',
     expect((await raftPeers(active)).filter((p) => p.voter)).toHaveLength(3);
   });
 
-  it('every member restarted at once (all sealed, no leader without a quorum): a re-run unseals them all and the cluster is back', async () => {
+  it('every member restarted at once (all sealed, no leader without a quorum): a re-run of haUp unseals them all, the cluster is back, nothing is rewritten', async () => {
     await Promise.all(servers.map((s) => s.restart()));
     for (const c of clients) expect((await c.sealStatus()).sealed).toBe(true);
-    const setup = readSetupToken(state)!;
-    const active = new VaultClient({ address: clients[0]!.address, caPem: tls.caPem, token: setup.token });
-    extra.push(active);
-    const back = await formHaCluster(active, clients.slice(1), { keys: plaintextKeys(state).slice(1, 4), timeoutMs: 120_000 });
-    expect(back.members.map((m) => [m.unseal, m.sharesUsed])).toEqual([
+    // As deploy re-runs it: fresh clients, no token given (the state dir's setup token is used).
+    const fresh = servers.map((s) => new VaultClient({ address: s.address, caPem: tls.caPem }));
+    extra.push(...fresh);
+    const again = await haUp(fresh[0]!, fresh.slice(1), plan, state, { passwords: loaded.passwords, keys: plaintextKeys(state).slice(1, 4), configure: { auditPath: auditFile(0) }, timeoutMs: 120_000 });
+    expect(again.ha.members.map((m) => [m.unseal, m.sharesUsed])).toEqual([
       ['unsealed', 3],
       ['unsealed', 3],
       ['unsealed', 3],
     ]);
-    expect(back.checkedBy).toBe('raft-configuration');
-    const peers = await raftPeers(active);
+    expect(again.up.init.action).toBe('already-initialized');
+    expect(again.up.token).toBe('setup-token');
+    expect(again.up.configure.filter((i) => i.action !== 'unchanged' && i.action !== 'skipped')).toEqual([]);
+    expect(again.up.seed?.counts).toMatchObject({ created: 0, updated: 0 });
+    expect(again.ha.checkedBy).toBe('raft-configuration');
+    const peers = await raftPeers(fresh[0]!);
     expect(peers.filter((p) => p.voter)).toHaveLength(3);
     expect(peers.filter((p) => p.leader)).toHaveLength(1);
-    // The data survived: the setup token still works and the seeded paths are there.
-    expect((await active.kvSubkeys(MOUNT, 'webapp/db'))?.sort()).toEqual(['password', 'username']);
+    expect((await fresh[0]!.kvSubkeys(MOUNT, 'webapp/db'))?.sort()).toEqual(['password', 'username']);
   });
 });
 
