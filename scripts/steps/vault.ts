@@ -111,7 +111,7 @@ export const vault: TaskStep<DeployContext> = {
     ctx.vault = leader;
     ctx.summary.vaultAddress = leader.address;
     // demo: the state dir is gone (another checkout, a cleaned workspace), the cluster's copy is not.
-    if (!readInit(ctx.state) && !plan.vault.external) {
+    if (!readInit(ctx.state)) {
       const copy = await initCopyInCluster(kube, plan);
       if (copy && (await leader.initStatus().catch(() => false))) {
         ctx.state.writeJson(INIT_FILE, copy, { exclusive: true });

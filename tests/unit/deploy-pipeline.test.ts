@@ -6,7 +6,7 @@
 // The second run is a re-deploy on a healthy environment: it must change nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
@@ -45,7 +45,8 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
       runs.push({ ctx, outcomes });
       return { ctx, outcomes };
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nESO controller log:\n${logs.slice(-3000)}`);
+      (err as Error).message += `\nESO controller log:\n${logs.slice(-3000)}`;
+      throw err;
     } finally {
       ctx.vault?.close();
       await Promise.all(ctx.forwards.map((f) => f.close()));
@@ -116,5 +117,24 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
     expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);
     const ms = (o: StepOutcome[]) => o.reduce((n, s) => n + s.ms, 0);
     console.log(`deploy: first ${ms(runs[0]!.outcomes)} ms, re-deploy ${ms(outcomes)} ms (${outcomes.map((o) => `${o.name} ${o.ms}`).join(', ')})`);
+  });
+
+  it('demo: a lost state dir is restored from the copy of the init result kept in the cluster', async () => {
+    const file = state.file('vault-init.json');
+    const original = readFileSync(file, 'utf8');
+    rmSync(file);
+    const { ctx, outcomes } = await deploy();
+    expect(outcomes.find((o) => o.name === 'vault')?.outcome).toBe('ok');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(JSON.parse(original));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((ctx.summary.vault as { writes: number }).writes).toBe(0);
+  });
+
+  it('no keys and no token anywhere: the vault step stops with what is missing and the fix', async () => {
+    rmSync(state.file('vault-init.json'));
+    await kube.delete('v1', 'Secret', 'vault', 'vault-init-keys');
+    const err = (await deploy().catch((e) => e)) as Error;
+    expect(err.message.split('\n')[0]).toMatch(/^no token for Vault at http:\/\/127\.0\.0\.1:\d+/);
+    expect((err as { hint?: string }).hint ?? String((err as { cause?: { hint?: string } }).cause?.hint)).toMatch(/VAULT_TOKEN/);
   });
 });
