@@ -67,7 +67,6 @@ export const commands: Command[] = [
     async run(ctx) {
       return withSession(ctx, async (s) => {
         const { unsealVault, waitForActive } = await import('../vault/seal.ts');
-        const { unsealFollowers } = await import('../vault/ha.ts');
         const { readInit } = await import('../vault/keys.ts');
         const { noKeysError } = await import('../vault/up.ts');
         const members = await memberClients(ctx, s);
@@ -80,9 +79,17 @@ export const commands: Command[] = [
             keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
             if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
           }
-          const outcomes: UnsealOutcome[] = [status.sealed ? await unsealVault(s.client, keys!) : { address: s.client.address, action: 'already-unsealed', sharesUsed: 0 }];
-          await waitForActive(s.client);
-          if (members.length) outcomes.push(...(await unsealFollowers(members, keys ?? [])));
+          let outcomes: UnsealOutcome[];
+          if (members.length && keys) {
+            // Every member, restarted ones too (a leader needs a quorum), then the cluster formed.
+            const { formHaCluster } = await import('../production/ha.ts');
+            const ha = await formHaCluster(s.client, members, { keys });
+            outcomes = ha.members.map((m) => ({ address: m.address, action: m.unseal, sharesUsed: m.sharesUsed }));
+          } else {
+            outcomes = [status.sealed ? await unsealVault(s.client, keys!) : { address: s.client.address, action: 'already-unsealed', sharesUsed: 0 }];
+            await waitForActive(s.client);
+            outcomes.push(...members.map((m) => ({ address: m.address, action: 'already-unsealed' as const, sharesUsed: 0 })));
+          }
           if (ctx.flags.json) ctx.out.result(members.length ? { ok: true, members: outcomes } : { ok: true, ...outcomes[0] });
           else {
             for (const o of outcomes) {
@@ -151,14 +158,18 @@ export const commands: Command[] = [
           const status = await s.client.sealStatus();
           const memberSealed = (await Promise.all(members.map((m) => m.sealStatus()))).some((m) => m.sealed);
           const keys = status.initialized && (status.sealed || memberSealed) ? await keysFromUser(ctx, status.t) : undefined;
-          r = await vaultUp(s.client, s.plan, s.state, {
+          const upOptions = {
             ...(keys ? { keys } : {}),
-            members,
             token: { flag: s.tokenFlag, env: s.tokenEnv },
             configure: { kubernetes: kubeTarget(ctx), auditPath: ctx.options['audit-path'] as string | undefined },
-            seed: ctx.options['no-seed'] ? false : {},
+            seed: ctx.options['no-seed'] ? (false as const) : {},
             passwords: s.loaded.passwords,
-          });
+          };
+          if (members.length) {
+            const { haUp } = await import('../production/ha.ts');
+            const { up, ha } = await haUp(s.client, members, s.plan, s.state, upOptions);
+            r = { ...up, unseal: ha.members.map((m) => ({ address: m.address, action: m.unseal, sharesUsed: m.sharesUsed })) };
+          } else r = await vaultUp(s.client, s.plan, s.state, upOptions);
         } finally {
           for (const m of members) m.close();
         }

@@ -14,7 +14,8 @@
 // Every step is safe to repeat: an unsealed member is left alone, a formed cluster only read;
 // members that were in the cluster before (pods restarted, all of them at once too) are
 // unsealed without waiting for a leader, since a leader needs a quorum of unsealed members.
-// Deploy calls formHaCluster for the pods; tests run it against local `bao server`s.
+// Deploy (haUp) and `vault up|unseal --member` call it for the members; tests run it against
+// local `bao server`s.
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
@@ -22,13 +23,9 @@ import { VaultlabError } from '../lib/errors.ts';
 import { unsealVault, waitForActive, type UnsealOutcome } from '../vault/seal.ts';
 import { readInit } from '../vault/keys.ts';
 import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
+import { raftPeers, type RaftPeer } from '../vault/ha.ts';
 
-export interface RaftPeer {
-  node_id: string;
-  address: string;
-  leader: boolean;
-  voter: boolean;
-}
+export { raftPeers, type RaftPeer };
 
 export interface MemberReport {
   address: string;
@@ -80,12 +77,6 @@ export function plaintextKeys(state: StateDir, given?: string[]): string[] {
     });
   }
   return init.keys_base64;
-}
-
-/** Raft members as the active node sees them (needs a token allowed to read it). */
-export async function raftPeers(client: VaultClient): Promise<RaftPeer[]> {
-  const r = await client.get<any>('sys/storage/raft/configuration');
-  return (r.data?.data?.config?.servers ?? []) as RaftPeer[];
 }
 
 const retriable = (err: unknown): boolean => {
@@ -284,5 +275,8 @@ export async function haUp(active: VaultClient, followers: VaultClient[], plan: 
   const up = await vaultUp(active, plan, state, opts);
   // Read-only when formed; with the token vaultUp left on the client it also proves the voters.
   const ha = await formHaCluster(active, followers, haOpts());
-  return { up, ha: restarted ? { ...ha, members: restarted.members } : ha };
+  // What each member went through: unsealed by the restart pass, or (the first) by vaultUp.
+  const first = up.unseal[0]!;
+  const members = restarted?.members ?? [{ address: first.address, unseal: first.action, sharesUsed: first.sharesUsed, joinMs: 0 }, ...ha.members.slice(1)];
+  return { up, ha: { ...ha, members } };
 }

@@ -6,8 +6,8 @@ import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { VaultClient, vaultEnv } from '../adapters/vault.ts';
 import { portForward } from '../adapters/portforward.ts';
-import { vaultUp } from '../vault/up.ts';
-import { unsealFollowers } from '../vault/ha.ts';
+import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
+import { haUp } from '../production/ha.ts';
 import { INIT_FILE, readInit, registerInit, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY } from '../plan/manifests.ts';
@@ -103,9 +103,13 @@ export const vault: TaskStep<DeployContext> = {
     const kube = need(ctx.kube, 'kube');
     const { plan } = ctx;
     const pods = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
+    const ha = plan.vault.ha.enabled && !plan.vault.external;
     if (!plan.vault.external) {
-      report(`waiting for pod ${plan.vault.namespace}/${pods[0]} to run (not Ready: it is sealed)`);
-      await kube.waitFor('v1', 'Pod', plan.vault.namespace, pods[0]!, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
+      // HA: every member's pod, since a restarted cluster needs a quorum unsealed before it has a leader.
+      for (const pod of ha ? pods : pods.slice(0, 1)) {
+        report(`waiting for pod ${plan.vault.namespace}/${pod} to run (not Ready: it is sealed)`);
+        await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
+      }
     }
     const leader = await clientFor(ctx, kube, pods[0]!);
     ctx.vault = leader;
@@ -119,7 +123,7 @@ export const vault: TaskStep<DeployContext> = {
       }
     }
     report('init, unseal, configure, seed');
-    const r = await vaultUp(leader, plan, ctx.state, {
+    const upOptions: UpOptions = {
       token: { env: vaultEnv().token },
       ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
       passwords: ctx.loaded.passwords,
@@ -140,20 +144,18 @@ export const vault: TaskStep<DeployContext> = {
           return `Secret ${plan.vault.namespace}/${plan.vault.init.secretName}`;
         },
       },
-    });
-    if (plan.vault.ha.enabled && !plan.vault.external) {
-      const keys = ctx.options.keys ?? readInit(ctx.state)?.keys_base64;
-      if (keys) {
-        report('unsealing the Raft followers');
-        for (const pod of pods.slice(1)) await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
-        const followers = await Promise.all(pods.slice(1).map((p) => clientFor(ctx, kube, p)));
-        try {
-          await unsealFollowers(followers, keys);
-        } finally {
-          for (const f of followers) f.close();
-        }
+    };
+    let r: UpReport;
+    if (ha) {
+      // First member: init 5/3, unseal, configure, setup token, seed; the others join and are
+      // unsealed; found all sealed (pods restarted), every member is unsealed first.
+      const followers = await Promise.all(pods.slice(1).map((p) => clientFor(ctx, kube, p)));
+      try {
+        r = (await haUp(leader, followers, plan, ctx.state, { ...upOptions, timeoutMs: ctx.options.timeoutMs, report })).up;
+      } finally {
+        for (const f of followers) f.close();
       }
-    }
+    } else r = await vaultUp(leader, plan, ctx.state, upOptions);
     if (!plan.vault.external) {
       report('waiting for Vault to be Ready');
       for (const pod of pods) await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs });

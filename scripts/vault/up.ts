@@ -1,20 +1,18 @@
 // `vault up`: init -> unseal -> (production: setup token, root revoked) -> configure -> seed.
-// Every stage is safe to repeat, so `up` on a finished Vault only reads.
+// Every stage is safe to repeat, so `up` on a finished Vault only reads. One server; an HA
+// cluster's members are brought up around this by haUp (scripts/production/ha.ts).
 import type { VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { initVault, type InitHooks, type InitOutcome } from './init.ts';
 import { unsealVault, waitForActive, type UnsealOutcome } from './seal.ts';
-import { unsealFollowers } from './ha.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
 import { establishSetupToken, generateRoot, resolveToken, type TokenSource } from './token.ts';
 import { readInit } from './keys.ts';
 
 export interface UpOptions {
-  /** Other HA members, unsealed after `client` once they have joined (production). */
-  members?: VaultClient[];
   /** Unseal keys given by the user (production: the file is kept offline). */
   keys?: string[];
   token?: { flag?: string | undefined; env?: string | undefined };
@@ -49,14 +47,10 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
   const stored = readInit(state);
   const keys = opts.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
 
-  const members = opts.members ?? [];
   const first = await client.sealStatus();
-  const sealed = first.sealed || (await Promise.all(members.map((m) => m.sealStatus()))).some((s) => s.sealed);
-  if (sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
+  if (first.sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
   const unseal: UnsealOutcome[] = [first.sealed ? await unsealVault(client, keys!) : { address: client.address, action: 'already-unsealed', sharesUsed: 0 }];
   await waitForActive(client);
-  // HA: each member is unsealed with the same shares once it has joined (Raft retry_join).
-  if (members.length) unseal.push(...(await unsealFollowers(members, keys ?? [])));
 
   const tok = resolveToken(state, opts.token ?? {});
   if (!tok) {
