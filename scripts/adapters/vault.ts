@@ -1,11 +1,14 @@
 // The Vault/OpenBao HTTP API, over node-vault's request layer: keep-alive agents, a timeout per
 // request, retries with backoff only for connection errors and 5xx while Vault starts (never
 // 4xx), and errors that carry method, path, status and Vault's message, never a value or token.
+// node-vault sends through a lean node:http transport (vault-transport.ts) unless `transport:
+// 'axios'` asks for its default one (the benchmark compares the two).
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import { VaultlabError } from '../lib/errors.ts';
 import { redact, registerSecret } from '../lib/redact.ts';
+import { keepAliveTransport } from './vault-transport.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -36,6 +39,8 @@ export interface VaultClientOptions {
   timeoutMs?: number;
   /** Attempts for connection errors and 5xx (Vault starting); 1 = no retry. */
   attempts?: number;
+  /** node-vault's HTTP layer: 'node' (default, node:http on the keep-alive agent) or its own axios. */
+  transport?: 'node' | 'axios';
 }
 
 export interface RequestOptions {
@@ -78,7 +83,8 @@ export class VaultClient {
     const tls = this.address.startsWith('https:');
     this.agent = tls ? new https.Agent({ keepAlive: true, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive: true });
     const nodeVault = require('node-vault') as (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
-    this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
+    const transport = opts.transport === 'axios' ? {} : { 'request-promise': keepAliveTransport(this.agent, this.timeoutMs) };
+    this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', ...transport, ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
   }
 
   setToken(token: string | undefined): void {

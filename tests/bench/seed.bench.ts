@@ -3,6 +3,8 @@
 //       kv put, read back), values passed on stdin, never argv;
 //   (b) `vaultlab seed` (the CLI, one process, start-up included);
 //   (c) a no-op re-seed of the same 200 entries.
+// (d) the same in-process seeds with node-vault's default HTTP layer (axios) instead of
+//     vaultlab's keep-alive node:http transport, side by side, for the transport choice.
 // Targets: (b) at least 30x faster than (a); (c) under 10% of the first seed, both measured as
 // the seed operation itself (in-process, a fresh client each), since a process start-up of a
 // few hundred milliseconds is the same for both and would only measure Node. The CLI wall
@@ -82,13 +84,13 @@ export async function bench(): Promise<Result[]> {
     // The same seed in-process (a fresh client each), after one untimed warm-up seed so neither
     // side pays Node's JIT warm-up. Three first seeds on fresh prefixes, each followed by three
     // no-op re-seeds; the medians are compared (one run of each would measure the machine's noise).
-    const timed = async (prefix: string) => {
+    const timed = async (prefix: string, transport: 'node' | 'axios') => {
       const file = join(dir, `${prefix}.toml`);
       writeFileSync(file, entries(prefix));
       const loaded = loadConfig({ file, env: {} });
       const plan = buildPlan(loaded);
       return async () => {
-        const client = new VaultClient({ address: bao.address, token });
+        const client = new VaultClient({ address: bao.address, token, transport });
         const t0 = performance.now();
         const r = await seedVault(client, plan, loaded.passwords);
         const ms = performance.now() - t0;
@@ -96,23 +98,29 @@ export async function bench(): Promise<Result[]> {
         return { ms, r };
       };
     };
-    await (await timed('warmup'))();
-    const firsts: number[] = [];
-    const noops: number[] = [];
+    await (await timed('warmup-node', 'node'))();
+    await (await timed('warmup-axios', 'axios'))();
+    const samples = { node: { firsts: [] as number[], noops: [] as number[] }, axios: { firsts: [] as number[], noops: [] as number[] } };
+    // Rounds alternate the transports, so both see the same machine.
     for (let round = 0; round < 3; round++) {
-      const run = await timed(`inproc${round}`);
-      const first = await run();
-      if (first.r.counts.created !== N) throw new Error('seed benchmark: the first seed did not create every entry');
-      firsts.push(first.ms);
-      for (let i = 0; i < 3; i++) {
-        const noop = await run();
-        if (noop.r.counts.unchanged !== N || noop.r.writes !== 0) throw new Error('seed benchmark: a re-seed changed something');
-        noops.push(noop.ms);
+      for (const transport of ['node', 'axios'] as const) {
+        const run = await timed(`inproc-${transport}-${round}`, transport);
+        const first = await run();
+        if (first.r.counts.created !== N) throw new Error('seed benchmark: the first seed did not create every entry');
+        samples[transport].firsts.push(first.ms);
+        for (let i = 0; i < 3; i++) {
+          const noop = await run();
+          if (noop.r.counts.unchanged !== N || noop.r.writes !== 0) throw new Error('seed benchmark: a re-seed changed something');
+          samples[transport].noops.push(noop.ms);
+        }
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const first = { ms: median(firsts) };
-    const noop = { ms: median(noops) };
+    const first = { ms: median(samples.node.firsts) };
+    const noop = { ms: median(samples.node.noops) };
+    const noops = samples.node.noops;
+    const firsts = samples.node.firsts;
+    const axios = { first: median(samples.axios.firsts), noop: median(samples.axios.noops) };
     const ratio = reference / cliFirst;
     const share = noop.ms / first.ms;
     return [
@@ -125,6 +133,11 @@ export async function bench(): Promise<Result[]> {
         name: 're-seed',
         line: `${N} entries unchanged: ${noop.ms.toFixed(0)} ms = ${(share * 100).toFixed(1)}% of the first seed's ${first.ms.toFixed(0)} ms (medians of ${noops.length} and ${firsts.length}), 0 writes (target < 10%); as CLI runs ${(cliNoop / 1000).toFixed(2)} s vs ${(cliFirst / 1000).toFixed(2)} s`,
         ok: share < 0.1,
+      },
+      {
+        name: 'transport',
+        line: `node-vault over vaultlab's node:http transport vs its default axios: first seed ${first.ms.toFixed(0)} vs ${axios.first.toFixed(0)} ms (${(axios.first / first.ms).toFixed(2)}x), no-op re-seed ${noop.ms.toFixed(0)} vs ${axios.noop.toFixed(0)} ms (${(axios.noop / noop.ms).toFixed(2)}x) (no target: the choice of HTTP layer)`,
+        ok: true,
       },
     ];
   } finally {
