@@ -96,7 +96,7 @@ const productionSection = z.strictObject({
 });
 
 const esoSection = z.strictObject({
-  chart_version: z.string().min(1).default('1.3.2'),
+  chart_version: z.string().min(1).default('2.9.0'),
   namespace: dnsLabel.default('external-secrets'),
   release: dnsLabel.default('external-secrets'),
 });
