@@ -1,6 +1,7 @@
 // destroy: the kind cluster and vaultlab's state for it, never a cluster vaultlab did not
 // create; with provider = "existing", only what vaultlab installed (its Helm releases, Vault's
-// data volumes and init Secret, its labelled namespaces, the ownership marker). A cluster that is
+// data volumes and init Secret, its labelled namespaces, an external Vault's TokenReview
+// account, the ownership marker). A cluster that is
 // already gone is success, so it is safe in an always-run CI cleanup step.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import type { Plan } from '../plan/types.ts';
@@ -12,6 +13,7 @@ import { VaultlabError } from '../lib/errors.ts';
 import { INIT_FILE, SETUP_TOKEN_FILE } from '../vault/keys.ts';
 import { CLUSTER_STATE, OWNER_CONFIGMAP, type ClusterState } from '../steps/cluster.ts';
 import { connectKube, listKindClusters } from './connect.ts';
+import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
 
 export interface DestroyReport {
   action: 'deleted-cluster' | 'removed-installed' | 'nothing-to-do';
@@ -170,6 +172,13 @@ async function destroyInstalled(plan: Plan, state: StateDir, opts: DestroyOption
   if (terminating.length) notes.push(`namespace(s) ${terminating.join(', ')} already being deleted`);
   for (const name of namespaces.filter((n) => !terminating.includes(n))) {
     if (await kube.delete('v1', 'Namespace', undefined, name)) removed.push(`namespace ${name}`);
+  }
+  // An external Vault's TokenReview account (ServiceAccount + ClusterRoleBinding), when it is vaultlab's.
+  const { namespace: reviewerNs, serviceAccount: reviewer } = TOKEN_REVIEWER;
+  for (const [apiVersion, kind, ns] of [['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined], ['v1', 'ServiceAccount', reviewerNs]] as const) {
+    const o = await kube.get(apiVersion, kind, ns, reviewer);
+    if (o?.metadata.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY['app.kubernetes.io/managed-by']) continue;
+    if (await kube.delete(apiVersion, kind, ns, reviewer)) removed.push(`${kind} ${ns ? `${ns}/` : ''}${reviewer}`);
   }
   if (await kube.delete('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP)) removed.push(`ConfigMap kube-system/${OWNER_CONFIGMAP}`);
   if (opts.waitMs) await waitGone(kube, namespaces, opts.waitMs);

@@ -20,6 +20,12 @@ export interface KubeObject {
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'vaultlab' } as const;
 
+/**
+ * An external Vault's TokenReview account (deploy creates it, destroy removes it): a
+ * ServiceAccount and a ClusterRoleBinding of the same name to system:auth-delegator.
+ */
+export const TOKEN_REVIEWER = { namespace: 'kube-system', serviceAccount: 'vaultlab-token-reviewer' } as const;
+
 /** Validated through its kubernetes-models class, returned as a plain object. */
 function checked<T extends { validate(): void; toJSON(): unknown }>(model: T, what: string): KubeObject {
   try {

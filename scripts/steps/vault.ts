@@ -10,7 +10,8 @@ import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
 import { haUp } from '../production/ha.ts';
 import { INIT_FILE, readInit, registerInit, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
-import { MANAGED_BY } from '../plan/manifests.ts';
+import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
+import type { KubernetesAuthTarget } from '../vault/configure.ts';
 import type { Kube } from '../adapters/kube.ts';
 
 export const IN_CLUSTER_API = 'https://kubernetes.default.svc';
@@ -65,17 +66,20 @@ async function initCopyInCluster(kube: Kube, plan: DeployContext['plan']): Promi
   }
 }
 
-export const TOKEN_REVIEWER = { namespace: 'kube-system', serviceAccount: 'vaultlab-token-reviewer' } as const;
+export { TOKEN_REVIEWER };
 const REVIEWER_TTL_SECONDS = 365 * 24 * 3600;
+/** The reviewer account whose token Vault holds (its uid): a recreated account needs a new token. */
+export const REVIEWER_STATE = 'token-reviewer.json';
 
 /**
  * Where Vault's Kubernetes auth checks ESO's tokens. A Vault in the cluster: the in-cluster API
  * address, and its own pod token as the reviewer. An external Vault cannot resolve
  * kubernetes.default.svc and has no pod token: the API server address from the kubeconfig, and a
  * token of a ServiceAccount allowed to call TokenReview (system:auth-delegator). Vault keeps that
- * token; configure does not replace it on later runs.
+ * token; configure replaces it only when the account was recreated since (destroy removes it,
+ * and a new account's tokens are not the old one's), which the recorded uid tells.
  */
-export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan'>, kube: Kube): Promise<{ host: string; caPem: string; reviewerJwt?: string } | undefined> {
+export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan' | 'state'>, kube: Kube): Promise<(KubernetesAuthTarget & { reviewerUid?: string }) | undefined> {
   const info = kube.clusterInfo();
   if (!info.caPem) return undefined;
   if (!ctx.plan.vault.external) return { host: IN_CLUSTER_API, caPem: info.caPem };
@@ -90,8 +94,10 @@ export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan'>, kub
       subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace }],
     },
   ]);
+  const uid = ((await kube.get('v1', 'ServiceAccount', namespace, serviceAccount))?.metadata as { uid?: string } | undefined)?.uid;
   const reviewerJwt = await kube.createServiceAccountToken(namespace, serviceAccount, [], REVIEWER_TTL_SECONDS);
-  return { host: info.server, caPem: info.caPem, reviewerJwt };
+  const recorded = ctx.state.readJson<{ uid?: string }>(REVIEWER_STATE);
+  return { host: info.server, caPem: info.caPem, reviewerJwt, reviewerStale: recorded?.uid !== uid, ...(uid ? { reviewerUid: uid } : {}) };
 }
 
 const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Running';
@@ -123,11 +129,12 @@ export const vault: TaskStep<DeployContext> = {
       }
     }
     report('init, unseal, configure, seed');
+    const authTarget = await kubernetesAuthTarget(ctx, kube);
     const upOptions: UpOptions = {
       token: { env: vaultEnv().token },
       ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
       passwords: ctx.loaded.passwords,
-      configure: { kubernetes: await kubernetesAuthTarget(ctx, kube) },
+      configure: { kubernetes: authTarget },
       hooks: {
         persistInCluster: async (init) => {
           await kube.apply([
@@ -156,6 +163,7 @@ export const vault: TaskStep<DeployContext> = {
         for (const f of followers) f.close();
       }
     } else r = await vaultUp(leader, plan, ctx.state, upOptions);
+    if (authTarget?.reviewerUid) ctx.state.writeJson(REVIEWER_STATE, { uid: authTarget.reviewerUid });
     if (!plan.vault.external) {
       report('waiting for Vault to be Ready');
       for (const pod of pods) await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs });

@@ -20,6 +20,8 @@ export interface KubernetesAuthTarget {
   caPem: string;
   /** A token allowed to call TokenReview; omitted in-cluster, where Vault uses its own. */
   reviewerJwt?: string | undefined;
+  /** The token Vault holds belongs to a reviewer account that was recreated since: replace it. */
+  reviewerStale?: boolean | undefined;
 }
 
 export interface ConfigureOptions {
@@ -123,7 +125,7 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
       cur.kubernetes_host === k.host &&
       String(cur.kubernetes_ca_cert ?? '').trim() === k.caPem.trim() &&
       !!cur.disable_local_ca_jwt === !!k.reviewerJwt &&
-      (!k.reviewerJwt || cur.token_reviewer_jwt_set === true);
+      (!k.reviewerJwt || (cur.token_reviewer_jwt_set === true && !k.reviewerStale));
     if (!same) {
       await client.post(`auth/${auth.mount}/config`, { ...want, ...(k.reviewerJwt ? { token_reviewer_jwt: k.reviewerJwt } : {}) });
       items.push({ kind: 'auth-config', name: `${auth.mount}/config`, action: cur?.kubernetes_host ? 'updated' : 'created', detail: k.host });

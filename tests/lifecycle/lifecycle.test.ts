@@ -21,6 +21,7 @@ import { OWNER_CONFIGMAP } from '../../scripts/steps/cluster.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
 import { ownership } from '../../scripts/lifecycle/destroy.ts';
+import { TOKEN_REVIEWER } from '../../scripts/plan/manifests.ts';
 
 const CLI = join(PROJECT_ROOT, 'bin', 'vaultlab.js');
 const HELM = await checkTool('helm');
@@ -215,6 +216,8 @@ describe('lifecycle commands on a real API server and OpenBao', () => {
 
   it('destroy on an existing cluster removes only what vaultlab installed, and is safe twice', async () => {
     await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'not-ours' } }]);
+    // An account under the reviewer's name that vaultlab did not create (no managed-by label).
+    await kube.apply([{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: TOKEN_REVIEWER.serviceAccount, namespace: TOKEN_REVIEWER.namespace } }]);
     const r = vaultlab(['destroy', '--json']);
     expect(r.code, r.out).toBe(0);
     const j = json(r);
@@ -224,6 +227,7 @@ describe('lifecycle commands on a real API server and OpenBao', () => {
     const ns = await kube.get<any>('v1', 'Namespace', undefined, 'webapp');
     expect(!ns || ns.metadata.deletionTimestamp).toBeTruthy();
     expect(await kube.get('v1', 'Namespace', undefined, 'not-ours')).toBeTruthy();
+    expect(await kube.get('v1', 'ServiceAccount', TOKEN_REVIEWER.namespace, TOKEN_REVIEWER.serviceAccount)).toBeTruthy();
     expect(await kube.get('v1', 'Namespace', undefined, plan.vault.namespace)).toBeTruthy();
     expect(existsSync(state.path)).toBe(false);
 

@@ -26,6 +26,7 @@ import { vaultUp } from '../../scripts/vault/up.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
 import { esoManifests } from '../../scripts/steps/eso-resources.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../scripts/lifecycle/reset.ts';
+import { kubernetesAuthTarget, TOKEN_REVIEWER } from '../../scripts/steps/vault.ts';
 
 const CLI = join(PROJECT_ROOT, 'bin', 'vaultlab.js');
 const ES = 'external-secrets.io/v1';
@@ -236,10 +237,18 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     expect(helm.status, helm.stderr).toBe(0);
     expect(await kube.get('v1', 'ConfigMap', plan.eso.namespace, 'installed-by-helm')).toBeTruthy();
 
+    // The TokenReview account deploy creates for an external Vault.
+    await kubernetesAuthTarget({ plan, state }, kube);
+    const { namespace: reviewerNs, serviceAccount: reviewer } = TOKEN_REVIEWER;
+    expect(await kube.get('v1', 'ServiceAccount', reviewerNs, reviewer)).toBeTruthy();
+
     const r = vaultlab(['destroy', '--json']);
     expect(r.code, r.out).toBe(0);
     const j = json(r);
     expect(j.removed).toEqual(expect.arrayContaining([`helm release ${plan.eso.namespace}/${plan.eso.release}`, 'namespace webapp', 'namespace argocd', `state ${state.path} (except the external Vault's keys)`]));
+    expect(j.removed).toEqual(expect.arrayContaining([`ClusterRoleBinding ${reviewer}`, `ServiceAccount ${reviewerNs}/${reviewer}`]));
+    expect(await kube.get('v1', 'ServiceAccount', reviewerNs, reviewer)).toBeUndefined();
+    expect(await kube.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, reviewer)).toBeUndefined();
     expect(await kube.get('v1', 'ConfigMap', plan.eso.namespace, 'installed-by-helm')).toBeUndefined();
     // The external Vault lives on: its unseal key and root token stay, nothing else.
     expect(readdirSync(state.path)).toEqual(['vault-init.json']);

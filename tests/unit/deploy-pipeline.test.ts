@@ -14,6 +14,7 @@ import { installEsoCrds } from '../harness/kube/eso.ts';
 import { ensureEsoController, ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import { startBao, type BaoServer } from '../harness/bao.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
@@ -117,6 +118,34 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
     expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);
     const ms = (o: StepOutcome[]) => o.reduce((n, s) => n + s.ms, 0);
     console.log(`deploy: first ${ms(runs[0]!.outcomes)} ms, re-deploy ${ms(outcomes)} ms (${outcomes.map((o) => `${o.name} ${o.ms}`).join(', ')})`);
+  });
+
+  it('a recreated reviewer account (destroy removes it) gets its token replaced in Vault: ESO logins work again, then nothing changes', async () => {
+    const { namespace, serviceAccount } = TOKEN_REVIEWER;
+    const plan = runs[0]!.ctx.plan;
+    const role = plan.vault.kubernetesAuth.roles.find((r) => r.namespace === 'webapp')!;
+    const esoLogin = async () => {
+      const jwt = await kube.createServiceAccountToken(role.namespace, role.serviceAccount, [role.audience], 600);
+      const v = new VaultClient({ address: bao.address, attempts: 1 });
+      try {
+        return (await v.post(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: role.name, jwt }, { anonymous: true, accept: [400, 403, 500] })).status;
+      } finally {
+        v.close();
+      }
+    };
+    expect(await esoLogin()).toBe(200);
+    // What destroy removes; a later deploy creates the account anew, with a new uid.
+    await kube.delete('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, serviceAccount);
+    await kube.delete('v1', 'ServiceAccount', namespace, serviceAccount);
+    expect(await esoLogin()).not.toBe(200); // Vault still holds the deleted account's token
+    const { ctx } = await deploy();
+    const v = ctx.summary.vault as { configure: number; seedWrites: number };
+    expect(v.configure).toBe(1); // the auth config, with the new reviewer token
+    expect(v.seedWrites).toBe(0);
+    expect(await esoLogin()).toBe(200);
+    expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);
+    const again = await deploy();
+    expect((again.ctx.summary.vault as { writes: number }).writes).toBe(0);
   });
 
   it('demo: a lost state dir is restored from the copy of the init result kept in the cluster', async () => {
