@@ -36,13 +36,17 @@ async function resetFull(ctx: CommandContext): Promise<number> {
   const plan = buildPlan(loadConfig(loadOptions(ctx.flags)));
   const where = plan.cluster.provider === 'kind' ? `kind cluster "${plan.cluster.name}"` : `what vaultlab installed in context "${plan.cluster.context ?? 'current'}"`;
   const data = plan.vault.external ? `(the external Vault at ${plan.vault.hostAddress} keeps its data; secrets are re-seeded)` : "Vault's data, its keys and every secret in it are lost";
+  const state = stateDirFor(plan.cluster.name, ctx.options['state-dir'] as string | undefined);
+  // A profile switch that the redeploy would refuse (an external Vault vaultlab initialized with
+  // the other profile outlives the destroy) is refused before anything is destroyed.
+  const { assertProfileSwitchAllowed } = await import('../production/switch.ts');
+  assertProfileSwitchAllowed(state, plan.profile, { resetFull: true, cluster: plan.cluster.name, ...(plan.vault.external ? { externalVault: plan.vault.hostAddress } : {}) });
   if (!(await confirm(ctx, `Destroy ${where} and deploy it again from scratch? ${data}?`))) {
     ctx.out.info('Nothing done.');
     if (ctx.flags.json) ctx.out.result({ ok: true, action: 'cancelled' });
     return 0;
   }
   const t0 = performance.now();
-  const state = stateDirFor(plan.cluster.name, ctx.options['state-dir'] as string | undefined);
   const release = existsSync(state.path) ? state.lock('reset --full') : () => {};
   let destroyed;
   try {

@@ -10,6 +10,7 @@ import { versionAtLeast } from '../adapters/tools.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { allManifests, MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
 import type { Plan } from '../plan/types.ts';
+import { assertProfileSwitchAllowed } from '../production/switch.ts';
 
 export const OWNER_CONFIGMAP = 'vaultlab-owner';
 export const CLUSTER_STATE = 'cluster.json';
@@ -23,18 +24,13 @@ export interface ClusterState {
   complete?: boolean;
 }
 
-/** Switching a deployed environment's profile needs a fresh Vault (issue: production switch). */
+/**
+ * Switching a deployed environment's profile needs a fresh Vault: refused when the state dir
+ * records another profile, in cluster.json or in vault-init.json (see production/switch.ts).
+ */
 export function checkProfileSwitch(ctx: Pick<DeployContext, 'state' | 'plan'>): void {
-  const recorded = ctx.state.readJson<ClusterState>(CLUSTER_STATE);
-  if (recorded && recorded.profile !== ctx.plan.profile) {
-    throw new VaultlabError(
-      `cluster "${ctx.plan.cluster.name}" was deployed with the ${recorded.profile} profile; switching it to ${ctx.plan.profile} in place is refused`,
-      {
-        exitCode: 2,
-        hint: `A ${ctx.plan.profile} Vault needs a fresh start (other storage, key shares, TLS). Run \`vaultlab reset --full --profile ${ctx.plan.profile}\` to rebuild, or use another cluster name (--name).`,
-      },
-    );
-  }
+  const { plan } = ctx;
+  assertProfileSwitchAllowed(ctx.state, plan.profile, { cluster: plan.cluster.name, ...(plan.vault.external ? { externalVault: plan.vault.hostAddress } : {}) });
 }
 
 /** What `kind create` must do given the clusters that exist and what the state dir recorded. */

@@ -256,4 +256,15 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     expect(readInit(state)!.keys_base64).toHaveLength(1);
     expect(r.out).not.toContain(readInit(state)!.keys_base64[0]);
   });
+
+  it('reset --full to production with an external Vault vaultlab initialized as demo: refused (exit 2) before anything is destroyed', async () => {
+    await kube.apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'vaultlab-owner', namespace: 'kube-system' }, data: { cluster: plan.cluster.name, provider: 'existing', createdByVaultlab: 'false' } }]);
+    const r = vaultlab(['reset', '--full', '--profile', 'production', '--yes']);
+    expect(r.code, r.out).toBe(2);
+    expect(r.out).toContain(`the external Vault at ${bao.address} was initialized by vaultlab with the demo profile`);
+    expect(r.out).toMatch(/point vault\.address at a new, uninitialized Vault/);
+    expect(r.out).not.toMatch(/Destroyed in/);
+    expect(await kube.get('v1', 'ConfigMap', 'kube-system', 'vaultlab-owner')).toBeTruthy();
+    expect(readInit(state)!.profile).toBe('demo');
+  });
 });

@@ -54,7 +54,11 @@ describe('deploy pipeline', () => {
     state.writeJson('cluster.json', { name: 'vaultlab', provider: 'kind', profile: 'demo', createdByVaultlab: true });
     const prod = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {}, profile: 'production' }));
     expect(() => checkProfileSwitch({ state, plan })).not.toThrow();
-    expect(() => checkProfileSwitch({ state, plan: prod })).toThrow(/deployed with the demo profile; switching it to production in place is refused/);
+    expect(() => checkProfileSwitch({ state, plan: prod })).toThrow(/^environment "vaultlab" is a demo environment \(the environment was deployed with the demo profile; .*cluster\.json\); switching it to production in place is refused$/);
+    // The init record alone counts too: it is what cannot change.
+    const initOnly = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state'));
+    initOnly.writeJson('vault-init.json', { profile: 'demo', keys_base64: ['k'], root_token: null });
+    expect(() => checkProfileSwitch({ state: initOnly, plan: prod })).toThrow(/Vault was initialized with the demo profile/);
   });
 });
 
