@@ -1,6 +1,6 @@
 // Per-cluster local state: `.vaultlab/<cluster>/`, directory 0700, files 0600, written
 // atomically (temp file, fsync, rename), git-ignored, and locked so two runs never share it.
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VaultlabError } from './errors.ts';
 
@@ -78,13 +78,28 @@ export class StateDir {
   }
 
   /** Every state file must be private: a 0644 key file is a finding, not a detail. */
+  /**
+   * Every file and folder of the state dir that others may read: key shares, tokens, the
+   * kubeconfig (kind's holds a client key), the TLS keys under tls/. Each with the chmod that fixes it.
+   */
   checkPermissions(): string[] {
     const problems: string[] = [];
-    for (const name of ['vault-init.json', 'setup-token.json']) {
-      if (!this.has(name)) continue;
-      const mode = statSync(this.file(name)).mode & 0o777;
-      if (mode & 0o077) problems.push(`${this.file(name)} has mode ${mode.toString(8)}; run: chmod 600 ${this.file(name)}`);
-    }
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          check(path, 0o700);
+          walk(path);
+        } else if (entry.isFile()) check(path, 0o600);
+      }
+    };
+    const check = (path: string, want: number) => {
+      const mode = statSync(path).mode & 0o777;
+      if (mode & 0o077) problems.push(`${path} has mode ${mode.toString(8)}; run: chmod ${want.toString(8)} ${path}`);
+    };
+    if (!existsSync(this.path)) return problems;
+    check(this.path, 0o700);
+    walk(this.path);
     return problems;
   }
 

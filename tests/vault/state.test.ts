@@ -58,6 +58,23 @@ describe('state dir', () => {
     expect(s.checkPermissions()[0]).toMatch(/has mode 644; run: chmod 600/);
   });
 
+  it('checks every file and folder, the TLS keys under tls/ and the kubeconfig too', () => {
+    const s = new StateDir(join(newRoot(), '.vaultlab', 'c'));
+    s.write('tls/ca.key', 'key');
+    s.write('kubeconfig', 'client-key-data: x');
+    expect(s.checkPermissions()).toEqual([]);
+    chmodSync(s.file('tls/ca.key'), 0o640);
+    chmodSync(s.file('kubeconfig'), 0o644);
+    chmodSync(s.file('tls'), 0o755);
+    expect(s.checkPermissions().sort()).toEqual(
+      [
+        `${s.file('kubeconfig')} has mode 644; run: chmod 600 ${s.file('kubeconfig')}`,
+        `${s.file('tls')} has mode 755; run: chmod 700 ${s.file('tls')}`,
+        `${s.file('tls/ca.key')} has mode 640; run: chmod 600 ${s.file('tls/ca.key')}`,
+      ].sort(),
+    );
+  });
+
   it('a lock held by a live process is refused with who holds it; released, it can be taken again', () => {
     const s = new StateDir(join(newRoot(), '.vaultlab', 'c'));
     const sleeper = spawn('sleep', ['30']);
