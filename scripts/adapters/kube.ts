@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type * as K8s from '@kubernetes/client-node';
 import { VaultlabError } from '../lib/errors.ts';
+import { currentSignal } from '../lib/tasks.ts';
 import type { KubeObject } from '../plan/manifests.ts';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
@@ -51,6 +52,8 @@ export interface WaitOptions {
   status?: 'True' | 'False';
   reason?: string;
   timeoutMs?: number;
+  /** Ends the wait at once (Ctrl-C); default: the running step's signal. */
+  signal?: AbortSignal | undefined;
   /** Called on each observed object, e.g. to surface a failing condition's message early. */
   onUpdate?: (obj: any) => void;
 }
@@ -174,9 +177,14 @@ export class Kube {
   /**
    * Waits, with a watch, until `pred(obj)` holds for the named object. Re-establishes the watch
    * when the server closes it. Times out with a message naming the object and its last state.
+   * An aborted signal (Ctrl-C in a deploy step) ends it at once, watch closed and timer cleared.
    */
   async waitFor(apiVersion: string, kind: string, namespace: string | undefined, name: string, pred: (obj: any) => boolean, describe: string, opts: WaitOptions = {}): Promise<any> {
     const timeoutMs = opts.timeoutMs ?? 120_000;
+    const signal = opts.signal ?? currentSignal();
+    const what = `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
+    const cancelled = () => new VaultlabError(`the wait for ${what} to be ${describe} was cancelled`);
+    if (signal?.aborted) throw cancelled();
     const current = await this.get(apiVersion, kind, namespace, name);
     if (current) opts.onUpdate?.(current);
     if (current && pred(current)) return current;
@@ -190,15 +198,18 @@ export class Kube {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         controller?.abort();
         fn();
       };
+      const onAbort = () => finish(() => reject(cancelled()));
       const timer = setTimeout(() => {
         const conditions = last?.status?.conditions?.map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`).join(', ');
         finish(() =>
-          reject(new VaultlabError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${kind} ${namespace ? `${namespace}/` : ''}${name} to be ${describe}${last ? `; last seen: ${conditions || 'no conditions'}` : '; it does not exist'}`)),
+          reject(new VaultlabError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what} to be ${describe}${last ? `; last seen: ${conditions || 'no conditions'}` : '; it does not exist'}`)),
         );
       }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       const start = async () => {
         if (finished) return;
         try {
@@ -215,6 +226,8 @@ export class Kube {
               if (!finished) setTimeout(start, 200);
             },
           );
+          // Finished (or cancelled) while the watch was being set up: close it, never leak it.
+          if (finished) return controller.abort();
           // An update between the first read and the watch start must not be missed.
           const now = await this.get(apiVersion, kind, namespace, name);
           if (now && pred(now)) finish(() => resolve(now));

@@ -139,6 +139,29 @@ describe('Kubernetes adapter on a real API server', () => {
     expect(err.message).toMatch(/timed out after 2 s waiting for ExternalSecret webapp\/webapp-db to be Ready=True \(SecretSynced\); last seen: no conditions/);
   });
 
+  it('a wait ends at once when its signal aborts (Ctrl-C), and by default follows the running step\'s signal', async () => {
+    const controller = new AbortController();
+    const t0 = Date.now();
+    const waiting = kube.waitForCondition('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db', 'Ready', { reason: 'SecretSynced', timeoutMs: 60_000, signal: controller.signal }).catch((e) => e);
+    setTimeout(() => controller.abort(), 300);
+    const err = await waiting;
+    expect(err.message).toBe('the wait for ExternalSecret webapp/webapp-db to be Ready=True (SecretSynced) was cancelled');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // Inside a deploy step: the runner's signal, without passing it.
+    const { runSteps } = await import('../../scripts/lib/tasks.ts');
+    const { Output } = await import('../../scripts/lib/output.ts');
+    const run = new AbortController();
+    let inner: Promise<unknown> | undefined;
+    const step = { name: 'wait', title: 'Wait', run: () => (inner = kube.waitForCondition('external-secrets.io/v1', 'ExternalSecret', 'webapp', 'webapp-db', 'Ready', { timeoutMs: 60_000 })) };
+    setTimeout(() => run.abort(), 300);
+    const t1 = Date.now();
+    const stepped = await runSteps([step as any], {}, new Output({ json: true, verbose: false, plain: true }), { handleSigint: false, signal: run.signal }).catch((e) => e);
+    expect(stepped.name).toBe('InterruptedError');
+    // The wait itself ended too (its watch closed), not left running until its timeout.
+    expect(((await inner!.catch((e) => e)) as Error).message).toMatch(/was cancelled$/);
+    expect(Date.now() - t1).toBeLessThan(5000);
+  });
+
   it('TokenRequest issues an audience-bound JWT that TokenReview accepts', async () => {
     const token = await kube.createServiceAccountToken('webapp', 'external-secrets', ['vault'], 600);
     const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
