@@ -3,25 +3,16 @@
 // place; what is tested is vaultlab's side: apply, the ESO identity login, the digest check.
 import { describe, it, expect, afterAll } from 'vitest';
 import { setupOrFail } from '../harness/kube/setup.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { installEsoCrds } from '../harness/kube/eso.ts';
-import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
-import { startBao, type BaoServer } from '../harness/bao.ts';
+import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { StateDir } from '../../scripts/lib/state.ts';
-import { vaultUp } from '../../scripts/vault/up.ts';
 import { esoManifests, applyWithRetry } from '../../scripts/steps/eso-resources.ts';
 import { checkSecret, esoIdentityClient } from '../../scripts/steps/verify.ts';
 
 describe('deploy steps on a real API server and OpenBao', () => {
-  let kubeServer: KubeServer;
-  let bao: BaoServer;
+  let env: ApiAndBao;
   let kube: Kube;
   let vault: VaultClient;
   const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {} });
@@ -29,20 +20,14 @@ describe('deploy steps on a real API server and OpenBao', () => {
   const options = { preload: false, skipSamples: false, timeoutMs: 30_000 };
 
   setupOrFail(async () => {
-    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
-    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
-    await installEsoCrds(kube);
-    const reviewerJwt = await vaultReviewerToken(kube);
-    vault = new VaultClient({ address: bao.address });
-    const info = kube.clusterInfo();
-    await vaultUp(vault, plan, new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), {
-      passwords: loaded.passwords,
-      configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } },
-    });
+    env = await startApiAndBao();
+    kube = env.kube;
+    vault = new VaultClient({ address: env.bao.address });
+    await vaultUpForApi(vault, kube, plan, tempState(), loaded.passwords);
   });
   afterAll(async () => {
     vault?.close();
-    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+    await env?.stop();
   });
 
   it('applies the ESO resources of every namespace; a second deploy changes nothing', async () => {

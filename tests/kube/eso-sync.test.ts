@@ -3,72 +3,48 @@
 // Secrets through the SecretStore and ExternalSecrets vaultlab renders, with Kubernetes auth.
 import { describe, it, expect, afterAll } from 'vitest';
 import { setupOrFail } from '../harness/kube/setup.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { installEsoCrds } from '../harness/kube/eso.ts';
-import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
-import { ensureEsoController, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
-import { startBao, type BaoServer } from '../harness/bao.ts';
+import { ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import { startApiAndBao, externalVaultConfig, tempState, vaultUpForApi, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
-import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
-import { readFileSync } from 'node:fs';
+import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { StateDir } from '../../scripts/lib/state.ts';
-import { vaultUp } from '../../scripts/vault/up.ts';
 import { esoManifests } from '../../scripts/steps/eso-resources.ts';
 import { checkSecret } from '../../scripts/steps/verify.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../scripts/lifecycle/reset.ts';
 
 describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`, () => {
-  let kubeServer: KubeServer;
-  let bao: BaoServer;
+  let env: ApiAndBao;
   let kube: Kube;
   let vault: VaultClient;
-  let controller: ChildProcess;
-  let logs = '';
+  let controller: EsoController;
   let plan: ReturnType<typeof buildPlan>;
+  const logs = () => controller?.logs() ?? '';
 
   setupOrFail(async () => {
-    const bin = ensureEsoController();
-    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
-    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
-    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
-    // An "external" Vault (the local OpenBao), so the SecretStore points at its loopback address.
+    env = await startApiAndBao(ESO_CONTROLLER_VERSION);
+    kube = env.kube;
     // The bundled demo environment, with an "external" Vault (the local OpenBao) so the
     // SecretStores point at its loopback address.
-    const loaded = loadConfigText(readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`), 'config.toml', { env: {} });
+    const loaded = loadConfigText(externalVaultConfig(env.bao.address), 'config.toml', { env: {} });
     plan = buildPlan(loaded);
-    const reviewerJwt = await vaultReviewerToken(kube);
-    vault = new VaultClient({ address: bao.address });
-    const info = kube.clusterInfo();
-    await vaultUp(vault, plan, new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), {
-      passwords: loaded.passwords,
-      configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } },
-    });
+    vault = new VaultClient({ address: env.bao.address });
+    await vaultUpForApi(vault, kube, plan, tempState(), loaded.passwords);
     await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
     // ArgoCD's own key in the Secret it owns, which ESO must merge into, not replace.
     await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'server.owned-by-argocd': Buffer.from('keep').toString('base64') } }], { fieldManager: 'argocd' });
-    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], {
-      env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    controller.stdout!.on('data', (d) => (logs += d));
-    controller.stderr!.on('data', (d) => (logs += d));
+    controller = startEsoController(env.kubeServer.kubeconfigPath);
   });
   afterAll(async () => {
-    controller?.kill('SIGTERM');
+    controller?.stop();
     vault?.close();
-    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+    await env?.stop();
   });
 
   it('every SecretStore becomes Ready and every ExternalSecret syncs the exact values from Vault', async () => {
     for (const ns of plan.namespaces) {
       await kube.waitForCondition('external-secrets.io/v1', 'SecretStore', ns.name, 'vault-backend', 'Ready', { timeoutMs: 90_000 }).catch((e) => {
-        throw new Error(`${e.message}\ncontroller log:\n${logs.slice(-3000)}`);
+        throw new Error(`${e.message}\ncontroller log:\n${logs().slice(-3000)}`);
       });
     }
     for (const ns of plan.namespaces) {

@@ -8,16 +8,16 @@
 // subresource, as the deployment controller does, because the controller it describes (the ESO
 // process started here) is running.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { installEsoCrds } from '../harness/kube/eso.ts';
+import type { KubeServer } from '../harness/kube/server.ts';
+import { startApiAndBao, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
-import { ensureEsoController, ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
-import { startBao, type BaoServer } from '../harness/bao.ts';
-import { Kube } from '../../scripts/adapters/kube.ts';
+import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import type { BaoServer } from '../harness/bao.ts';
+import type { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { BUNDLED_CONFIG, PROJECT_ROOT, loadConfig } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
@@ -35,8 +35,9 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
   let kubeServer: KubeServer;
   let bao: BaoServer;
   let kube: Kube;
-  let controller: ChildProcess;
-  let logs = '';
+  let env: ApiAndBao;
+  let controller: EsoController;
+  const logs = () => controller?.logs() ?? '';
   let cwd: string;
   let config: string;
   let state: StateDir;
@@ -57,7 +58,7 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
   const forceSync = (ns: string, name: string) => kube.mergePatch(ES, 'ExternalSecret', ns, name, { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: `test-${Date.now()}` } } });
   const waitReady = (ns: string, name: string, status: 'True' | 'False' = 'True') =>
     kube.waitForCondition(ES, 'ExternalSecret', ns, name, 'Ready', { status, timeoutMs: 90_000 }).catch((e) => {
-      throw new Error(`${(e as Error).message}\ncontroller log:\n${logs.slice(-3000)}`);
+      throw new Error(`${(e as Error).message}\ncontroller log:\n${logs().slice(-3000)}`);
     });
   const secretValue = async (ns: string, name: string, key: string) => (await kube.readSecret(ns, name))?.data[key]?.toString('utf8');
   /** status, until it reports healthy (ESO retries with backoff after an error). */
@@ -71,11 +72,9 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
   };
 
   beforeAll(async () => {
-    const bin = ensureEsoController();
     ensureTool('helm'); // doctor's machine check for an existing cluster: helm, from the test tool cache
-    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
-    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
-    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
+    env = await startApiAndBao(ESO_CONTROLLER_VERSION);
+    ({ kubeServer, bao, kube } = env);
     cwd = mkdtempSync(join(tmpdir(), 'vaultlab-synced-'));
     config = join(cwd, 'config.toml');
     writeFileSync(
@@ -108,14 +107,12 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     dep.status = { replicas: 1, readyReplicas: 1, availableReplicas: 1, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'the ESO controller process of this test is running', lastUpdateTime: new Date(), lastTransitionTime: new Date() }] };
     await apps.replaceNamespacedDeploymentStatus({ name: plan.eso.release, namespace: plan.eso.namespace, body: dep });
 
-    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
-    controller.stdout!.on('data', (d) => (logs += d));
-    controller.stderr!.on('data', (d) => (logs += d));
+    controller = startEsoController(kubeServer.kubeconfigPath);
     for (const ns of plan.namespaces) for (const es of ns.externalSecrets) await waitReady(ns.name, es.name);
   });
   afterAll(async () => {
-    controller?.kill('SIGTERM');
-    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+    controller?.stop();
+    await env?.stop();
   });
 
   it('status is healthy (exit 0): Vault, ESO, every SecretStore Ready and every ExternalSecret SecretSynced', () => {

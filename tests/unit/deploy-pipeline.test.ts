@@ -5,15 +5,14 @@
 // for what it installs. Every other step runs as `vaultlab deploy` runs it, through the runner.
 // The second run is a re-deploy on a healthy environment: it must change nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { installEsoCrds } from '../harness/kube/eso.ts';
-import { ensureEsoController, ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
-import { startBao, type BaoServer } from '../harness/bao.ts';
-import { Kube } from '../../scripts/adapters/kube.ts';
+import type { KubeServer } from '../harness/kube/server.ts';
+import { startApiAndBao, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
+import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import type { BaoServer } from '../harness/bao.ts';
+import type { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
@@ -30,8 +29,9 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
   let kubeServer: KubeServer;
   let bao: BaoServer;
   let kube: Kube;
-  let controller: ChildProcess;
-  let logs = '';
+  let env: ApiAndBao;
+  let controller: EsoController;
+  const logs = () => controller?.logs() ?? '';
   let config: string;
   const saved = process.env.PATH;
   const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state'));
@@ -46,7 +46,7 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
       runs.push({ ctx, outcomes });
       return { ctx, outcomes };
     } catch (err) {
-      (err as Error).message += `\nESO controller log:\n${logs.slice(-3000)}`;
+      (err as Error).message += `\nESO controller log:\n${logs().slice(-3000)}`;
       throw err;
     } finally {
       ctx.vault?.close();
@@ -57,21 +57,17 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
   beforeAll(async () => {
     ensureTool('helm'); // preflight for an existing cluster checks helm
     process.env.PATH = [binDir(), saved].join(delimiter);
-    const bin = ensureEsoController();
-    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
-    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
-    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
+    env = await startApiAndBao(ESO_CONTROLLER_VERSION);
+    ({ kubeServer, bao, kube } = env);
     config = readFileSync(BUNDLED_CONFIG, 'utf8')
       .replace(/^provider = "kind".*$/m, `provider = "existing"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
       .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`);
-    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
-    controller.stdout!.on('data', (d) => (logs += d));
-    controller.stderr!.on('data', (d) => (logs += d));
+    controller = startEsoController(kubeServer.kubeconfigPath);
   }, 600_000);
   afterAll(async () => {
     process.env.PATH = saved;
-    controller?.kill('SIGTERM');
-    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+    controller?.stop();
+    await env?.stop();
   });
 
   it('first deploy: every step runs; Vault initialized, configured and seeded; every Secret matches Vault', async () => {

@@ -6,24 +6,15 @@
 // not bind, a wrong audience, a Merge target that does not exist. No pods run here (no kubelet),
 // so the sample Deployments are not deployed (--skip-samples).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { installEsoCrds } from '../harness/kube/eso.ts';
-import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
-import { ensureEsoController, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
-import { startBao, type BaoServer } from '../harness/bao.ts';
+import { ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
+import { startApiAndBao, externalVaultConfig, tempState, vaultUpForApi, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
-import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { namespaceManifests, type KubeObject } from '../../scripts/plan/manifests.ts';
 import type { ExternalSecretPlan, NamespacePlan } from '../../scripts/plan/types.ts';
-import { StateDir } from '../../scripts/lib/state.ts';
 import { Output } from '../../scripts/lib/output.ts';
-import { vaultUp } from '../../scripts/vault/up.ts';
 import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
 import { esoResources, waitStoreReady } from '../../scripts/steps/eso-resources.ts';
 import { verify, waitSynced, type SecretCheck } from '../../scripts/steps/verify.ts';
@@ -33,43 +24,37 @@ const signal = new AbortController().signal;
 const quiet = () => undefined;
 
 describe(`deploy steps with ESO ${ESO_CONTROLLER_VERSION}, OpenBao and a real API server`, () => {
-  let kubeServer: KubeServer;
-  let bao: BaoServer;
+  let env: ApiAndBao;
   let kube: Kube;
   let vault: VaultClient;
-  let controller: ChildProcess;
-  let logs = '';
+  let controller: EsoController;
   let ctx: DeployContext;
+  const logs = () => controller?.logs() ?? '';
 
   beforeAll(async () => {
-    const bin = ensureEsoController();
-    [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
-    kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
-    await installEsoCrds(kube, ESO_CONTROLLER_VERSION);
+    env = await startApiAndBao(ESO_CONTROLLER_VERSION);
+    kube = env.kube;
     // The bundled demo environment with an "external" Vault (this OpenBao), so the SecretStores
     // point at its loopback address, which the out-of-cluster controller reaches.
-    const loaded = loadConfigText(readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`), 'config.toml', { env: {} });
+    const loaded = loadConfigText(externalVaultConfig(env.bao.address), 'config.toml', { env: {} });
     const plan = buildPlan(loaded);
-    const state = new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state'));
-    vault = new VaultClient({ address: bao.address });
-    const info = kube.clusterInfo();
-    await vaultUp(vault, plan, state, { passwords: loaded.passwords, configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt: await vaultReviewerToken(kube) } } });
-    controller = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeServer.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
-    controller.stdout!.on('data', (d) => (logs += d));
-    controller.stderr!.on('data', (d) => (logs += d));
+    const state = tempState();
+    vault = new VaultClient({ address: env.bao.address });
+    await vaultUpForApi(vault, kube, plan, state, loaded.passwords);
+    controller = startEsoController(env.kubeServer.kubeconfigPath);
     ctx = newDeployContext({ loaded, plan, out: new Output({ json: true, verbose: false, plain: true }), state, options: { preload: false, skipSamples: true, timeoutMs: 90_000 } });
     ctx.kube = kube;
     ctx.vault = vault;
   }, 600_000);
   afterAll(async () => {
-    controller?.kill('SIGTERM');
+    controller?.stop();
     vault?.close();
-    await Promise.all([kubeServer?.stop(), bao?.stop()]);
+    await env?.stop();
   });
 
   const withLogs = async <T>(p: Promise<T>): Promise<T> =>
     p.catch((e: Error) => {
-      throw new Error(`${e.message}\ncontroller log:\n${logs.slice(-3000)}`);
+      throw new Error(`${e.message}\ncontroller log:\n${logs().slice(-3000)}`);
     });
 
   it('ESO resources step: applies everything, every SecretStore Ready; a second run changes nothing', async () => {

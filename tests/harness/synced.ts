@@ -1,0 +1,67 @@
+// The pieces of a syncing environment that several suites start the same way: a real API
+// server with ESO's CRDs beside a real OpenBao, Vault brought up with Kubernetes auth against
+// that API server, and the ESO controller (built from its Go module) running out of cluster.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startKube, type KubeServer } from './kube/server.ts';
+import { installEsoCrds } from './kube/eso.ts';
+import { vaultReviewerToken } from './kube/reviewer.ts';
+import { ensureEsoController } from './kube/build.ts';
+import { startBao, type BaoServer } from './bao.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import type { VaultClient } from '../../scripts/adapters/vault.ts';
+import { BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import type { Plan } from '../../scripts/plan/types.ts';
+import { vaultUp, type UpReport } from '../../scripts/vault/up.ts';
+
+export interface ApiAndBao {
+  kubeServer: KubeServer;
+  bao: BaoServer;
+  kube: Kube;
+  stop(): Promise<void>;
+}
+
+/** The API server (ESO's CRDs installed, of `esoVersion` or the default pin) and OpenBao, started side by side. */
+export async function startApiAndBao(esoVersion?: string): Promise<ApiAndBao> {
+  const [kubeServer, bao] = await Promise.all([startKube(), startBao()]);
+  const kube = await Kube.connect({ kubeconfig: kubeServer.kubeconfigPath });
+  await installEsoCrds(kube, esoVersion);
+  return { kubeServer, bao, kube, stop: async () => void (await Promise.all([kubeServer.stop(), bao.stop()])) };
+}
+
+/**
+ * The bundled demo config with OpenBao as an "external" Vault, so the SecretStores point at
+ * its loopback address, which an out-of-cluster ESO controller reaches.
+ */
+export function externalVaultConfig(baoAddress: string): string {
+  return readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`);
+}
+
+export function tempState(): StateDir {
+  return new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state'));
+}
+
+/** vaultUp with Kubernetes auth against this API server, through the reviewer account the Vault chart would create. */
+export async function vaultUpForApi(vault: VaultClient, kube: Kube, plan: Plan, state: StateDir, passwords: Readonly<Record<string, string>>): Promise<UpReport> {
+  const info = kube.clusterInfo();
+  return vaultUp(vault, plan, state, { passwords, configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt: await vaultReviewerToken(kube) } } });
+}
+
+export interface EsoController {
+  /** Everything the controller printed so far (for failure messages). */
+  logs(): string;
+  stop(): void;
+}
+
+/** The ESO controller out of cluster, against the API server of `kubeconfigPath`. */
+export function startEsoController(kubeconfigPath: string): EsoController {
+  const bin = ensureEsoController();
+  const child = spawn(bin, ['--enable-leader-election=false', '--metrics-addr=127.0.0.1:0', '--loglevel=info'], { env: { ...process.env, KUBECONFIG: kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout!.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
+  return { logs: () => logs, stop: () => void child.kill('SIGTERM') };
+}
