@@ -1,8 +1,13 @@
 // The helm adapter and the ESO install for real: the helm binary (built from its Go module), the
-// External Secrets Operator chart at the pinned version (its source from the ESO Go module,
-// packaged and served from a local chart repository, since this machine has no route to
-// charts.external-secrets.io), installed into a real kube-apiserver + etcd. No pod runs here (no
-// kubelet), so nothing waits with --wait except the interrupted installs below, which is the point.
+// External Secrets Operator chart (its source from the ESO Go module, packaged and served from a
+// local chart repository, since this machine has no route to charts.external-secrets.io),
+// installed into a real kube-apiserver + etcd. No pod runs here (no kubelet), so nothing waits
+// with --wait except the interrupted installs below, which is the point.
+//
+// Said plainly: the pinned chart (plan.eso.chart.version, 2.x) is not on the Go module proxy (ESO's
+// v2 tags have no /v2 module path), so the chart source is the newest one the proxy serves
+// (ESO_VERSION), packaged under the pinned version so the adapter sees exactly what it asks
+// helm for. The values vaultlab sets exist in both (checked against the pinned chart's values).
 //
 // Two changes to the chart source, both what ESO's release pipeline does or makes moot: its CRDs
 // (generated at release into templates/crds) are placed in crds/, and the optional, disabled
@@ -19,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
-import { esoModuleDir } from '../harness/kube/eso.ts';
+import { esoModuleDir, ESO_VERSION } from '../harness/kube/eso.ts';
 import { ensureTool, binDir, KUBERNETES_VERSION } from '../harness/kube/build.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { exec } from '../../scripts/adapters/exec.ts';
@@ -54,7 +59,7 @@ async function startVersionProxy(server: KubeServer): Promise<{ url: string; clo
   return { url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, close: () => proxy.close() };
 }
 
-describe(`helm adapter: ESO chart ${VERSION} into a real API server`, () => {
+describe(`helm adapter: ESO chart ${VERSION} (source of ${ESO_VERSION}) into a real API server`, () => {
   let kubeServer: KubeServer;
   let kube: Kube;
   let repo: Server;
@@ -100,8 +105,8 @@ describe(`helm adapter: ESO chart ${VERSION} into a real API server`, () => {
   beforeAll(async () => {
     helmBin = ensureTool('helm');
     work = mkdtempSync(join(tmpdir(), 'vaultlab-helm-test-'));
-    // The chart, as published: source from the pinned ESO module, CRDs alongside.
-    const src = join(esoModuleDir(`v${VERSION}`), 'deploy', 'charts', 'external-secrets');
+    // The chart, as published: source from the ESO module, CRDs alongside.
+    const src = join(esoModuleDir(ESO_VERSION), 'deploy', 'charts', 'external-secrets');
     const chart = join(work, 'chart', 'external-secrets');
     cpSync(src, chart, { recursive: true });
     spawnSync('chmod', ['-R', 'u+w', join(work, 'chart')]);
@@ -109,7 +114,7 @@ describe(`helm adapter: ESO chart ${VERSION} into a real API server`, () => {
     writeFileSync(join(chart, 'Chart.yaml'), chartYaml.slice(0, chartYaml.indexOf('dependencies:')));
     rmSync(join(chart, 'Chart.lock'), { force: true });
     mkdirSync(join(chart, 'crds'));
-    const bases = join(esoModuleDir(`v${VERSION}`), 'config', 'crds', 'bases');
+    const bases = join(esoModuleDir(ESO_VERSION), 'config', 'crds', 'bases');
     for (const f of readdirSync(bases).filter((n) => n.startsWith('external-secrets.io_'))) cpSync(join(bases, f), join(chart, 'crds', f));
     const served = join(work, 'repo');
     mkdirSync(served);
