@@ -69,7 +69,13 @@ export function vaultValues(plan: Plan): Record<string, any> {
   const v = plan.vault;
   const base = stack(plan.profile === 'production' ? 'vault/values-production.yaml' : 'vault/values-demo.yaml');
   const over: Record<string, any> = {
-    server: { image: { repository: v.image.repository, tag: v.image.tag } },
+    server: {
+      image: { repository: v.image.repository, tag: v.image.tag },
+      // A checksum of the server configuration on the pods: with the chart's OnDelete update
+      // strategy, a changed configuration makes a new StatefulSet revision, which the Vault step
+      // rolls out pod by pod (steps/vault-rollout.ts). The OpenBao chart names the key differently.
+      [v.distribution === 'openbao' ? 'configAnnotation' : 'includeConfigAnnotation']: true,
+    },
   };
   if (plan.profile === 'production') {
     over.server.ha = { replicas: v.ha.replicas, raft: { config: raftConfig(plan) } };

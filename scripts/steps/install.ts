@@ -3,7 +3,9 @@
 // A release already at this chart version with these values is left alone (no restart).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
-import { vaultValues, renderArtifacts } from '../plan/render.ts';
+import { vaultValues, renderArtifacts, mergeValues } from '../plan/render.ts';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { helmUpgradeInstall, type HelmOutcome } from '../adapters/helm.ts';
 import { vaultNetworkPolicy } from '../plan/manifests.ts';
 import { parse as parseYaml } from 'yaml';
@@ -11,8 +13,8 @@ import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.t
 import { VaultlabError } from '../lib/errors.ts';
 import type { Kube } from '../adapters/kube.ts';
 
-/** production with cert-manager: issue Vault's certificate, keep its CA for vaultlab's client. */
-export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Promise<void> {
+/** production with cert-manager: issue Vault's certificate, keep its CA for vaultlab's client; returns the certificate. */
+export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Promise<Buffer | undefined> {
   const crd = await kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'certificates.cert-manager.io');
   if (!crd) {
     throw new VaultlabError('production.tls = "cert-manager", but cert-manager is not installed in the cluster', {
@@ -25,6 +27,19 @@ export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Prom
   const ca = secret?.data['ca.crt'];
   if (!ca) throw new VaultlabError(`Secret ${ctx.plan.vault.namespace}/vault-tls has no ca.crt`, { hint: 'Check the vaultlab-ca Issuer: kubectl -n vault describe issuer vaultlab-ca' });
   ctx.state.ensure().write('tls/ca.crt', ca.toString('utf8'));
+  return secret?.data['tls.crt'];
+}
+
+export const TLS_DIGEST_ANNOTATION = 'vaultlab.dev/tls-cert-sha256';
+
+/**
+ * Vault's pods carry a digest of the certificate they mount: a new certificate (regenerated,
+ * renewed) is then a new StatefulSet revision, which the Vault step rolls out pod by pod, since
+ * Vault reads its certificate at start-up and the chart's update strategy is OnDelete.
+ */
+export function withCertificateDigest(values: Record<string, any>, certificate: Buffer): Record<string, any> {
+  const digest = createHash('sha256').update(certificate).digest('hex').slice(0, 16);
+  return mergeValues(values, { server: { annotations: { [TLS_DIGEST_ANNOTATION]: digest } } });
 }
 
 /** The CA that signed Vault's certificate, from the state dir (either issuer). */
@@ -51,14 +66,17 @@ export const install: TaskStep<DeployContext> = {
       jobs.push(
         (async () => {
           await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } }]);
-          if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') await issueWithCertManager(ctx, kube);
+          let certificate: Buffer | undefined;
+          if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') certificate = await issueWithCertManager(ctx, kube);
           else if (plan.vault.tls) {
             const tls = ensureVaultTls(plan, ctx.state);
             await kube.apply(tlsSecrets(plan, tls).filter((s) => s.metadata.namespace === plan.vault.namespace));
+            certificate = readFileSync(tls.serverCert);
           }
           // production: only ESO and labelled client namespaces reach Vault's API port.
           if (plan.vault.networkPolicy) await kube.apply([vaultNetworkPolicy(plan)]);
-          const r = await helmUpgradeInstall({ ...target, name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultValues(plan) });
+          const values = certificate ? withCertificateDigest(vaultValues(plan), certificate) : vaultValues(plan);
+          const r = await helmUpgradeInstall({ ...target, name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values });
           report(describe('Vault', r));
           return describe('Vault', r);
         })(),

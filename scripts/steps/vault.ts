@@ -7,7 +7,8 @@ import { need, type DeployContext } from './context.ts';
 import { VaultClient, vaultEnv } from '../adapters/vault.ts';
 import { portForward } from '../adapters/portforward.ts';
 import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
-import { haUp } from '../production/ha.ts';
+import { haUp, unsealMember } from '../production/ha.ts';
+import { findStalePods, replaceStalePods } from './vault-rollout.ts';
 import { INIT_FILE, readInit, registerInit, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
@@ -102,6 +103,40 @@ export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan' | 'st
 
 const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Running';
 
+/**
+ * Vault pods on an old StatefulSet revision (a changed configuration, image or certificate, which
+ * the chart's OnDelete strategy never rolls out by itself) are replaced one at a time. HA: each
+ * replaced member is unsealed before the next goes, which needs the key shares; without them the
+ * pods are left as they are, with a warning saying how to roll them.
+ */
+async function rollOut(ctx: DeployContext, kube: Kube, ha: boolean, report: (line: string) => void): Promise<string[]> {
+  const { plan } = ctx;
+  const stored = readInit(ctx.state);
+  const keys = ctx.options.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+  if (ha && !keys) {
+    const stale = await findStalePods(kube, plan);
+    if (stale.length) ctx.out.warn(`Vault pod(s) ${stale.join(', ')} still run the previous configuration: replacing them needs the unseal key shares (vaultlab deploy --keys-file FILE)`);
+    return [];
+  }
+  const timeoutMs = ctx.options.timeoutMs;
+  return replaceStalePods(kube, plan, {
+    timeoutMs,
+    report,
+    ...(ha && keys
+      ? {
+          afterReplace: async (pod: string) => {
+            const member = await clientFor(ctx, kube, pod);
+            try {
+              if ((await member.sealStatus()).initialized) await unsealMember(member, keys, Date.now() + timeoutMs);
+            } finally {
+              member.close();
+            }
+          },
+        }
+      : {}),
+  });
+}
+
 export const vault: TaskStep<DeployContext> = {
   name: 'vault',
   title: 'Vault: init, unseal, configure, seed',
@@ -110,12 +145,14 @@ export const vault: TaskStep<DeployContext> = {
     const { plan } = ctx;
     const pods = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
     const ha = plan.vault.ha.enabled && !plan.vault.external;
+    let replaced: string[] = [];
     if (!plan.vault.external) {
       // HA: every member's pod, since a restarted cluster needs a quorum unsealed before it has a leader.
       for (const pod of ha ? pods : pods.slice(0, 1)) {
         report(`waiting for pod ${plan.vault.namespace}/${pod} to run (not Ready: it is sealed)`);
         await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
       }
+      replaced = await rollOut(ctx, kube, ha, report);
     }
     const leader = await clientFor(ctx, kube, pods[0]!);
     ctx.vault = leader;
@@ -169,8 +206,8 @@ export const vault: TaskStep<DeployContext> = {
       for (const pod of pods) await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs });
     }
     const changes = r.configure.filter((i) => i.action !== 'unchanged' && i.action !== 'skipped').length;
-    ctx.summary.vault = { init: r.init.action, seed: r.seed?.counts, seedWrites: r.seed?.writes, configure: changes, writes: leader.writes };
+    ctx.summary.vault = { replaced, init: r.init.action, seed: r.seed?.counts, seedWrites: r.seed?.writes, configure: changes, writes: leader.writes };
     const s = r.seed?.counts;
-    return `${r.init.action}; ${changes} config change(s); seed ${s ? `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged` : 'skipped'}`;
+    return `${replaced.length ? `replaced ${replaced.join(', ')} (new revision); ` : ''}${r.init.action}; ${changes} config change(s); seed ${s ? `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged` : 'skipped'}`;
   },
 };
