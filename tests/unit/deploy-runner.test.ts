@@ -62,9 +62,18 @@ describe('step runner', () => {
       { name: 'slow', title: 'Slow', run: async () => void (await exec('sh', ['-c', `echo $$ > ${pidFile}; exec sleep 60`])) },
       { name: 'after', title: 'After', run: async () => { throw new Error('must not run'); } },
     ];
-    setTimeout(() => ac.abort(), 400);
-    const t0 = Date.now();
+    // Abort once the child runs (its pid is written), however loaded the machine is.
+    let t0 = 0;
+    const abortWhenRunning = setInterval(() => {
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim()) {
+        clearInterval(abortWhenRunning);
+        t0 = Date.now();
+        ac.abort();
+      }
+    }, 20);
     const err = (await runSteps(slow, {}, out(), { signal: ac.signal, handleSigint: false, write: () => undefined }).catch((e: unknown) => e)) as InterruptedError & { steps: StepOutcome[] };
+    clearInterval(abortWhenRunning);
+    expect(t0).toBeGreaterThan(0);
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(err).toBeInstanceOf(InterruptedError);
     expect(err.exitCode).toBe(130);
