@@ -6,6 +6,7 @@
 import type { Environment } from './connect.ts';
 import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
+import { stalePods } from '../steps/vault-rollout.ts';
 import { compactEsoMessage, latestEsoWarning } from './eso-diagnose.ts';
 
 const short = (s: string, max = 160) => (s.length > max ? `${s.slice(0, max - 3)}...` : s);
@@ -140,6 +141,18 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
           ok: !problem,
           detail: problem ? (problem === 'Running, not Ready' ? 'Running, not Ready (sealed, or not joined yet)' : problem) : 'Running, Ready',
           ...(problem ? { fix: problem === 'missing' ? 'vaultlab deploy' : problem.startsWith('Running') ? (plan.profile === 'demo' ? 'vaultlab status (unseals a demo Vault)' : 'vaultlab vault unseal --keys-file FILE (each member), or vaultlab deploy --keys-file FILE') : `kubectl -n ${plan.vault.namespace} describe pod ${name}` } : {}),
+        });
+      }
+      // Pods the chart's OnDelete strategy left on an older revision: working, not up to date.
+      const sts = await get('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release);
+      const stale = stalePods(sts, pods.flatMap(([, pod]) => (pod ? [pod] : [])));
+      if (stale.length) {
+        add({
+          name: 'vault revision',
+          ok: false,
+          severity: 'warning',
+          detail: `${stale.join(', ')} still run the previous configuration, image or certificate (StatefulSet revision ${sts.status.updateRevision})`,
+          fix: `vaultlab deploy replaces them one at a time${plan.vault.ha.enabled ? ' (with --keys-file FILE when the key shares are kept offline)' : ''}`,
         });
       }
     }

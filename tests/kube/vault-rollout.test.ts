@@ -6,7 +6,12 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { StateDir } from '../../scripts/lib/state.ts';
+import { collectStatus } from '../../scripts/lifecycle/status.ts';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { vaultValues } from '../../scripts/plan/render.ts';
@@ -48,7 +53,8 @@ describe('rolling out stale Vault pods on a real API server', () => {
   let server: KubeServer;
   let kube: Kube;
   let stopController: () => void = () => undefined;
-  const plan = buildPlan(loadConfig({ file: BUNDLED_CONFIG, profile: 'production', env: {} }));
+  const loaded = loadConfig({ file: BUNDLED_CONFIG, profile: 'production', env: {} });
+  const plan = buildPlan(loaded);
   const ns = plan.vault.namespace;
   const release = plan.vault.release;
   const labels = { 'app.kubernetes.io/instance': release, 'app.kubernetes.io/name': 'vault', component: 'server' };
@@ -93,6 +99,27 @@ describe('rolling out stale Vault pods on a real API server', () => {
     await server?.stop();
   });
 
+  /** status's revision check, with no Vault to reach (the kube checks run regardless). */
+  const revisionCheck = async () => {
+    const vault = new VaultClient({ address: 'http://127.0.0.1:9', attempts: 1, timeoutMs: 500 });
+    try {
+      const r = await collectStatus({ loaded, plan, state: new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), kube, kubeProblem: undefined, vault, forwards: [], close: async () => undefined }, { unseal: false });
+      return r.checks.find((c) => c.name === 'vault revision');
+    } finally {
+      vault.close();
+    }
+  };
+
+  it('status warns about pods on an old revision (a warning: they work), with the fix', async () => {
+    expect(await revisionCheck()).toEqual({
+      name: 'vault revision',
+      ok: false,
+      severity: 'warning',
+      detail: `${release}-2, ${release}-0 still run the previous configuration, image or certificate (StatefulSet revision ${release}-new)`,
+      fix: 'vaultlab deploy replaces them one at a time (with --keys-file FILE when the key shares are kept offline)',
+    });
+  });
+
   it('replaces each pod on the old revision, standbys first and the active node last, unsealing each before the next; the up-to-date pod is left alone', async () => {
     const before = { 0: await uid(`${release}-0`), 1: await uid(`${release}-1`), 2: await uid(`${release}-2`) };
     expect(await findStalePods(kube, plan)).toEqual([`${release}-2`, `${release}-0`]);
@@ -114,6 +141,7 @@ describe('rolling out stale Vault pods on a real API server', () => {
     expect((await uid(`${release}-0`))?.uid).not.toBe(before[0]!.uid);
     expect((await uid(`${release}-2`))?.uid).not.toBe(before[2]!.uid);
     expect((await uid(`${release}-1`))?.uid).toBe(before[1]!.uid);
+    expect(await revisionCheck()).toBeUndefined();
   });
 
   it('a second run finds every pod on the revision and touches nothing', async () => {
