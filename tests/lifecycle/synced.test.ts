@@ -102,10 +102,10 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.eso.namespace } },
       { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: plan.eso.release, namespace: plan.eso.namespace, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'external-secrets', image: `ghcr.io/external-secrets/external-secrets:${ESO_CONTROLLER_VERSION}` }] } } } },
     ]);
-    const apps = kube.kc.makeApiClient(kube.k8s.AppsV1Api);
-    const dep = await apps.readNamespacedDeployment({ name: plan.eso.release, namespace: plan.eso.namespace });
+    const appsApi = kube.kc.makeApiClient(kube.k8s.AppsV1Api);
+    const dep = await appsApi.readNamespacedDeployment({ name: plan.eso.release, namespace: plan.eso.namespace });
     dep.status = { replicas: 1, readyReplicas: 1, availableReplicas: 1, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'the ESO controller process of this test is running', lastUpdateTime: new Date(), lastTransitionTime: new Date() }] };
-    await apps.replaceNamespacedDeploymentStatus({ name: plan.eso.release, namespace: plan.eso.namespace, body: dep });
+    await appsApi.replaceNamespacedDeploymentStatus({ name: plan.eso.release, namespace: plan.eso.namespace, body: dep });
 
     controller = startEsoController(kubeServer.kubeconfigPath);
     for (const ns of plan.namespaces) for (const es of ns.externalSecrets) await waitReady(ns.name, es.name);
