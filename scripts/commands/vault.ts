@@ -67,7 +67,7 @@ export const commands: Command[] = [
     async run(ctx) {
       return withSession(ctx, async (s) => {
         const { unsealVault, waitForActive } = await import('../vault/seal.ts');
-        const { readInit } = await import('../vault/keys.ts');
+        const { storedPlaintextKeys } = await import('../vault/keys.ts');
         const { noKeysError } = await import('../vault/up.ts');
         const members = await memberClients(ctx, s);
         try {
@@ -75,8 +75,7 @@ export const commands: Command[] = [
           const sealed = status.sealed || (await Promise.all(members.map((m) => m.sealStatus()))).some((m) => m.sealed);
           let keys: string[] | undefined;
           if (sealed) {
-            const stored = readInit(s.state);
-            keys = (await keysFromUser(ctx, status.t)) ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+            keys = (await keysFromUser(ctx, status.t)) ?? storedPlaintextKeys(s.state);
             if (!keys) throw noKeysError(s.client.address, s.state.file('vault-init.json'));
           }
           let outcomes: UnsealOutcome[];

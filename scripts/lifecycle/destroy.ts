@@ -1,8 +1,8 @@
 // destroy: the kind cluster and vaultlab's state for it, never a cluster vaultlab did not
 // create; with provider = "existing", only what vaultlab installed (its Helm releases, Vault's
 // data volumes and init Secret, its labelled namespaces, an external Vault's TokenReview
-// account, the ownership marker). A cluster that is
-// already gone is success, so it is safe in an always-run CI cleanup step.
+// account, the ownership marker). A cluster that is already gone is success, so it is safe in
+// an always-run CI cleanup step.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';

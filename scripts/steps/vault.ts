@@ -9,7 +9,7 @@ import { portForward } from '../adapters/portforward.ts';
 import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
 import { haUp, unsealMember } from '../production/ha.ts';
 import { findStalePods, replaceStalePods } from './vault-rollout.ts';
-import { INIT_FILE, readInit, registerInit, type InitResult } from '../vault/keys.ts';
+import { INIT_FILE, readInit, registerInit, storedPlaintextKeys, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
 import type { KubernetesAuthTarget } from '../vault/configure.ts';
@@ -111,8 +111,7 @@ const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Run
  */
 async function rollOut(ctx: DeployContext, kube: Kube, ha: boolean, report: (line: string) => void): Promise<string[]> {
   const { plan } = ctx;
-  const stored = readInit(ctx.state);
-  const keys = ctx.options.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+  const keys = ctx.options.keys ?? storedPlaintextKeys(ctx.state);
   if (ha && !keys) {
     const stale = await findStalePods(kube, plan);
     if (stale.length) ctx.out.warn(`Vault pod(s) ${stale.join(', ')} still run the previous configuration: replacing them needs the unseal key shares (vaultlab deploy --keys-file FILE)`);

@@ -32,6 +32,12 @@ export function readInit(state: StateDir): InitResult | undefined {
   return init ? registerInit(init) : undefined;
 }
 
+/** The stored key shares vaultlab itself can use: none when missing or PGP-encrypted (only their owners can decrypt them). */
+export function storedPlaintextKeys(state: StateDir): string[] | undefined {
+  const init = readInit(state);
+  return init && !init.pgp ? init.keys_base64 : undefined;
+}
+
 export interface SetupToken {
   token: string;
   accessor: string;

@@ -10,7 +10,7 @@ import { unsealVault, waitForActive, type UnsealOutcome } from './seal.ts';
 import { configureVault, type ConfigureItem, type ConfigureOptions } from './configure.ts';
 import { seedVault, type SeedOptions, type SeedReport } from './seed.ts';
 import { establishSetupToken, generateRoot, resolveToken, type TokenSource } from './token.ts';
-import { readInit } from './keys.ts';
+import { storedPlaintextKeys } from './keys.ts';
 
 export interface UpOptions {
   /** Unseal keys given by the user (production: the file is kept offline). */
@@ -44,8 +44,7 @@ export function noKeysError(address: string, stateFile: string): VaultlabError {
 
 export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, opts: UpOptions): Promise<UpReport> {
   const init = await initVault(client, plan, state, opts.hooks);
-  const stored = readInit(state);
-  const keys = opts.keys ?? (stored && !stored.pgp ? stored.keys_base64 : undefined);
+  const keys = opts.keys ?? storedPlaintextKeys(state);
 
   const first = await client.sealStatus();
   if (first.sealed && !keys) throw noKeysError(client.address, state.file('vault-init.json'));
