@@ -4,7 +4,7 @@
 // engine answers, the suite says so at run time (`skipped: <reason>`) and runs nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerInfo } from '../../scripts/adapters/docker.ts';
@@ -107,6 +107,22 @@ describe.skipIf(!!reason)(`deploy on kind (Docker), ${PROFILE} profile, cluster 
     }
     expect(r.stdout).toContain(`vaultlab ${PROFILE} environment "${NAME}" is ready.`);
     for (const v of knownValues) expect(r.stdout + r.stderr).not.toContain(v);
+  });
+
+  it.runIf(PROFILE === 'production')('a renewed certificate rolls the Vault pods one at a time: all replaced, unsealed, secrets untouched; the next deploy replaces none', async () => {
+    // The server certificate goes (the CA stays): the next deploy issues a new one, whose digest
+    // on the pod template makes a new StatefulSet revision.
+    const tls = join(cwd, '.vaultlab', NAME, 'tls');
+    for (const f of ['tls.crt', 'tls.key']) rmSync(join(tls, f), { force: true });
+    const r = vaultlab(['deploy', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = json(r);
+    expect([...j.summary.vault.replaced].sort()).toEqual(Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`));
+    expect(j.summary.vault.seedWrites).toBe(0);
+    expect(j.summary.verify.every((c: any) => c.ok)).toBe(true);
+    const again = json(vaultlab(['deploy', '--json']));
+    expect(again.summary.vault.replaced).toEqual([]);
+    podsBefore = await pods();
   });
 
   it('status is healthy (exit 0) and reset --secrets re-syncs', () => {
