@@ -62,6 +62,7 @@ const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const silent = () => undefined;
 
 export class VaultClient {
   readonly address: string;
@@ -84,7 +85,9 @@ export class VaultClient {
     this.agent = tls ? new https.Agent({ keepAlive: true, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive: true });
     const nodeVault = require('node-vault') as (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
     const transport = opts.transport === 'axios' ? {} : { 'request-promise': keepAliveTransport(this.agent, this.timeoutMs) };
-    this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', ...transport, ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
+    // node-vault's own `debug` logger (DEBUG=node-vault, or DEBUG=*) prints request bodies, values
+    // included, past the redactor: it is given a logger that prints nothing.
+    this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', debug: silent, ...transport, ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
   }
 
   setToken(token: string | undefined): void {
