@@ -10,6 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Output } from './output.ts';
 import { VaultlabError } from './errors.ts';
+import { redact } from './redact.ts';
 
 export type StepResult = 'ok' | 'skipped' | 'failed' | 'interrupted';
 
@@ -113,7 +114,7 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
   const write = opts.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const record = (o: StepOutcome) => {
     outcomes.push(o);
-    if (renderer === 'plain') write(stepLine(o));
+    if (renderer === 'plain') write(redact(stepLine(o)));
   };
   const list = new Listr(
     steps.map((step) => ({
@@ -139,7 +140,7 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
             step.run(
               ctx,
               (m) => {
-                if (renderer === 'default' || renderer === 'verbose') task.output = m;
+                if (renderer === 'default' || renderer === 'verbose') task.output = redact(m);
               },
               controller.signal,
             ),
@@ -149,7 +150,7 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
           const detail = await Promise.race([work, interrupted]);
           const ms = elapsed();
           record({ name: step.name, title: step.title, ms, outcome: 'ok', detail: detail || undefined });
-          task.title = `${step.title}${detail ? `: ${detail}` : ''} (${seconds(ms)})`;
+          task.title = redact(`${step.title}${detail ? `: ${detail}` : ''} (${seconds(ms)})`);
         } catch (err) {
           const wasInterrupted = err instanceof InterruptedError || controller.signal.aborted;
           record({ name: step.name, title: step.title, ms: elapsed(), outcome: wasInterrupted ? 'interrupted' : 'failed', detail: (err as Error).message });

@@ -10,6 +10,7 @@ import { delimiter, join } from 'node:path';
 import { runSteps, rendererFor, stepLine, InterruptedError, type TaskStep, type StepOutcome } from '../../scripts/lib/tasks.ts';
 import { exec } from '../../scripts/adapters/exec.ts';
 import { Output } from '../../scripts/lib/output.ts';
+import { registerSecret } from '../../scripts/lib/redact.ts';
 import { BUNDLED_CONFIG, PROJECT_ROOT } from '../../scripts/config/load.ts';
 import { ensureTool, binDir } from '../harness/kube/build.ts';
 
@@ -41,6 +42,15 @@ describe('step runner', () => {
     expect(lines[0]).toMatch(/^✔ Step A: did a \(0\.\d+s\)$/);
     expect(lines[1]).toBe('↓ Step B: skipped (not needed)');
     expect(lines[2]).toMatch(/^✔ Step C \(0\.\d+s\)$/);
+  });
+
+  it('a registered secret in a step\'s line is masked, like everything else vaultlab prints', async () => {
+    const secret = `runner-secret-${process.pid}-value`;
+    registerSecret(secret);
+    const lines: string[] = [];
+    await runSteps([{ name: 's', title: 'Step S', run: async () => `got ${secret}` }], {}, out(), { write: (l) => lines.push(l), handleSigint: false });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^✔ Step S: got \*\*\* \(\d\.\ds\)$/);
   });
 
   it('is silent with --json and stops at the first failure, carrying the outcomes so far', async () => {
