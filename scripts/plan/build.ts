@@ -22,12 +22,12 @@ export const VAULT_CA_SECRET = 'vault-ca';
 const DISTRIBUTIONS = {
   vault: {
     cli: 'vault',
-    chart: { repoName: 'hashicorp', repoUrl: 'https://helm.releases.hashicorp.com', chart: 'vault', version: '0.34.0' },
-    image: { repository: 'hashicorp/vault', tag: '2.0.0' },
+    chart: { repoName: 'hashicorp', repoUrl: 'https://helm.releases.hashicorp.com', chart: 'vault', version: '0.34.1' },
+    image: { repository: 'hashicorp/vault', tag: '2.0.4' },
   },
   openbao: {
     cli: 'bao',
-    chart: { repoName: 'openbao', repoUrl: 'https://openbao.github.io/openbao-helm', chart: 'openbao', version: '0.19.0' },
+    chart: { repoName: 'openbao', repoUrl: 'https://openbao.github.io/openbao-helm', chart: 'openbao', version: '0.29.2' },
     image: { repository: 'openbao/openbao', tag: '2.7.2' },
   },
 } as const;

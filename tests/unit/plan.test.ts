@@ -161,7 +161,7 @@ describe('rendered artifacts', () => {
     expect(v.global.tlsDisable).toBe(true);
     expect(v.server.standalone.enabled).toBe(true);
     expect(v.server.service).toEqual({ type: 'NodePort', nodePort: 30200 });
-    expect(v.server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.0' });
+    expect(v.server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.4' });
     expect(v.injector.enabled).toBe(false);
   });
 
