@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
@@ -58,6 +59,17 @@ password = "registry_token"
     const demoValue = buildPlan(loadConfigText(base.replace('%VALUE%', 'demo-registry-token'), 'c', { env: {}, profile: 'production' }));
     expect(demoValue.seeding.entries[0]!.source.type).toBe('random');
     expect(demoValue.ignoredLiterals).toEqual(['registry_token']);
+  });
+
+  it('switching the bundled config to OpenBao brings its own chart and image pins (none are pinned in config.toml)', () => {
+    const text = readFileSync(BUNDLED_CONFIG, 'utf8');
+    const vault = buildPlan(loadConfigText(text, 'config.toml', { env: {} })).vault;
+    const bao = buildPlan(loadConfigText(text.replace(/^distribution = "vault"/m, 'distribution = "openbao"'), 'config.toml', { env: {} })).vault;
+    expect([vault.chart.chart, vault.chart.version, `${vault.image.repository}:${vault.image.tag}`]).toEqual(['vault', '0.34.1', 'hashicorp/vault:2.0.4']);
+    expect([bao.chart.chart, bao.chart.version, `${bao.image.repository}:${bao.image.tag}`]).toEqual(['openbao', '0.29.2', 'openbao/openbao:2.7.2']);
+    // An explicit pin still wins.
+    const pinned = buildPlan(loadConfigText(text.replace('[vault]\n', '[vault]\nchart_version = "0.33.0"\nimage_tag = "2.0.3"\n'), 'config.toml', { env: {} })).vault;
+    expect([pinned.chart.version, pinned.image.tag]).toEqual(['0.33.0', '2.0.3']);
   });
 
   it('random entries naming the same [passwords] entry share a group', () => {
