@@ -7,6 +7,8 @@ import type { Environment } from './connect.ts';
 import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
 import { stalePods } from '../steps/vault-rollout.ts';
+import { REVIEWER_FILE } from '../vault/keys.ts';
+import { TOKEN_REVIEWER } from '../plan/manifests.ts';
 import { compactEsoMessage, latestEsoWarning } from './eso-diagnose.ts';
 
 const short = (s: string, max = 160) => (s.length > max ? `${s.slice(0, max - 3)}...` : s);
@@ -155,6 +157,21 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
           fix: `vaultlab deploy replaces them one at a time${plan.vault.ha.enabled ? ' (with --keys-file FILE when the key shares are kept offline)' : ''}`,
         });
       }
+    }
+
+    // An external Vault checks ESO's tokens with vaultlab's TokenReview account: gone, or
+    // recreated since Vault got its token, every ESO login is refused ("permission denied").
+    const recorded = env.state.readJson<{ uid?: string }>(REVIEWER_FILE);
+    if (plan.vault.external && recorded?.uid) {
+      const account = await get('v1', 'ServiceAccount', TOKEN_REVIEWER.namespace, TOKEN_REVIEWER.serviceAccount);
+      const name = `${TOKEN_REVIEWER.namespace}/${TOKEN_REVIEWER.serviceAccount}`;
+      const problem = !account ? `ServiceAccount ${name} is missing` : account.metadata.uid !== recorded.uid ? `ServiceAccount ${name} was recreated since Vault got its token` : undefined;
+      add({
+        name: 'vault token reviewer',
+        ok: !problem,
+        detail: problem ? `${problem}: Vault cannot check ESO's tokens, so every ESO login is refused` : `ServiceAccount ${name}, the one whose token Vault holds`,
+        ...(problem ? { fix: 'vaultlab deploy (re-creates the account and gives Vault its new token)' } : {}),
+      });
     }
 
     const esoDeps = await list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`);

@@ -9,7 +9,7 @@ import { portForward } from '../adapters/portforward.ts';
 import { vaultUp, type UpOptions, type UpReport } from '../vault/up.ts';
 import { haUp, unsealMember } from '../production/ha.ts';
 import { findStalePods, replaceStalePods } from './vault-rollout.ts';
-import { INIT_FILE, readInit, registerInit, storedPlaintextKeys, type InitResult } from '../vault/keys.ts';
+import { INIT_FILE, REVIEWER_FILE, readInit, registerInit, storedPlaintextKeys, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
 import type { KubernetesAuthTarget } from '../vault/configure.ts';
@@ -69,8 +69,6 @@ async function initCopyInCluster(kube: Kube, plan: DeployContext['plan']): Promi
 
 export { TOKEN_REVIEWER };
 const REVIEWER_TTL_SECONDS = 365 * 24 * 3600;
-/** The reviewer account whose token Vault holds (its uid): a recreated account needs a new token. */
-export const REVIEWER_STATE = 'token-reviewer.json';
 
 /**
  * Where Vault's Kubernetes auth checks ESO's tokens. A Vault in the cluster: the in-cluster API
@@ -97,7 +95,7 @@ export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan' | 'st
   ]);
   const uid = ((await kube.get('v1', 'ServiceAccount', namespace, serviceAccount))?.metadata as { uid?: string } | undefined)?.uid;
   const reviewerJwt = await kube.createServiceAccountToken(namespace, serviceAccount, [], REVIEWER_TTL_SECONDS);
-  const recorded = ctx.state.readJson<{ uid?: string }>(REVIEWER_STATE);
+  const recorded = ctx.state.readJson<{ uid?: string }>(REVIEWER_FILE);
   return { host: info.server, caPem: info.caPem, reviewerJwt, reviewerStale: recorded?.uid !== uid, ...(uid ? { reviewerUid: uid } : {}) };
 }
 
@@ -199,7 +197,7 @@ export const vault: TaskStep<DeployContext> = {
         for (const f of followers) f.close();
       }
     } else r = await vaultUp(leader, plan, ctx.state, upOptions);
-    if (authTarget?.reviewerUid) ctx.state.writeJson(REVIEWER_STATE, { uid: authTarget.reviewerUid });
+    if (authTarget?.reviewerUid) ctx.state.writeJson(REVIEWER_FILE, { uid: authTarget.reviewerUid });
     if (!plan.vault.external) {
       report('waiting for Vault to be Ready');
       for (const pod of pods) await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs });

@@ -6,6 +6,8 @@ import { VaultlabError } from '../lib/errors.ts';
 
 export const INIT_FILE = 'vault-init.json';
 export const SETUP_TOKEN_FILE = 'setup-token.json';
+/** An external Vault's TokenReview account whose token Vault holds ({ uid }): a recreated account needs a new token. */
+export const REVIEWER_FILE = 'token-reviewer.json';
 
 export interface InitResult {
   keys: string[];

@@ -14,6 +14,7 @@ import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/buil
 import type { BaoServer } from '../harness/bao.ts';
 import type { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { collectStatus } from '../../scripts/lifecycle/status.ts';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
@@ -129,16 +130,34 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
         v.close();
       }
     };
+    const reviewerCheck = async () => {
+      const vault = new VaultClient({ address: bao.address, attempts: 1 });
+      try {
+        const r = await collectStatus({ loaded: runs[0]!.ctx.loaded, plan, state, kube, kubeProblem: undefined, vault, forwards: [], close: async () => undefined }, { unseal: false });
+        return r.checks.find((c) => c.name === 'vault token reviewer');
+      } finally {
+        vault.close();
+      }
+    };
     expect(await esoLogin()).toBe(200);
+    expect(await reviewerCheck()).toMatchObject({ ok: true });
     // What destroy removes; a later deploy creates the account anew, with a new uid.
     await kube.delete('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, serviceAccount);
     await kube.delete('v1', 'ServiceAccount', namespace, serviceAccount);
     expect(await esoLogin()).not.toBe(200); // Vault still holds the deleted account's token
+    // status names the cause and the fix (ESO itself only says "permission denied").
+    expect(await reviewerCheck()).toEqual({
+      name: 'vault token reviewer',
+      ok: false,
+      detail: `ServiceAccount ${namespace}/${serviceAccount} is missing: Vault cannot check ESO's tokens, so every ESO login is refused`,
+      fix: 'vaultlab deploy (re-creates the account and gives Vault its new token)',
+    });
     const { ctx } = await deploy();
     const v = ctx.summary.vault as { configure: number; seedWrites: number };
     expect(v.configure).toBe(1); // the auth config, with the new reviewer token
     expect(v.seedWrites).toBe(0);
     expect(await esoLogin()).toBe(200);
+    expect(await reviewerCheck()).toMatchObject({ ok: true });
     expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);
     const again = await deploy();
     expect((again.ctx.summary.vault as { writes: number }).writes).toBe(0);
