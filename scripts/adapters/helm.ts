@@ -56,11 +56,14 @@ export function parseList(json: string, name: string): ReleaseStatus | undefined
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ALL_STATES = ['--deployed', '--failed', '--pending', '--superseded', '--uninstalling', '--uninstalled'];
 
 export async function helmStatus(name: string, namespace: string, target: HelmTarget | string): Promise<ReleaseStatus | undefined> {
   const t = typeof target === 'string' ? { kubeconfig: target } : target;
-  // --all: pending and failed releases too (an interrupted run leaves them).
-  const r = await exec('helm', ['list', '-n', namespace, '--all', '--filter', `^${escapeRegex(name)}$`, '-o', 'json', ...targetArgs(t)], { allowFail: true, timeoutMs: 60_000 });
+  // Every state, pending and failed included (an interrupted run leaves them). Helm 3 needs
+  // --all for that, Helm 4 shows every state by default and has no --all; the state filters,
+  // all of them together, mean the same in both.
+  const r = await exec('helm', ['list', '-n', namespace, ...ALL_STATES, '--filter', `^${escapeRegex(name)}$`, '-o', 'json', ...targetArgs(t)], { allowFail: true, timeoutMs: 60_000 });
   if (r.code !== 0) {
     // Cluster unreachable and the like must not look like "not installed".
     throw new VaultlabError(`\`helm list -n ${namespace}\` failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`, { hint: 'Is the cluster reachable? `vaultlab status` shows it.' });

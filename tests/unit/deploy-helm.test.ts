@@ -1,4 +1,4 @@
-// The helm adapter and the ESO install for real: the helm binary (built from its Go module), the
+// The helm adapter and the ESO install for real: the helm binaries, 3 and 4 (built from their Go modules), the
 // External Secrets Operator chart (its source from the ESO Go module, packaged and served from a
 // local chart repository, since this machine has no route to charts.external-secrets.io),
 // installed into a real kube-apiserver + etcd. No pod runs here (no kubelet), so nothing waits
@@ -59,7 +59,8 @@ async function startVersionProxy(server: KubeServer): Promise<{ url: string; clo
   return { url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, close: () => proxy.close() };
 }
 
-describe(`helm adapter: ESO chart ${VERSION} (source of ${ESO_VERSION}) into a real API server`, () => {
+// Both Helm majors users have: Helm 3, and Helm 4 (what a package manager installs today).
+describe.each(['helm', 'helm4'] as const)(`helm adapter (%s): ESO chart ${VERSION} (source of ${ESO_VERSION}) into a real API server`, (tool) => {
   let kubeServer: KubeServer;
   let kube: Kube;
   let repo: Server;
@@ -103,7 +104,7 @@ describe(`helm adapter: ESO chart ${VERSION} (source of ${ESO_VERSION}) into a r
   }
 
   beforeAll(async () => {
-    helmBin = ensureTool('helm');
+    helmBin = ensureTool(tool);
     work = mkdtempSync(join(tmpdir(), 'vaultlab-helm-test-'));
     // The chart, as published: source from the ESO module, CRDs alongside.
     const src = join(esoModuleDir(ESO_VERSION), 'deploy', 'charts', 'external-secrets');

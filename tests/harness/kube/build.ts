@@ -16,6 +16,8 @@ export const ETCD_VERSION = 'v3.6.16';
 export const TOOL_VERSIONS = {
   kind: { module: 'sigs.k8s.io/kind', version: 'v0.33.0' },
   helm: { module: 'helm.sh/helm/v3/cmd/helm', version: 'v3.19.0' },
+  // Helm 4, installed as `helm4`: the helm adapter's suite runs with both majors.
+  helm4: { module: 'helm.sh/helm/v4/cmd/helm', version: 'v4.3.2' },
   task: { module: 'github.com/go-task/task/v3/cmd/task', version: 'v3.45.4' },
 } as const;
 export type ToolName = keyof typeof TOOL_VERSIONS;
