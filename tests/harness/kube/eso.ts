@@ -11,7 +11,10 @@ export const ESO_MODULE = 'github.com/external-secrets/external-secrets';
 export const ESO_VERSION = 'v1.3.2';
 
 export function esoModuleDir(version: string = ESO_VERSION): string {
-  const r = spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' }, cwd: process.env.HOME });
+  const download = (env: Record<string, string>) => spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod', ...env }, cwd: process.env.HOME });
+  // From the module cache when it is there (no network, so no proxy hiccup can fail a suite's setup), else from the proxy.
+  let r = download({ GOPROXY: 'off' });
+  if (r.status !== 0) r = download({});
   if (r.status !== 0) throw new Error(`go mod download ${ESO_MODULE}@${version} failed: ${r.stderr || r.stdout}`);
   return (JSON.parse(r.stdout) as { Dir: string }).Dir;
 }
