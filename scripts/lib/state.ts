@@ -77,10 +77,10 @@ export class StateDir {
     rmSync(this.file(name), { force: true });
   }
 
-  /** Every state file must be private: a 0644 key file is a finding, not a detail. */
   /**
-   * Every file and folder of the state dir that others may read: key shares, tokens, the
-   * kubeconfig (kind's holds a client key), the TLS keys under tls/. Each with the chmod that fixes it.
+   * Every state file must be private: a 0644 key file is a finding, not a detail. Lists every
+   * file and folder of the state dir that others may read (key shares, tokens, the kubeconfig,
+   * whose kind copy holds a client key, the TLS keys under tls/), each with the chmod that fixes it.
    */
   checkPermissions(): string[] {
     const problems: string[] = [];
