@@ -11,7 +11,9 @@ import { vaultReviewerToken } from './kube/reviewer.ts';
 import { ensureEsoController } from './kube/build.ts';
 import { startBao, type BaoServer } from './bao.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
-import type { VaultClient } from '../../scripts/adapters/vault.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import type { Environment } from '../../scripts/lifecycle/connect.ts';
+import { collectStatus, type Check } from '../../scripts/lifecycle/status.ts';
 import { BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import type { Plan } from '../../scripts/plan/types.ts';
@@ -64,4 +66,18 @@ export function startEsoController(kubeconfigPath: string): EsoController {
   child.stdout!.on('data', (d) => (logs += d));
   child.stderr!.on('data', (d) => (logs += d));
   return { logs: () => logs, stop: () => void child.kill('SIGTERM') };
+}
+
+/**
+ * One named check of `vaultlab status` for this environment, with Vault at `vaultAddress` (an
+ * address nothing answers still runs every Kubernetes check), never unsealing on the way.
+ */
+export async function statusCheck(env: Pick<Environment, 'loaded' | 'plan' | 'state' | 'kube'>, vaultAddress: string, name: string): Promise<Check | undefined> {
+  const vault = new VaultClient({ address: vaultAddress, attempts: 1, timeoutMs: 2000 });
+  try {
+    const r = await collectStatus({ ...env, kubeProblem: undefined, vault, forwards: [], close: async () => undefined }, { unseal: false });
+    return r.checks.find((c) => c.name === name);
+  } finally {
+    vault.close();
+  }
 }

@@ -9,9 +9,8 @@ import { Kube } from '../../scripts/adapters/kube.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
-import { collectStatus } from '../../scripts/lifecycle/status.ts';
+import { statusCheck } from '../harness/synced.ts';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { vaultValues } from '../../scripts/plan/render.ts';
@@ -100,15 +99,7 @@ describe('rolling out stale Vault pods on a real API server', () => {
   });
 
   /** status's revision check, with no Vault to reach (the kube checks run regardless). */
-  const revisionCheck = async () => {
-    const vault = new VaultClient({ address: 'http://127.0.0.1:9', attempts: 1, timeoutMs: 500 });
-    try {
-      const r = await collectStatus({ loaded, plan, state: new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), kube, kubeProblem: undefined, vault, forwards: [], close: async () => undefined }, { unseal: false });
-      return r.checks.find((c) => c.name === 'vault revision');
-    } finally {
-      vault.close();
-    }
-  };
+  const revisionCheck = () => statusCheck({ loaded, plan, state: new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-')), 'state')), kube }, 'http://127.0.0.1:9', 'vault revision');
 
   it('status warns about pods on an old revision (a warning: they work), with the fix', async () => {
     expect(await revisionCheck()).toEqual({

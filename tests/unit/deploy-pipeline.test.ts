@@ -9,12 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeServer } from '../harness/kube/server.ts';
-import { startApiAndBao, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
+import { startApiAndBao, startEsoController, statusCheck, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import type { BaoServer } from '../harness/bao.ts';
 import type { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
-import { collectStatus } from '../../scripts/lifecycle/status.ts';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
@@ -130,15 +129,7 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
         v.close();
       }
     };
-    const reviewerCheck = async () => {
-      const vault = new VaultClient({ address: bao.address, attempts: 1 });
-      try {
-        const r = await collectStatus({ loaded: runs[0]!.ctx.loaded, plan, state, kube, kubeProblem: undefined, vault, forwards: [], close: async () => undefined }, { unseal: false });
-        return r.checks.find((c) => c.name === 'vault token reviewer');
-      } finally {
-        vault.close();
-      }
-    };
+    const reviewerCheck = () => statusCheck({ loaded: runs[0]!.ctx.loaded, plan, state, kube }, bao.address, 'vault token reviewer');
     expect(await esoLogin()).toBe(200);
     expect(await reviewerCheck()).toMatchObject({ ok: true });
     // What destroy removes; a later deploy creates the account anew, with a new uid.
