@@ -53,6 +53,12 @@ export interface RequestOptions {
   token?: string;
 }
 
+/** A KV v2 path's metadata: its current version and, per version, when it was written or deleted. */
+export interface KvPathMetadata {
+  current_version: number;
+  versions: Record<string, { created_time?: string; deletion_time?: string; destroyed?: boolean }>;
+}
+
 export interface Response<T> {
   status: number;
   data: T;
@@ -196,20 +202,45 @@ export class VaultClient {
   }
 
   // --- KV v2
-  async kvRead(mount: string, path: string): Promise<{ data: Record<string, string>; version: number } | undefined> {
+  /** The latest version's data with its version number and creation time; undefined when absent. */
+  async kvRead(mount: string, path: string): Promise<{ data: Record<string, string>; version: number; created: string } | undefined> {
     const r = await this.get<any>(`${mount}/data/${path}`, { accept: [404] });
     if (r.status === 404 || !r.data?.data) return undefined;
     const data = (r.data.data.data ?? {}) as Record<string, string>;
     for (const v of Object.values(data)) registerSecret(String(v));
-    return { data, version: r.data.data.metadata?.version ?? 0 };
+    return { data, version: r.data.data.metadata?.version ?? 0, created: r.data.data.metadata?.created_time ?? '' };
   }
   /** Key names only, no values (KV v2 subkeys endpoint). */
   async kvSubkeys(mount: string, path: string): Promise<string[] | undefined> {
+    return (await this.kvKeys(mount, path))?.keys;
+  }
+  /** Key names of the latest version, with its version number and creation time (subkeys endpoint). */
+  async kvKeys(mount: string, path: string): Promise<{ keys: string[]; version: number; created: string } | undefined> {
     const r = await this.get<any>(`${mount}/subkeys/${path}`, { accept: [404] });
     if (r.status === 404) return undefined;
-    return Object.keys(r.data?.data?.subkeys ?? {});
+    const meta = r.data?.data?.metadata;
+    return { keys: Object.keys(r.data?.data?.subkeys ?? {}), version: meta?.version ?? 0, created: meta?.created_time ?? '' };
   }
-  async kvMetadata(mount: string, path: string): Promise<{ current_version: number; versions: Record<string, unknown> } | undefined> {
+  /**
+   * The metadata of every secret directly inside a folder, in one request: OpenBao's
+   * `LIST <mount>/detailed-metadata/<folder>/`, read in one storage transaction. Undefined when
+   * the server has no such endpoint (HashiCorp Vault) or the token may not list it; an empty
+   * map for an empty folder. Keys are names relative to the folder; sub-folders are left out.
+   */
+  async kvListMetadata(mount: string, folder: string): Promise<Map<string, KvPathMetadata> | undefined> {
+    const dir = folder === '' ? '' : `${folder.replace(/\/+$/, '')}/`;
+    const r = await this.request<any>('LIST', `${mount}/detailed-metadata/${dir}`, undefined, { accept: [400, 403, 404, 405] });
+    if (r.status !== 200) return undefined;
+    // OpenBao answers an empty folder with 200 and no key_info.
+    const info = r.data?.data?.key_info ?? {};
+    const out = new Map<string, KvPathMetadata>();
+    for (const [name, meta] of Object.entries(info as Record<string, any>)) {
+      if (name.endsWith('/') || typeof meta?.current_version !== 'number') continue;
+      out.set(name, { current_version: meta.current_version, versions: meta.versions ?? {} });
+    }
+    return out;
+  }
+  async kvMetadata(mount: string, path: string): Promise<KvPathMetadata | undefined> {
     const r = await this.get<any>(`${mount}/metadata/${path}`, { accept: [404] });
     return r.status === 404 ? undefined : r.data.data;
   }

@@ -32,6 +32,7 @@ export const commands: Command[] = [
         const report = await seedVault(s.client, s.plan, s.loaded.passwords, {
           rotate: !!ctx.options.rotate,
           only: ctx.options.only as string[] | undefined,
+          ledger: s.state,
         });
         if (ctx.flags.json) ctx.out.result({ ok: true, ...report });
         else printSeed(ctx, report);

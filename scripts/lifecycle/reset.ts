@@ -50,7 +50,7 @@ export async function resetSecrets(env: Environment, opts: ResetOptions = {}): P
     throw new VaultlabError(`no token for Vault at ${vault.address}`, { hint: 'Set VAULT_TOKEN, or run from the directory holding .vaultlab/<cluster>/ (or --state-dir).' });
   }
   const t0 = performance.now();
-  const seed = await seedVault(vault, plan, env.loaded.passwords, { rotate: true });
+  const seed = await seedVault(vault, plan, env.loaded.passwords, { rotate: true, ledger: env.state });
   const t1 = performance.now();
   const now = opts.now ?? new Date();
   const stamp = now.toISOString();

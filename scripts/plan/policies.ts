@@ -45,6 +45,8 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
     block(`${mount}/data/*`, ['create', 'update', 'patch']),
     block(`${mount}/subkeys/*`, ['read']),
     block(`${mount}/metadata/*`, ['read', 'list']),
+    // OpenBao: a re-seed checks seeded paths by version, one metadata listing per folder.
+    block(`${mount}/detailed-metadata/*`, ['list']),
     block('auth/token/lookup-self', ['read']),
     // `vaultlab status` shows the HA members.
     block('sys/storage/raft/configuration', ['read']),

@@ -15,5 +15,11 @@ export function kubeTarget(ctx: CommandContext): KubernetesAuthTarget | undefine
 
 export function printSeed(ctx: CommandContext, r: SeedReport): void {
   for (const e of r.entries) ctx.out.info(`  ${e.action.padEnd(9)} ${r.mount}/${e.path}  ${e.key}${e.verified ? '' : '  (exists; value not readable with this token)'}`);
-  ctx.out.info(`seed: ${r.counts.created} created, ${r.counts.updated} updated, ${r.counts.rotated} rotated, ${r.counts.unchanged} unchanged (${r.writes} write request(s))`);
+  ctx.out.info(`seed: ${r.counts.created} created, ${r.counts.updated} updated, ${r.counts.rotated} rotated, ${r.counts.unchanged} unchanged (${r.writes} write request(s); ${checked(r)})`);
+}
+
+function checked(r: SeedReport): string {
+  const { read, byVersion } = r.checked;
+  if (byVersion === 0) return `${read} path(s) read`;
+  return `${byVersion} path(s) checked by version${read ? `, ${read} read` : ''}`;
 }

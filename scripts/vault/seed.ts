@@ -1,5 +1,7 @@
 // `seed`: write the [[secrets]] matrix into KV v2, idempotently.
-//   read every path (bounded concurrency) -> decide per key -> one write per changed path.
+//   check every path (bounded concurrency) -> decide per key -> one write per changed path.
+// "Check" is a read, or, for paths the seed ledger (seed-ledger.ts) vouches for, Vault's own
+// version metadata listed per folder: the same answer for a fraction of the requests.
 // A path that exists is merge-patched (sibling keys are never clobbered); a path that does not
 // is created with cas=0; any other error fails loudly. An existing random value is kept unless
 // --rotate; a literal already equal is not rewritten; a bcrypt hash is kept while it verifies.
@@ -9,6 +11,8 @@ import { VaultApiError } from '../adapters/vault.ts';
 import type { Plan, SeedEntry } from '../plan/types.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import type { StateDir } from '../lib/state.ts';
+import { SeedLedger, checkableByVersion, vouchedPaths, type LedgerEntry } from './seed-ledger.ts';
 
 export type SeedAction = 'created' | 'updated' | 'unchanged' | 'rotated';
 
@@ -18,6 +22,11 @@ export interface SeedOptions {
   /** Only entries matching "path" or "path:key". */
   only?: string[];
   concurrency?: number;
+  /**
+   * The state dir whose seed ledger records the versions seen and written. Without it every
+   * path is read (the seed is just as correct, only a re-seed costs one request per path).
+   */
+  ledger?: StateDir;
 }
 
 export interface SeedReport {
@@ -26,14 +35,23 @@ export interface SeedReport {
   /** Per key: never a value. `verified: false` when the token may not read values (subkeys only). */
   entries: { path: string; key: string; action: SeedAction; verified: boolean }[];
   writes: number;
+  /** How the paths were checked: read one by one, or by version through the seed ledger. */
+  checked: { read: number; byVersion: number };
 }
 
 interface Current {
   exists: boolean;
-  /** Values, when the token may read them. */
+  /** Values, when the token may read them (and the path was read). */
   data: Record<string, string> | undefined;
   /** Key names (always known). */
   keys: Set<string>;
+  /** Whether the values were readable: now, or when the vouched-for version was recorded. */
+  verified: boolean;
+  /** The latest version and its created_time, when the path exists. */
+  version: number;
+  created: string;
+  /** Vouched for by the ledger and Vault's version metadata instead of read. */
+  byVersion: boolean;
 }
 
 export async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -57,16 +75,22 @@ function matches(entry: SeedEntry, only: string[] | undefined): boolean {
   });
 }
 
+const ABSENT: Current = { exists: false, data: undefined, keys: new Set(), verified: true, version: 0, created: '', byVersion: false };
+
 async function readCurrent(client: VaultClient, mount: string, path: string): Promise<Current> {
   try {
     const r = await client.kvRead(mount, path);
-    return r ? { exists: true, data: r.data, keys: new Set(Object.keys(r.data)) } : { exists: false, data: undefined, keys: new Set() };
+    return r ? { exists: true, data: r.data, keys: new Set(Object.keys(r.data)), verified: true, version: r.version, created: r.created, byVersion: false } : ABSENT;
   } catch (err) {
     if (!(err instanceof VaultApiError) || err.status !== 403) throw err;
     // A setup token may write but not read values: learn which keys exist from subkeys.
-    const keys = await client.kvSubkeys(mount, path);
-    return keys ? { exists: true, data: undefined, keys: new Set(keys) } : { exists: false, data: undefined, keys: new Set() };
+    const r = await client.kvKeys(mount, path);
+    return r ? { exists: true, data: undefined, keys: new Set(r.keys), verified: false, version: r.version, created: r.created, byVersion: false } : ABSENT;
   }
+}
+
+function vouchedCurrent(entry: LedgerEntry): Current {
+  return { exists: true, data: undefined, keys: new Set(entry.keys), verified: entry.verified, version: entry.version, created: entry.created, byVersion: true };
 }
 
 export async function seedVault(client: VaultClient, plan: Plan, passwords: Readonly<Record<string, string>>, opts: SeedOptions = {}): Promise<SeedReport> {
@@ -83,9 +107,31 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   const related = plan.seeding.entries.filter((e) => e.group !== undefined && groups.has(e.group));
   const paths = [...new Set([...entries, ...related].map((e) => e.path))];
 
-  // 1. Read what is there.
+  // 1. Learn what is there: paths the ledger vouches for by version, the rest read.
+  const ledger = opts.ledger ? SeedLedger.open(opts.ledger) : undefined;
   const current = new Map<string, Current>();
-  await pool(paths, concurrency, async (p) => current.set(p, await readCurrent(client, mount, p)));
+  if (ledger && !opts.rotate) {
+    const candidates = new Map<string, LedgerEntry>();
+    for (const p of paths) {
+      const recorded = ledger.get(mount, p);
+      if (recorded && checkableByVersion(plan.seeding.entries.filter((e) => e.path === p), recorded)) candidates.set(p, recorded);
+    }
+    if (candidates.size > 0) for (const p of await vouchedPaths(client, mount, candidates, pool, concurrency)) current.set(p, vouchedCurrent(candidates.get(p)!));
+  }
+  const read = async (p: string) => current.set(p, await readCurrent(client, mount, p));
+  await pool(paths.filter((p) => !current.has(p)), concurrency, read);
+
+  // Random values that will be needed, and whether a shared one lives on a vouched-for path
+  // (whose values were not read): then that path is read after all.
+  const needsRandom = (e: SeedEntry) => {
+    if (e.source.type !== 'random') return false;
+    const cur = current.get(e.path)!;
+    if (!cur.keys.has(e.key) || opts.rotate) return true;
+    return e.hash.type === 'bcrypt' && !!e.plaintextKey && !!cur.data && cur.data[e.plaintextKey] === undefined;
+  };
+  const wantedGroups = new Set(entries.filter(needsRandom).map((e) => e.group).filter((g) => g !== undefined));
+  const holders = plan.seeding.entries.filter((e) => e.group !== undefined && wantedGroups.has(e.group) && current.get(e.path)?.byVersion).map((e) => e.path);
+  await pool([...new Set(holders)], concurrency, read);
 
   // 2. Random values shared by name: reuse one that exists anywhere, unless rotating.
   const groupValue = new Map<string, string>();
@@ -99,12 +145,6 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     }
   }
   // Random values that will be needed, fetched from Vault's CSPRNG concurrently up front.
-  const needsRandom = (e: SeedEntry) => {
-    if (e.source.type !== 'random') return false;
-    const cur = current.get(e.path)!;
-    if (!cur.keys.has(e.key) || opts.rotate) return true;
-    return e.hash.type === 'bcrypt' && !!e.plaintextKey && !!cur.data && cur.data[e.plaintextKey] === undefined;
-  };
   const fetchRandom = (e: SeedEntry & { source: { type: 'random' } }) => client.random(e.source.bytes, e.source.format);
   const wanted = new Set<SeedEntry | string>();
   for (const e of entries.filter(needsRandom)) if (!(e.group && groupValue.has(e.group))) wanted.add(e.group ?? e);
@@ -134,7 +174,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     const cur = current.get(e.path)!;
     const has = cur.keys.has(e.key);
     const value = cur.data?.[e.key];
-    const verified = cur.data !== undefined || !has;
+    const verified = cur.verified || !has;
     let action: SeedAction = 'unchanged';
 
     if (e.source.type === 'literal') {
@@ -170,33 +210,61 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     report.push({ path: e.path, key: e.key, action, verified: action !== 'unchanged' || verified });
   }
 
-  // 4. One request per changed path.
-  await pool([...changes.entries()], concurrency, async ([path, data]) => {
-    await writePath(client, mount, path, data, current.get(path)!.exists);
-  });
+  // 4. One request per changed path. The ledger records each path's version as read or written;
+  // a write whose resulting version is not known for sure leaves its path to be read next time.
+  const written = new Map<string, { version: number; created: string } | undefined>();
+  try {
+    await pool([...changes.entries()], concurrency, async ([path, data]) => {
+      written.set(path, await writePath(client, mount, path, data, current.get(path)!));
+    });
+  } finally {
+    if (ledger) {
+      for (const p of paths) {
+        const cur = current.get(p)!;
+        if (changes.has(p)) {
+          const v = written.get(p);
+          ledger.set(mount, p, v ? { ...v, keys: [...cur.keys, ...Object.keys(changes.get(p)!)], verified: cur.verified } : undefined);
+        } else if (!cur.byVersion) {
+          ledger.set(mount, p, cur.exists && cur.created ? { version: cur.version, created: cur.created, keys: [...cur.keys], verified: cur.verified } : undefined);
+        }
+      }
+      ledger.save();
+    }
+  }
 
   const counts: Record<SeedAction, number> = { created: 0, updated: 0, unchanged: 0, rotated: 0 };
   for (const r of report) counts[r.action]++;
-  return { mount, counts, entries: report, writes: client.writes - writesBefore };
+  const byVersion = paths.filter((p) => current.get(p)!.byVersion).length;
+  return { mount, counts, entries: report, writes: client.writes - writesBefore, checked: { read: paths.length - byVersion, byVersion } };
 }
 
 /**
  * PATCH when the path exists, create with cas=0 when it does not. Races and soft-deleted
- * latest versions resolve to the other form; anything else fails loudly.
+ * latest versions resolve to the other form; anything else fails loudly. Returns the version
+ * written when its keys are known for sure: a create, or a patch of exactly the version read
+ * (the next version number); undefined when someone else may have written in between.
  */
-async function writePath(client: VaultClient, mount: string, path: string, data: Record<string, string>, exists: boolean): Promise<void> {
-  if (exists) {
+async function writePath(client: VaultClient, mount: string, path: string, data: Record<string, string>, cur: Current): Promise<{ version: number; created: string } | undefined> {
+  const written = (r: { data: any }) => ({ version: Number(r.data?.data?.version), created: String(r.data?.data?.created_time ?? '') });
+  if (cur.exists) {
     const r = await client.kvPatch(mount, path, data, { accept: [404] });
-    if (r.status !== 404) return;
+    if (r.status !== 404) {
+      const v = written(r);
+      return v.version === cur.version + 1 && v.created ? v : undefined;
+    }
   }
   const created = await client.kvCreate(mount, path, data, { accept: [400] });
-  if (created.status !== 400) return;
+  if (created.status !== 400) {
+    const v = written(created);
+    return v.version === 1 && v.created && !cur.exists ? v : undefined;
+  }
   const errors: string[] = Array.isArray((created.data as any)?.errors) ? (created.data as any).errors : [];
   if (!errors.some((e) => /check-and-set/i.test(e))) throw new VaultApiError('POST', `${mount}/data/${path}`, 400, errors);
   // Someone created it since we read it: merge into theirs.
   const patched = await client.kvPatch(mount, path, data, { accept: [404] });
-  if (patched.status !== 404) return;
+  if (patched.status !== 404) return undefined;
   // Metadata without a readable latest version (deleted): write the next version.
   const meta = await client.kvMetadata(mount, path);
   await client.post(`${mount}/data/${path}`, { options: { cas: meta?.current_version ?? 0 }, data });
+  return undefined;
 }

@@ -79,6 +79,6 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
   const configure = await configureVault(client, plan, opts.configure);
   let setupToken: UpReport['setupToken'];
   if (plan.vault.setupToken.enabled) setupToken = await establishSetupToken(client, plan, state);
-  const seed = opts.seed === false ? undefined : await seedVault(client, plan, opts.passwords, opts.seed ?? {});
+  const seed = opts.seed === false ? undefined : await seedVault(client, plan, opts.passwords, { ledger: state, ...opts.seed });
   return { init, unseal, token, ...(setupToken ? { setupToken } : {}), configure, ...(seed ? { seed } : {}) };
 }

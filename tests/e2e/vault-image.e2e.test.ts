@@ -115,6 +115,19 @@ describe.skipIf(!!reason)(`Vault engine against ${IMAGE} (testcontainers)`, () =
       expect((await c.client.kvRead('secret', 'webapp/db'))!.data.password).toBe(db.password);
     });
 
+    it('with a seed ledger, a re-seed on HashiCorp Vault (no detailed-metadata listing) reads every path and writes nothing', async () => {
+      const ledger = tmpState();
+      const paths = new Set(plan.seeding.entries.map((e) => e.path));
+      const first = await seedVault(c.client, plan, loaded.passwords, { ledger });
+      expect(first.writes).toBe(0);
+      expect(first.checked).toEqual({ read: paths.size, byVersion: 0 });
+      const again = await seedVault(c.client, plan, loaded.passwords, { ledger });
+      expect(again.counts.unchanged).toBe(plan.seeding.entries.length);
+      expect(again.writes).toBe(0);
+      expect(again.checked).toEqual({ read: paths.size, byVersion: 0 });
+      expect(ledger.has('seed-ledger.json')).toBe(true);
+    });
+
     it('rotate: true regenerates every random value and leaves literals and a verifying hash alone', async () => {
       const before = (await c.client.kvRead('secret', 'webapp/api'))!.data.api_key;
       const hashBefore = (await c.client.kvRead('secret', 'argocd/admin'))!.data['admin.password'];
