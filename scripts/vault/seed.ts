@@ -32,7 +32,10 @@ export interface SeedOptions {
 export interface SeedReport {
   mount: string;
   counts: Record<SeedAction, number>;
-  /** Per key: never a value. `verified: false` when the token may not read values (subkeys only). */
+  /**
+   * Per key: never a value. `verified: false` when the values were not readable (a token that
+   * sees subkeys only); for a path checked by version, what was known when that version was recorded.
+   */
   entries: { path: string; key: string; action: SeedAction; verified: boolean }[];
   writes: number;
   /** How the paths were checked: read one by one, or by version through the seed ledger. */

@@ -423,6 +423,23 @@ describe('production: least privilege, setup token, audit', () => {
     c.close();
   });
 
+  it('the setup token may list detailed metadata: a re-seed with the ledger checks every path by version, values still unread', async () => {
+    const c = new VaultClient({ address: bao.address, token: await rootlessToken(), attempts: 1 });
+    const paths = new Set(plan.seeding.entries.map((e) => e.path));
+    const before = c.requests;
+    const r = await seedVault(c, plan, loaded.passwords, { ledger: state });
+    expect(r.counts.unchanged).toBe(plan.seeding.entries.length);
+    expect(r.writes).toBe(0);
+    // production values are all random: no path needs a read, one listing per folder does.
+    expect(r.checked).toEqual({ read: 0, byVersion: paths.size });
+    expect(c.requests - before).toBe(new Set([...paths].map((p) => p.split('/').slice(0, -1).join('/'))).size);
+    // `verified` is what vaultlab knew of that version when it recorded it (deploy seeds before
+    // the root token is revoked), not what this token may read.
+    const ledger = JSON.parse(readFileSync(state.file('seed-ledger.json'), 'utf8')).mounts.secret;
+    for (const e of r.entries) expect(e.verified).toBe(ledger[e.path].verified);
+    c.close();
+  });
+
   it("a token holding namespace A's policy reads A, gets 403 on B, and cannot write A", async () => {
     // Create a token directly with the per-namespace policy, as a Kubernetes login would get.
     const setup = await rootlessToken();
