@@ -16,6 +16,7 @@ import type { StateDir } from '../lib/state.ts';
 import type { KvPathMetadata, VaultClient } from '../adapters/vault.ts';
 import type { SeedEntry } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { pool } from '../lib/pool.ts';
 
 export const LEDGER_FILE = 'seed-ledger.json';
 
@@ -98,7 +99,6 @@ export async function vouchedPaths(
   client: VaultClient,
   mount: string,
   candidates: ReadonlyMap<string, LedgerEntry>,
-  pool: <T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) => Promise<R[]>,
   concurrency: number,
 ): Promise<Set<string>> {
   const byFolder = new Map<string, string[]>();

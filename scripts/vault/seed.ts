@@ -12,6 +12,7 @@ import type { Plan, SeedEntry } from '../plan/types.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import type { StateDir } from '../lib/state.ts';
+import { pool } from '../lib/pool.ts';
 import { SeedLedger, checkableByVersion, vouchedPaths, type LedgerEntry } from './seed-ledger.ts';
 
 export type SeedAction = 'created' | 'updated' | 'unchanged' | 'rotated';
@@ -55,19 +56,6 @@ interface Current {
   created: string;
   /** Vouched for by the ledger and Vault's version metadata instead of read. */
   byVersion: boolean;
-}
-
-export async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 function matches(entry: SeedEntry, only: string[] | undefined): boolean {
@@ -119,7 +107,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
       const recorded = ledger.get(mount, p);
       if (recorded && checkableByVersion(plan.seeding.entries.filter((e) => e.path === p), recorded)) candidates.set(p, recorded);
     }
-    if (candidates.size > 0) for (const p of await vouchedPaths(client, mount, candidates, pool, concurrency)) current.set(p, vouchedCurrent(candidates.get(p)!));
+    if (candidates.size > 0) for (const p of await vouchedPaths(client, mount, candidates, concurrency)) current.set(p, vouchedCurrent(candidates.get(p)!));
   }
   const read = async (p: string) => current.set(p, await readCurrent(client, mount, p));
   await pool(paths.filter((p) => !current.has(p)), concurrency, read);
