@@ -66,17 +66,18 @@ function matches(entry: SeedEntry, only: string[] | undefined): boolean {
   });
 }
 
-const ABSENT: Current = { exists: false, data: undefined, keys: new Set(), verified: true, version: 0, created: '', byVersion: false };
+/** A path with nothing in it (each its own key set: a Current is never shared between paths). */
+const absent = (): Current => ({ exists: false, data: undefined, keys: new Set(), verified: true, version: 0, created: '', byVersion: false });
 
 async function readCurrent(client: VaultClient, mount: string, path: string): Promise<Current> {
   try {
     const r = await client.kvRead(mount, path);
-    return r ? { exists: true, data: r.data, keys: new Set(Object.keys(r.data)), verified: true, version: r.version, created: r.created, byVersion: false } : ABSENT;
+    return r ? { exists: true, data: r.data, keys: new Set(Object.keys(r.data)), verified: true, version: r.version, created: r.created, byVersion: false } : absent();
   } catch (err) {
     if (!(err instanceof VaultApiError) || err.status !== 403) throw err;
     // A setup token may write but not read values: learn which keys exist from subkeys.
     const r = await client.kvKeys(mount, path);
-    return r ? { exists: true, data: undefined, keys: new Set(r.keys), verified: false, version: r.version, created: r.created, byVersion: false } : ABSENT;
+    return r ? { exists: true, data: undefined, keys: new Set(r.keys), verified: false, version: r.version, created: r.created, byVersion: false } : absent();
   }
 }
 
@@ -102,10 +103,12 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   const ledger = opts.ledger ? SeedLedger.open(opts.ledger) : undefined;
   const current = new Map<string, Current>();
   if (ledger && !opts.rotate) {
+    const onPath = new Map<string, SeedEntry[]>();
+    for (const e of plan.seeding.entries) onPath.set(e.path, [...(onPath.get(e.path) ?? []), e]);
     const candidates = new Map<string, LedgerEntry>();
     for (const p of paths) {
       const recorded = ledger.get(mount, p);
-      if (recorded && checkableByVersion(plan.seeding.entries.filter((e) => e.path === p), recorded)) candidates.set(p, recorded);
+      if (recorded && checkableByVersion(onPath.get(p)!, recorded)) candidates.set(p, recorded);
     }
     if (candidates.size > 0) for (const p of await vouchedPaths(client, mount, candidates, concurrency)) current.set(p, vouchedCurrent(candidates.get(p)!));
   }
@@ -120,7 +123,9 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     if (!cur.keys.has(e.key) || opts.rotate) return true;
     return e.hash.type === 'bcrypt' && !!e.plaintextKey && !!cur.data && cur.data[e.plaintextKey] === undefined;
   };
-  const wantedGroups = new Set(entries.filter(needsRandom).map((e) => e.group).filter((g) => g !== undefined));
+  // Reading a holder does not change what it needs: its keys are the ones the ledger recorded.
+  const needing = entries.filter(needsRandom);
+  const wantedGroups = new Set(needing.map((e) => e.group).filter((g) => g !== undefined));
   const holders = plan.seeding.entries.filter((e) => e.group !== undefined && wantedGroups.has(e.group) && current.get(e.path)?.byVersion).map((e) => e.path);
   await pool([...new Set(holders)], concurrency, read);
 
@@ -138,7 +143,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   // Random values that will be needed, fetched from Vault's CSPRNG concurrently up front.
   const fetchRandom = (e: SeedEntry & { source: { type: 'random' } }) => client.random(e.source.bytes, e.source.format);
   const wanted = new Set<SeedEntry | string>();
-  for (const e of entries.filter(needsRandom)) if (!(e.group && groupValue.has(e.group))) wanted.add(e.group ?? e);
+  for (const e of needing) if (!(e.group && groupValue.has(e.group))) wanted.add(e.group ?? e);
   const ids = [...wanted];
   const fetched = await pool(ids, concurrency, async (id) => {
     const e = (typeof id === 'string' ? entries.find((x) => x.group === id) : id) as SeedEntry & { source: { type: 'random' } };
