@@ -29,6 +29,7 @@ export const COMMANDS: Entry[] = [
   { name: 'doctor', summary: 'Check this machine before a deploy, and the environment after one; every finding with its fix', load: () => import('./commands/doctor.ts').then(pick('doctor')) },
   { name: 'reset', summary: 'Put secrets back to their configured state (--secrets) or rebuild everything (--full)', load: () => import('./commands/reset.ts').then(pick('reset')) },
   { name: 'destroy', summary: "Delete the kind cluster and vaultlab's state for it", load: () => import('./commands/destroy.ts').then(pick('destroy')) },
+  { name: 'images', summary: 'List every image a deploy runs (from the rendered charts) and which ones Docker holds', load: () => import('./commands/images.ts').then(pick('images')) },
   { name: 'plan', summary: 'Render everything a deploy would do (no cluster needed); --out DIR writes the artifacts', load: () => import('./commands/plan.ts').then(pick('plan')) },
   { name: 'seed', summary: 'Write the [[secrets]] matrix into Vault; idempotent, --rotate to regenerate random values', load: () => import('./commands/seed.ts').then(pick('seed')) },
   { name: 'vault init', summary: 'Initialize Vault and store the keys before anything else', load: () => import('./commands/vault.ts').then(pick('vault init')) },

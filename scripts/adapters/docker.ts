@@ -9,6 +9,8 @@ export interface DockerInfo {
   reason: string | undefined;
   memoryBytes: number | undefined;
   serverVersion: string | undefined;
+  /** Where the engine keeps images and containers (DockerRootDir): what the disk check measures. */
+  rootDir?: string | undefined;
 }
 
 /** `docker info` output (exit code, stdout, stderr) -> reachability, judged without guessing. */
@@ -19,9 +21,9 @@ export function parseDockerInfo(code: number, stdout: string, stderr: string): D
     return down(lines.find((l) => dockerDown(l) || /daemon|permission denied|not found|ENOENT/i.test(l)) ?? lines[0] ?? `docker info exited ${code}`);
   }
   try {
-    const j = JSON.parse(stdout) as { ServerErrors?: string[]; MemTotal?: number; ServerVersion?: string };
+    const j = JSON.parse(stdout) as { ServerErrors?: string[]; MemTotal?: number; ServerVersion?: string; DockerRootDir?: string };
     if (j.ServerErrors?.length) return down(String(j.ServerErrors[0]));
-    return { reachable: true, reason: undefined, memoryBytes: j.MemTotal, serverVersion: j.ServerVersion };
+    return { reachable: true, reason: undefined, memoryBytes: j.MemTotal, serverVersion: j.ServerVersion, rootDir: j.DockerRootDir };
   } catch {
     return { reachable: true, reason: undefined, memoryBytes: undefined, serverVersion: undefined };
   }

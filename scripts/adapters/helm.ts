@@ -1,10 +1,10 @@
 // helm: repositories (added once, refreshed only when an install needs them), `upgrade
 // --install` with a pinned --version and values from a 0600 temp file (never --set, so no value
 // reaches argv), status, and recovery from a release left pending by an interrupted run.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import type { HelmChart } from '../plan/types.ts';
 import { exec } from './exec.ts';
 import { VaultlabError } from '../lib/errors.ts';
@@ -85,6 +85,8 @@ export interface HelmRelease extends HelmTarget {
   /** `--wait` for the release's workloads (not for Vault: it is not Ready while sealed). */
   wait?: boolean;
   timeoutSeconds?: number;
+  /** Stops helm (e.g. a pod of the release is stuck: see guardPods). Default: the step's signal. */
+  signal?: AbortSignal;
 }
 
 export interface HelmOutcome {
@@ -103,6 +105,58 @@ function sortKeys(v: unknown): unknown {
   if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
   return v;
 }
+
+/** The version in a chart directory's Chart.yaml, or a packaged chart's (helm show chart). */
+async function localChartVersion(path: string): Promise<string | undefined> {
+  if (!existsSync(path)) return undefined;
+  const text = statSync(path).isDirectory()
+    ? readFileSync(join(path, 'Chart.yaml'), 'utf8')
+    : (await exec('helm', ['show', 'chart', path], { timeoutMs: 60_000 })).stdout;
+  const v = (parseYaml(text) as { version?: unknown } | null)?.version;
+  return v === undefined ? undefined : String(v);
+}
+
+/**
+ * The chart reference and version arguments helm takes for `chart`, whatever its source: the
+ * repository (added or refreshed first), a local directory or archive (its version checked
+ * against the pin: the release's chart version is how a re-run knows nothing changed), or OCI.
+ */
+export async function chartArgs(chart: HelmChart): Promise<string[]> {
+  switch (chart.source.type) {
+    case 'path': {
+      const found = await localChartVersion(chart.source.path);
+      const key = chart.chart === 'external-secrets' ? 'eso.chart_version' : 'vault.chart_version';
+      if (found === undefined) {
+        throw new VaultlabError(`chart ${chart.chart}: ${chart.source.path} is not a chart directory or archive`, { hint: 'Point [charts] path at a folder with Chart.yaml, or a .tgz made by `helm package`.', exitCode: 2 });
+      }
+      if (found !== chart.version) {
+        throw new VaultlabError(`chart ${chart.chart} at ${chart.source.path} is version ${found}, but ${chart.version} is pinned`, { hint: `Set ${key} = "${found}" in config.toml, or use the ${chart.version} chart.`, exitCode: 2 });
+      }
+      return [chart.source.path];
+    }
+    case 'oci':
+      return [chart.source.ref, '--version', chart.version];
+    case 'repo':
+      await helmRepoEnsure(chart);
+      return [`${chart.repoName}/${chart.chart}`, '--version', chart.version];
+  }
+}
+
+/** Renders a chart with values (no cluster needed), as `helm template` prints it. */
+export async function helmTemplate(rel: { name: string; namespace: string; chart: HelmChart; values: Record<string, unknown>; kubeVersion?: string }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'vaultlab-helm-'));
+  try {
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, stringify(rel.values), { mode: 0o600 });
+    const r = await exec('helm', ['template', rel.name, ...(await chartArgs(rel.chart)), '-n', rel.namespace, '-f', file, '--kube-version', rel.kubeVersion ?? DEFAULT_KUBE_VERSION], { timeoutMs: 120_000 });
+    return r.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What `helm template` assumes of the cluster (the OpenBao chart refuses helm's old default). */
+export const DEFAULT_KUBE_VERSION = '1.34.0';
 
 /**
  * Installs or upgrades a release. Nothing happens (not even a repository refresh) when the
@@ -127,7 +181,7 @@ export async function helmUpgradeInstall(rel: HelmRelease): Promise<HelmOutcome>
       recovered = `rolled back the ${current.status} revision ${current.revision} an interrupted run left`;
     }
   }
-  await helmRepoEnsure(rel.chart);
+  const chart = await chartArgs(rel.chart);
   const dir = mkdtempSync(join(tmpdir(), 'vaultlab-helm-'));
   try {
     const file = join(dir, 'values.yaml');
@@ -136,14 +190,13 @@ export async function helmUpgradeInstall(rel: HelmRelease): Promise<HelmOutcome>
     await exec(
       'helm',
       [
-        'upgrade', '--install', rel.name, `${rel.chart.repoName}/${rel.chart.chart}`,
-        '--version', rel.chart.version,
+        'upgrade', '--install', rel.name, ...chart,
         '-n', rel.namespace, '--create-namespace',
         '-f', file,
         ...targetArgs(rel),
         ...(rel.wait ? ['--wait', '--timeout', `${timeout}s`] : []),
       ],
-      { timeoutMs: (timeout + 120) * 1000 },
+      { timeoutMs: (timeout + 120) * 1000, ...(rel.signal ? { signal: rel.signal } : {}) },
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -281,3 +281,116 @@ export class Kube {
     return { type: s.type, data };
   }
 }
+
+/** Container states that waiting alone will not fix. */
+const STUCK = /^(ErrImagePull|ImagePullBackOff|ErrImageNeverPull|InvalidImageName|CreateContainerConfigError|CreateContainerError|RunContainerError|CrashLoopBackOff)$/;
+
+export interface PodProblem {
+  pod: string;
+  namespace: string;
+  container: string;
+  image: string | undefined;
+  reason: string;
+  message: string;
+  restarts: number;
+  /** How the last run of the container ended (crash loops). */
+  lastExit: string | undefined;
+}
+
+/**
+ * A pod that will not become Running or Ready by waiting: an image that cannot be pulled, a
+ * container crash-looping (Running as a phase, restarting underneath), a config it cannot
+ * start with. ErrImagePull counts once it repeats as ImagePullBackOff; a crash loop after 2 restarts.
+ */
+export function podProblem(pod: any): PodProblem | undefined {
+  const statuses = [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])];
+  for (const cs of statuses) {
+    const waiting = cs.state?.waiting;
+    const reason: string = waiting?.reason ?? '';
+    if (!STUCK.test(reason) || reason === 'ErrImagePull') continue;
+    if (reason === 'CrashLoopBackOff' && (cs.restartCount ?? 0) < 2) continue;
+    const term = cs.lastState?.terminated;
+    return {
+      pod: pod.metadata?.name ?? '?',
+      namespace: pod.metadata?.namespace ?? '?',
+      container: cs.name,
+      image: cs.image,
+      reason,
+      message: (waiting?.message ?? '').trim(),
+      restarts: cs.restartCount ?? 0,
+      lastExit: term ? `exit code ${term.exitCode}${term.reason ? ` (${term.reason})` : ''}` : undefined,
+    };
+  }
+  return undefined;
+}
+
+/** A PodProblem as an error that says what to do. */
+export class PodProblemError extends VaultlabError {
+  readonly problem: PodProblem;
+  constructor(p: PodProblem, logTail?: string) {
+    const pull = /Image|ImageName/.test(p.reason);
+    const what = `pod ${p.namespace}/${p.pod}, container ${p.container}`;
+    const message = pull
+      ? `${what} cannot get its image ${p.image ?? ''}: ${p.reason}${p.message ? ` (${p.message.split('\n')[0]})` : ''}`
+      : `${what} ${p.reason === 'CrashLoopBackOff' ? `keeps crashing (${p.restarts} restarts${p.lastExit ? `, last ${p.lastExit}` : ''})` : `cannot start: ${p.reason}${p.message ? ` (${p.message})` : ''}`}${logTail ? `; its log ends:\n${logTail}` : ''}`;
+    const hint = pull
+      ? `This machine cannot pull ${p.image ?? 'the image'}. \`vaultlab images\` lists every image a deploy needs; bring them into Docker (docker pull, or docker load offline) and deploy with --preload, or point [images] at a mirror.`
+      : `\`kubectl -n ${p.namespace} logs ${p.pod} -c ${p.container} --previous\` shows the whole log.`;
+    super(message, { hint });
+    this.name = 'PodProblemError';
+    this.problem = p;
+  }
+}
+
+/** The last lines a container printed before it ended (crash loops), or undefined. */
+export async function containerLogTail(kube: Kube, p: PodProblem, lines = 15): Promise<string | undefined> {
+  try {
+    const log = await kube.core().readNamespacedPodLog({ name: p.pod, namespace: p.namespace, container: p.container, previous: p.restarts > 0, tailLines: lines });
+    const text = String(log ?? '').trimEnd();
+    return text ? text.split('\n').map((l) => `  ${l}`).join('\n') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `work` while watching the pods of `namespace` matching `selector`: a pod that is stuck
+ * (podProblem) ends it at once with a PodProblemError (its log tail included for a crash), and
+ * the signal handed to `work` is aborted so its child processes (helm --wait) stop too.
+ */
+export async function guardPods<T>(kube: Kube, namespace: string, selector: string | undefined, work: (signal: AbortSignal) => Promise<T>, intervalMs = 2000): Promise<T> {
+  const controller = new AbortController();
+  const outer = currentSignal();
+  const onOuter = () => controller.abort();
+  outer?.addEventListener('abort', onOuter, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const watch = new Promise<never>((_, reject) => {
+    const tick = async () => {
+      if (stopped) return;
+      try {
+        for (const pod of await kube.list<any>('v1', 'Pod', namespace, selector)) {
+          const p = podProblem(pod);
+          if (p) {
+            stopped = true;
+            controller.abort();
+            reject(new PodProblemError(p, p.reason === 'CrashLoopBackOff' ? await containerLogTail(kube, p) : undefined));
+            return;
+          }
+        }
+      } catch {
+        /* the API hiccups: the next tick tries again */
+      }
+      if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+    };
+    timer = setTimeout(() => void tick(), intervalMs);
+  });
+  try {
+    return await Promise.race([work(controller.signal), watch]);
+  } finally {
+    stopped = true;
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuter);
+    watch.catch(() => undefined);
+  }
+}

@@ -34,11 +34,16 @@ export async function portForward(kube: Kube, namespace: string, pod: string, re
       sockets2ws.get(socket)?.close();
       sockets2ws.delete(socket);
     });
-    // The error channel carries the kubelet's complaints ("error forwarding port ...").
+    // The error channel carries the kubelet's complaints ("error forwarding port ..."). The
+    // client writes an empty chunk on it as the stream opens (its port header): not an error,
+    // and cutting the connection there broke every forward on a real cluster.
     const errors = new Writable({
       write(chunk: Buffer, _enc, done) {
-        lastError = chunk.toString('utf8').trim() || lastError;
-        socket.destroy();
+        const text = chunk.toString('utf8').trim();
+        if (text) {
+          lastError = text;
+          socket.destroy();
+        }
         done();
       },
     });

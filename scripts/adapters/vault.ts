@@ -41,6 +41,11 @@ export interface VaultClientOptions {
   attempts?: number;
   /** node-vault's HTTP layer: 'node' (default, node:http on the keep-alive agent) or its own axios. */
   transport?: 'node' | 'axios';
+  /**
+   * What to tell the user when nothing answers at `address` (default: check --vault-addr). A
+   * deploy reaching a pod through a port-forward names the pod instead of a temporary port.
+   */
+  unreachableHint?: string;
 }
 
 export interface RequestOptions {
@@ -77,6 +82,8 @@ export class VaultClient {
   private readonly attempts: number;
   private readonly raw: { request(o: Record<string, unknown>): Promise<unknown> };
   private readonly agent: http.Agent | https.Agent;
+  private readonly unreachableHint: string | undefined;
+  private readonly options: VaultClientOptions;
   /** Requests that can change Vault's state (POST/PUT/PATCH/DELETE), for "a re-run writes nothing". */
   writes = 0;
   requests = 0;
@@ -87,6 +94,8 @@ export class VaultClient {
     if (opts.token) registerSecret(opts.token);
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.attempts = opts.attempts ?? 6;
+    this.unreachableHint = opts.unreachableHint;
+    this.options = opts;
     const tls = this.address.startsWith('https:');
     this.agent = tls ? new https.Agent({ keepAlive: true, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive: true });
     const nodeVault = require('node-vault') as (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
@@ -94,6 +103,11 @@ export class VaultClient {
     // node-vault's own `debug` logger (DEBUG=node-vault, or DEBUG=*) prints request bodies, values
     // included, past the redactor: it is given a logger that prints nothing.
     this.raw = nodeVault({ endpoint: this.address, apiVersion: 'v1', token: '', debug: silent, ...transport, ...(opts.caPem ? { requestOptions: { ca: opts.caPem } } : {}) });
+  }
+
+  /** Another client for the same Vault (address, CA, timeouts) with its own token. */
+  withToken(token: string): VaultClient {
+    return new VaultClient({ ...this.options, token });
   }
 
   setToken(token: string | undefined): void {
@@ -150,7 +164,7 @@ export class VaultClient {
           const tlsProblem = /certificate|self[- ]signed|CERT_|unable to verify/i.test(String(err?.message) + String(code));
           throw new VaultApiError(method, clean, undefined, [redact(String(err?.message ?? err))], tlsProblem
             ? 'Vault\'s certificate is not signed by the CA vaultlab was given: check --ca-cert / VAULT_CACERT.'
-            : `Is Vault running at ${this.address}? Check --vault-addr / VAULT_ADDR.`, err);
+            : this.unreachableHint ?? `Is Vault running at ${this.address}? Check --vault-addr / VAULT_ADDR.`, err);
         }
       }
       if (status === 204 || (status >= 200 && status < 300)) return { status, data: data as T };

@@ -150,12 +150,57 @@ const appSection = z.strictObject({
   external_secrets: z.array(externalSecret).default([]),
 });
 
+/**
+ * Where a chart comes from: its repository (the default, or a mirror's URL), a chart directory or
+ * .tgz on disk, or an OCI reference. At most one of the three.
+ */
+const chartSource = z
+  .strictObject({
+    /** A Helm repository URL (a mirror of the official one); the chart name stays the same. */
+    repository: z.string().url().optional(),
+    /** A chart directory or packaged .tgz on disk (air-gapped machines). Relative to config.toml. */
+    path: z.string().min(1).optional(),
+    /** An OCI chart reference: "oci://registry.example.com/charts/vault". */
+    oci: z.string().regex(/^oci:\/\/[^\s]+$/, 'must be an OCI reference like "oci://registry.example.com/charts/vault"').optional(),
+  })
+  .refine((c) => [c.repository, c.path, c.oci].filter((x) => x !== undefined).length <= 1, {
+    message: 'set one of repository, path or oci, not several',
+  });
+
+const imageRef = z
+  .string()
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, 'must be an image reference like "registry.example.com/hashicorp/vault:1.21.0"');
+
+const imagesSection = z.strictObject({
+  /**
+   * A registry mirror every image is pulled through: "mirror.example.com:5000" or
+   * "mirror.example.com/proxy". The image's own registry is replaced by it, its path kept:
+   * quay.io/openbao/openbao:2.7.2 -> mirror.example.com:5000/openbao/openbao:2.7.2, busybox:1.37 ->
+   * mirror.example.com:5000/library/busybox:1.37. Per-component overrides below are used as given.
+   */
+  mirror: z.string().regex(/^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9._-]+)*$/, 'must be a registry host with an optional port and path, like "mirror.example.com:5000"').optional(),
+  /** The Vault or OpenBao server image (default: the distribution's, at vault.image_tag). */
+  vault: imageRef.optional(),
+  /** The Agent Injector image (vault-k8s), when the injector is enabled. */
+  injector: imageRef.optional(),
+  /** The Vault agent image the injector adds to pods. */
+  agent: imageRef.optional(),
+  /** The External Secrets Operator image (controller, webhook and cert controller). */
+  eso: imageRef.optional(),
+  /** The image of the bundled sample apps (a busybox with sh, httpd, wget). */
+  samples: imageRef.optional(),
+});
+
 export const configSchema = z.strictObject({
   profile: profileSection.default({ name: 'demo' }),
   cluster: clusterSection.default(() => clusterSection.parse({})),
   vault: vaultSection.default(() => vaultSection.parse({})),
   production: productionSection.default(() => productionSection.parse({})),
   eso: esoSection.default(() => esoSection.parse({})),
+  charts: z
+    .strictObject({ vault: chartSource.default({}), eso: chartSource.default({}) })
+    .default({ vault: {}, eso: {} }),
+  images: imagesSection.default({}),
   passwords: z.record(passwordName, z.string()).default({}),
   secrets: z.array(secretEntry).default([]),
   apps: z.array(appSection).default([]),

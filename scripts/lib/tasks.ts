@@ -20,6 +20,8 @@ export interface StepOutcome {
   ms: number;
   outcome: StepResult;
   detail?: string | undefined;
+  /** A step that failed or was interrupted: the last thing it reported doing ("waiting for pod vault/vault-0 to run"). */
+  during?: string | undefined;
 }
 
 export interface TaskStep<C> {
@@ -75,7 +77,7 @@ export function stepLine(o: StepOutcome): string {
     case 'skipped':
       return `${MARK.skipped} ${o.title}: skipped (${o.detail})`;
     default:
-      return `${MARK[o.outcome]} ${o.title}: ${o.outcome} after ${seconds(o.ms)}`;
+      return `${MARK[o.outcome]} ${o.title}: ${o.outcome} after ${seconds(o.ms)}${o.during ? ` (while ${o.during})` : ''}`;
   }
 }
 
@@ -129,6 +131,7 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
           task.skip(renderer === 'verbose' ? `${step.title}: ${skip}` : skip);
           return;
         }
+        let during: string | undefined;
         try {
           const interrupted = new Promise<never>((_resolve, reject) => {
             const stop = () => reject(new InterruptedError(step.name, opts.command));
@@ -140,7 +143,8 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
             step.run(
               ctx,
               (m) => {
-                if (renderer === 'default' || renderer === 'verbose') task.output = redact(m);
+                during = redact(m);
+                if (renderer === 'default' || renderer === 'verbose') task.output = during;
               },
               controller.signal,
             ),
@@ -153,7 +157,7 @@ export async function runSteps<C>(steps: TaskStep<C>[], ctx: C, out: Output, opt
           task.title = redact(`${step.title}${detail ? `: ${detail}` : ''} (${seconds(ms)})`);
         } catch (err) {
           const wasInterrupted = err instanceof InterruptedError || controller.signal.aborted;
-          record({ name: step.name, title: step.title, ms: elapsed(), outcome: wasInterrupted ? 'interrupted' : 'failed', detail: (err as Error).message });
+          record({ name: step.name, title: step.title, ms: elapsed(), outcome: wasInterrupted ? 'interrupted' : 'failed', detail: (err as Error).message, ...(during ? { during } : {}) });
           task.title = `${step.title} (${wasInterrupted ? 'interrupted' : 'failed'} after ${seconds(elapsed())})`;
           throw wasInterrupted && !(err instanceof InterruptedError) ? new InterruptedError(step.name, opts.command) : err;
         }

@@ -1,6 +1,7 @@
 // doctor: the machine before a deploy (Docker and its memory, tool versions, free host ports,
 // inotify limits, disk, private state files), the environment after one (status checks with
 // ESO's error reasons decoded into causes). Every finding that is not ok carries its fix.
+import { dockerInfo } from '../adapters/docker.ts';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import type { Finding } from '../steps/preflight.ts';
 import { machineFindings, portFree } from '../steps/preflight.ts';
@@ -61,10 +62,33 @@ export async function doctorMachine(plan: Plan, state: StateDir): Promise<Findin
       }
     }
     findings.push(...inotifyFindings());
-    findings.push(diskFinding(existsSync('/var/lib/docker') ? '/var/lib/docker' : process.cwd()));
+    // Docker's own data root (DockerRootDir: /var/lib/docker by default, often moved), where the
+    // node and app images go; the working directory when Docker does not answer.
+    const docker = await dockerInfo();
+    findings.push(diskFinding(docker.rootDir && existsSync(docker.rootDir) ? docker.rootDir : process.cwd()));
+    if (docker.reachable) findings.push(await imagesFinding(plan));
   }
   for (const p of state.checkPermissions()) findings.push({ ok: false, severity: 'error', what: `state file not private: ${p.split('; run: ')[0]}`, fix: p.split('; run: ')[1] ?? 'chmod 600 it' });
   return findings.map(withFix);
+}
+
+/** Images a deploy runs that the host's Docker does not hold: pulled at deploy time, or (offline) never. */
+export async function imagesFinding(plan: Plan): Promise<Finding> {
+  try {
+    const { imageStatus } = await import('./images.ts');
+    const images = await imageStatus(plan);
+    const missing = images.filter((i) => !i.present).map((i) => i.image);
+    return missing.length
+      ? {
+          ok: false,
+          severity: 'warning',
+          what: `${missing.length} of ${images.length} image(s) a deploy runs are not in the local Docker: ${missing.join(', ')} (the nodes pull them; a machine without a registry cannot)`,
+          fix: 'With a registry: nothing to do (or `docker pull` them, then `vaultlab deploy --preload`). Offline: `docker load -i <file>` each, or set [images] mirror / overrides; `vaultlab images` lists them.',
+        }
+      : { ok: true, severity: 'warning', what: `all ${images.length} image(s) a deploy runs are in the local Docker (\`vaultlab deploy --preload\` loads them into kind)` };
+  } catch (err) {
+    return { ok: false, severity: 'warning', what: `cannot list the images a deploy runs: ${(err as Error).message}`, fix: 'Check helm and the [charts] sources: `vaultlab images`.' };
+  }
 }
 
 /**

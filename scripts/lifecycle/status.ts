@@ -135,7 +135,16 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
 
     // Vault's pods: a sealed or crashing member shows here even when the API address reaches another.
     if (!plan.vault.external) {
-      const pods = await Promise.all(Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`).map(async (name) => [name, await get('v1', 'Pod', plan.vault.namespace, name)] as const));
+      let pods = await Promise.all(Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`).map(async (name) => [name, await get('v1', 'Pod', plan.vault.namespace, name)] as const));
+      // Unsealed by this very run: the pods turn Ready at their next readiness probe (seconds);
+      // reporting them "sealed" now would contradict the line above and exit 1 for nothing.
+      if (unseal.state === 'was-sealed-now-unsealed') {
+        pods = await Promise.all(
+          pods.map(async ([name, pod]) =>
+            [name, pod && podProblem(pod) === 'Running, not Ready' ? await kube.waitForCondition('v1', 'Pod', plan.vault.namespace, name, 'Ready', { timeoutMs: 30_000 }).catch(() => pod) : pod] as const,
+          ),
+        );
+      }
       for (const [name, pod] of pods) {
         const problem = pod ? podProblem(pod) : 'missing';
         add({

@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type {
   EnginePlan,
+  HelmChart,
   ExternalSecretPlan,
   NamespacePlan,
   Plan,
@@ -13,6 +14,9 @@ import type {
   VaultPlan,
 } from './types.ts';
 import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl } from './policies.ts';
+import { buildImages } from './images.ts';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
 
 export const SERVICE_ACCOUNT = 'external-secrets';
 export const SECRET_STORE = 'vault-backend';
@@ -28,7 +32,7 @@ const DISTRIBUTIONS = {
   openbao: {
     cli: 'bao',
     chart: { repoName: 'openbao', repoUrl: 'https://openbao.github.io/openbao-helm', chart: 'openbao', version: '0.29.2' },
-    image: { repository: 'openbao/openbao', tag: '2.7.2' },
+    image: { repository: 'quay.io/openbao/openbao', tag: '2.7.2' },
   },
 } as const;
 
@@ -44,7 +48,8 @@ export function buildPlan(loaded: LoadedConfig): Plan {
   const { config } = loaded;
   const production = loaded.profile === 'production';
   const namespaces = enabledNamespaces(config);
-  const vault = buildVault(config, production, namespaces);
+  const images = buildImages(config, defaultVaultImage(config));
+  const vault = buildVault(config, production, namespaces, loaded.file, images.vault);
 
   // Production ignores literal values unless explicitly allowed, and never a value that
   // is also a bundled demo default (a value that was committed to git is not a secret).
@@ -83,19 +88,20 @@ export function buildPlan(loaded: LoadedConfig): Plan {
       provider: config.cluster.provider,
       context: config.cluster.provider === 'kind' ? `kind-${config.cluster.name}` : config.cluster.context,
       kubeconfig: config.cluster.kubeconfig,
-      nodeImage: config.cluster.node_image,
+      nodeImage: images.node,
       workers: config.cluster.workers,
       hostPorts: { ...config.cluster.ports },
       nodePorts: { vault: config.vault.node_port, dashboard: DASHBOARD_NODE_PORT },
     },
     vault,
     eso: {
-      chart: { repoName: 'external-secrets', repoUrl: 'https://charts.external-secrets.io', chart: 'external-secrets', version: config.eso.chart_version },
+      chart: chartPlan({ repoName: 'external-secrets', repoUrl: 'https://charts.external-secrets.io', chart: 'external-secrets', version: config.eso.chart_version }, config.charts.eso, loaded.file),
       namespace: config.eso.namespace,
       release: config.eso.release,
     },
     seeding: { mount: config.vault.kv_mount, entries },
     namespaces: namespaces.map((ns) => buildNamespace(config, vault, ns)),
+    images,
     ignoredLiterals,
   };
 }
@@ -104,7 +110,35 @@ function enabledNamespaces(config: Config): string[] {
   return [...new Set(config.apps.filter((a) => a.enabled).map((a) => a.namespace))].sort();
 }
 
-function buildVault(config: Config, production: boolean, namespaces: string[]): VaultPlan {
+const defaultVaultImage = (config: Config): string => {
+  const dist = DISTRIBUTIONS[config.vault.distribution];
+  return `${dist.image.repository}:${config.vault.image_tag ?? dist.image.tag}`;
+};
+
+/** `~/x` and paths relative to the config file's folder, made absolute. */
+function configPath(path: string, configFile: string): string {
+  if (path === '~' || path.startsWith('~/')) return resolve(homedir(), path.slice(2));
+  return isAbsolute(path) ? path : resolve(dirname(resolve(configFile)), path);
+}
+
+function chartPlan(base: Omit<HelmChart, 'source'>, source: Config['charts']['vault'], configFile: string): HelmChart {
+  if (source.path) return { ...base, source: { type: 'path', path: configPath(source.path, configFile) } };
+  if (source.oci) return { ...base, source: { type: 'oci', ref: source.oci } };
+  return { ...base, repoUrl: source.repository ?? base.repoUrl, source: { type: 'repo' } };
+}
+
+/** "repo:tag" (digest allowed) -> {repository, tag}, as the plan has always described the server image. */
+function splitRef(ref: string): { repository: string; tag: string } {
+  const at = ref.indexOf('@');
+  const base = at >= 0 ? ref.slice(0, at) : ref;
+  const colon = base.lastIndexOf(':');
+  const hasTag = colon > base.lastIndexOf('/');
+  const repository = hasTag ? base.slice(0, colon) : base;
+  const tag = (hasTag ? base.slice(colon + 1) : 'latest') + (at >= 0 ? ref.slice(at) : '');
+  return { repository, tag };
+}
+
+function buildVault(config: Config, production: boolean, namespaces: string[], configFile: string, serverImage: string): VaultPlan {
   const dist = DISTRIBUTIONS[config.vault.distribution];
   const tls = production;
   const scheme = tls ? 'https' : 'http';
@@ -143,8 +177,8 @@ function buildVault(config: Config, production: boolean, namespaces: string[]): 
   return {
     distribution: config.vault.distribution,
     cli: dist.cli,
-    chart: { ...dist.chart, version: config.vault.chart_version ?? dist.chart.version },
-    image: { repository: dist.image.repository, tag: config.vault.image_tag ?? dist.image.tag },
+    chart: chartPlan({ ...dist.chart, version: config.vault.chart_version ?? dist.chart.version }, config.charts.vault, configFile),
+    image: splitRef(serverImage),
     namespace: config.vault.namespace,
     release: config.vault.release,
     external,

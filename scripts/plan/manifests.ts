@@ -1,5 +1,6 @@
 // Plan -> Kubernetes manifests, each built and validated with kubernetes-models.
 // Pure apart from reading the bundled sample templates in stacks/samples.
+import { SAMPLES_IMAGE } from './images.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -143,6 +144,8 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
       case 'Deployment': {
         const spec = (doc as any).spec.template.spec;
         const container = spec.containers[0];
+        // The sample image from the plan ([images] samples, or the mirror): air-gapped machines.
+        for (const c of [...(spec.initContainers ?? []), ...spec.containers]) if (c.image === SAMPLES_IMAGE) c.image = plan.images.samples;
         if (sample.kind === 'env') {
           container.envFrom = sample.secrets.map((name) => ({ secretRef: { name } }));
         } else {

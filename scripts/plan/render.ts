@@ -7,6 +7,7 @@ import type { Plan } from './types.ts';
 import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
+import { esoImageValues, vaultImageValues } from './images.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -65,18 +66,40 @@ export function raftConfig(plan: Plan): string {
   ].join('\n');
 }
 
+/** The demo server configuration for OpenBao: as values-demo.yaml, with single-node Raft storage. */
+export const OPENBAO_DEMO_CONFIG = [
+  'ui = true',
+  'disable_mlock = true',
+  'listener "tcp" {',
+  '  tls_disable     = 1',
+  '  address         = "[::]:8200"',
+  '  cluster_address = "[::]:8201"',
+  '}',
+  'storage "raft" {',
+  '  path    = "/openbao/data"',
+  '  node_id = "HOSTNAME"',
+  '}',
+  // api_addr and cluster_addr come from the chart's BAO_API_ADDR / BAO_CLUSTER_ADDR (stable names).
+  '',
+].join('\n');
+
 export function vaultValues(plan: Plan): Record<string, any> {
   const v = plan.vault;
   const base = stack(plan.profile === 'production' ? 'vault/values-production.yaml' : 'vault/values-demo.yaml');
-  const over: Record<string, any> = {
+  const over: Record<string, any> = mergeValues(vaultImageValues(v.distribution, plan.images), {
+    // Every object named after the release, whichever chart: vault-0, vault, vault-internal
+    // (the OpenBao chart would otherwise call them <release>-openbao…).
+    fullnameOverride: v.release,
     server: {
-      image: { repository: v.image.repository, tag: v.image.tag },
       // A checksum of the server configuration on the pods: with the chart's OnDelete update
       // strategy, a changed configuration makes a new StatefulSet revision, which the Vault step
       // rolls out pod by pod (steps/vault-rollout.ts). The OpenBao chart names the key differently.
       [v.distribution === 'openbao' ? 'configAnnotation' : 'includeConfigAnnotation']: true,
+      // Every member at once: vaultlab waits for all of them before init, and the OpenBao chart's
+      // default (OrderedReady) creates member 1 only once member 0 is Ready, i.e. unsealed.
+      ...(v.distribution === 'openbao' ? { podManagementPolicy: 'Parallel' } : {}),
     },
-  };
+  });
   if (plan.profile === 'production') {
     over.server.ha = { replicas: v.ha.replicas, raft: { config: raftConfig(plan) } };
     // The chart's default anti-affinity needs one node per replica; relax it when kind has fewer nodes.
@@ -84,6 +107,8 @@ export function vaultValues(plan: Plan): Record<string, any> {
     if (v.distribution === 'openbao') over.server.extraEnvironmentVars = { BAO_CACERT: `${TLS_DIR}/ca.crt` };
   } else {
     over.server.service = { nodePort: plan.cluster.nodePorts.vault };
+    // OpenBao 2.x has no file storage backend: a single-node Raft instead.
+    if (v.distribution === 'openbao') over.server.standalone = { config: OPENBAO_DEMO_CONFIG };
   }
   const values = mergeValues(base, over);
   // The OpenBao chart has the same key tree, but mounts everything under /openbao.
@@ -95,6 +120,11 @@ function rebase(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(rebase);
   if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, x]) => [k, rebase(x)]));
   return node;
+}
+
+/** ESO chart values: the stack file, and the image when overridden or mirrored. */
+export function esoValues(plan: Plan): Record<string, any> {
+  return mergeValues(stack('eso/values.yaml'), esoImageValues(plan.images));
 }
 
 export function kindConfig(plan: Plan): Record<string, any> {
@@ -135,7 +165,7 @@ export function renderArtifacts(plan: Plan): Artifacts {
   files.push(['plan.json', `${JSON.stringify(plan, null, 2)}\n`]);
   if (plan.cluster.provider === 'kind') files.push(['kind/cluster.yaml', HEADER + yaml(kindConfig(plan))]);
   if (!plan.vault.external) files.push(['helm/vault-values.yaml', HEADER + yaml(vaultValues(plan))]);
-  files.push(['helm/eso-values.yaml', HEADER + yaml(stack('eso/values.yaml'))]);
+  files.push(['helm/eso-values.yaml', HEADER + yaml(esoValues(plan))]);
   for (const p of plan.vault.policies) files.push([`vault/policies/${p.name}.hcl`, p.hcl]);
   if (plan.vault.setupToken.enabled) files.push([`vault/policies/${plan.vault.setupToken.policy.name}.hcl`, plan.vault.setupToken.policy.hcl]);
   files.push(['vault/engines.yaml', HEADER + yaml({ engines: plan.vault.engines })]);

@@ -1,6 +1,7 @@
 // The typed plan: everything a deploy will do, derived purely from config + profile.
 // It never holds a secret value: literals are referenced by [passwords] name only.
 import type { ProfileName } from '../config/schema.ts';
+import type { ImagesPlan } from './images.ts';
 
 export interface Plan {
   version: 1;
@@ -13,6 +14,8 @@ export interface Plan {
   eso: EsoPlan;
   seeding: SeedPlan;
   namespaces: NamespacePlan[];
+  /** Every image vaultlab chooses (the rest are the charts' own, listed by `vaultlab images`). */
+  images: ImagesPlan;
   /** [passwords] names whose literal values the production profile ignores (random instead). */
   ignoredLiterals: string[];
 }
@@ -29,11 +32,20 @@ export interface ClusterPlan {
   nodePorts: { vault: number; dashboard: number };
 }
 
+export type ChartSource =
+  /** The chart's Helm repository (repoUrl: the official one, or a mirror's). */
+  | { type: 'repo' }
+  /** A chart directory or packaged .tgz on disk (absolute). */
+  | { type: 'path'; path: string }
+  /** An OCI reference, e.g. oci://registry.example.com/charts/vault. */
+  | { type: 'oci'; ref: string };
+
 export interface HelmChart {
   repoName: string;
   repoUrl: string;
   chart: string;
   version: string;
+  source: ChartSource;
 }
 
 export interface EnginePlan {

@@ -6,10 +6,8 @@ import { cachedKindClusters, forgetKindClusters, type DeployContext } from './co
 import { kindConfig } from '../plan/render.ts';
 import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages } from '../adapters/kind.ts';
 import { Kube } from '../adapters/kube.ts';
-import { versionAtLeast } from '../adapters/tools.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { allManifests, MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
-import type { Plan } from '../plan/types.ts';
+import { MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
 import { assertProfileSwitchAllowed } from '../production/switch.ts';
 
 export const OWNER_CONFIGMAP = 'vaultlab-owner';
@@ -38,25 +36,6 @@ export function clusterAction(name: string, existing: string[], recorded: Cluste
   if (!existing.includes(name)) return 'create';
   if (recorded?.name === name && recorded.createdByVaultlab && recorded.complete === false) return 'recreate';
   return 'reuse';
-}
-
-/** The ESO chart's default image (tag = appVersion = chart version); GHCR since chart 1.1.0. */
-export function esoImage(chartVersion: string): string {
-  const registry = versionAtLeast(chartVersion, '1.1.0') ? 'ghcr.io/external-secrets/external-secrets' : 'oci.external-secrets.io/external-secrets/external-secrets';
-  return `${registry}:v${chartVersion}`;
-}
-
-/** Images a deploy pulls: Vault, ESO, the sample apps (for --preload). */
-export function deployImages(plan: Plan): string[] {
-  const images = new Set<string>();
-  if (!plan.vault.external) images.add(`${plan.vault.image.repository}:${plan.vault.image.tag}`);
-  images.add(esoImage(plan.eso.chart.version));
-  for (const o of allManifests(plan)) {
-    if (o.kind !== 'Deployment') continue;
-    const spec = (o as { spec?: { template?: { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] } } } }).spec?.template?.spec;
-    for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) if (c.image) images.add(c.image);
-  }
-  return [...images];
 }
 
 export const cluster: TaskStep<DeployContext> = {
@@ -89,7 +68,9 @@ export const cluster: TaskStep<DeployContext> = {
       detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
       if (ctx.options.preload) {
         report('loading images from the host into the nodes');
-        const p = await kindLoadImages(c.name, deployImages(ctx.plan));
+        const { deployImages } = await import('../lifecycle/images.ts');
+        const images = (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image);
+        const p = await kindLoadImages(c.name, images);
         ctx.summary.preload = p;
         detail += `; preloaded ${p.loaded.length} image(s)${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
       }

@@ -11,7 +11,7 @@ import { vaultNetworkPolicy } from '../plan/manifests.ts';
 import { parse as parseYaml } from 'yaml';
 import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import type { Kube } from '../adapters/kube.ts';
+import { guardPods, type Kube } from '../adapters/kube.ts';
 
 /** production with cert-manager: issue Vault's certificate, keep its CA for vaultlab's client; returns the certificate. */
 export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Promise<Buffer | undefined> {
@@ -84,7 +84,10 @@ export const install: TaskStep<DeployContext> = {
     }
     jobs.push(
       (async () => {
-        const r = await helmUpgradeInstall({ ...target, name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, wait: true, timeoutSeconds });
+        // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
+        const r = await guardPods(kube, plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`, (signal) =>
+          helmUpgradeInstall({ ...target, name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, wait: true, timeoutSeconds, signal }),
+        );
         return describe('ESO', r);
       })(),
     );

@@ -13,7 +13,10 @@ import { INIT_FILE, REVIEWER_FILE, readInit, registerInit, storedPlaintextKeys, 
 import { vaultCaPem } from './install.ts';
 import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
 import type { KubernetesAuthTarget } from '../vault/configure.ts';
-import type { Kube } from '../adapters/kube.ts';
+import { guardPods, type Kube } from '../adapters/kube.ts';
+
+/** The server pods' names: the chart names them after the release (fullnameOverride). */
+export const vaultPods = (plan: DeployContext['plan']): string[] => Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
 
 export const IN_CLUSTER_API = 'https://kubernetes.default.svc';
 const VAULT_PORT = 8200;
@@ -52,8 +55,18 @@ async function clientFor(ctx: DeployContext, kube: Kube, pod: string): Promise<V
   }
   const fwd = await portForward(kube, plan.vault.namespace, pod, VAULT_PORT);
   ctx.forwards.push(fwd);
-  return new VaultClient({ address: `${plan.vault.tls ? 'https' : 'http'}://127.0.0.1:${fwd.port}`, ...(plan.vault.tls ? { caPem: vaultCaPem(ctx) } : {}) });
+  return new VaultClient({
+    address: `${plan.vault.tls ? 'https' : 'http'}://127.0.0.1:${fwd.port}`,
+    ...(plan.vault.tls ? { caPem: vaultCaPem(ctx) } : {}),
+    unreachableHint: `Vault in pod ${plan.vault.namespace}/${pod} does not answer on port ${VAULT_PORT} (reached through vaultlab's port-forward). Is it running? \`kubectl -n ${plan.vault.namespace} logs ${pod}\`; \`vaultlab status\` shows restarts.`,
+  });
 }
+
+/** The Vault server pods: their phase is Running and every container runs (a crash loop's phase is Running too). */
+export const serverRunning = (p: { status?: { phase?: string; containerStatuses?: { state?: { running?: unknown } }[] } }) =>
+  p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).length > 0 && (p.status.containerStatuses ?? []).every((c) => !!c.state?.running);
+
+export const serverSelector = (plan: DeployContext['plan']) => `app.kubernetes.io/instance=${plan.vault.release},component=server`;
 
 /** demo: the copy of the init result the init hook keeps in Vault's namespace. */
 async function initCopyInCluster(kube: Kube, plan: DeployContext['plan']): Promise<InitResult | undefined> {
@@ -99,8 +112,6 @@ export async function kubernetesAuthTarget(ctx: Pick<DeployContext, 'plan' | 'st
   return { host: info.server, caPem: info.caPem, reviewerJwt, reviewerStale: recorded?.uid !== uid, ...(uid ? { reviewerUid: uid } : {}) };
 }
 
-const running = (p: { status?: { phase?: string } }) => p.status?.phase === 'Running';
-
 /**
  * Vault pods on an old StatefulSet revision (a changed configuration, image or certificate, which
  * the chart's OnDelete strategy never rolls out by itself) are replaced one at a time. HA: each
@@ -140,14 +151,17 @@ export const vault: TaskStep<DeployContext> = {
   async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
     const { plan } = ctx;
-    const pods = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
+    const pods = vaultPods(plan);
     const ha = plan.vault.ha.enabled && !plan.vault.external;
     let replaced: string[] = [];
     if (!plan.vault.external) {
       // HA: every member's pod, since a restarted cluster needs a quorum unsealed before it has a leader.
       for (const pod of ha ? pods : pods.slice(0, 1)) {
         report(`waiting for pod ${plan.vault.namespace}/${pod} to run (not Ready: it is sealed)`);
-        await kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, running, 'Running', { timeoutMs: ctx.options.timeoutMs });
+        // A pod that cannot pull its image or keeps crashing ends the wait at once, with why.
+        await guardPods(kube, plan.vault.namespace, serverSelector(plan), (signal) =>
+          kube.waitFor('v1', 'Pod', plan.vault.namespace, pod, serverRunning, 'Running', { timeoutMs: ctx.options.timeoutMs, signal }),
+        );
       }
       replaced = await rollOut(ctx, kube, ha, report);
     }

@@ -6,7 +6,7 @@ import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import type { ExternalSecretPlan, NamespacePlan, Plan } from '../plan/types.ts';
 import { VaultClient } from '../adapters/vault.ts';
-import type { Kube } from '../adapters/kube.ts';
+import { guardPods, type Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
 export const sha256 = (v: Buffer | string) => createHash('sha256').update(v).digest('hex');
@@ -95,7 +95,8 @@ export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): 
 export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {
   const jwt = await kube.createServiceAccountToken(ns.name, ns.serviceAccount, ns.secretStore.audiences, 600);
   const r = await vault.post<any>(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: ns.secretStore.role, jwt }, { anonymous: true, retry: false });
-  return new VaultClient({ address: vault.address, token: r.data.auth.client_token });
+  // Same address and CA as vaultlab's own client: under TLS the CA must come along.
+  return vault.withToken(r.data.auth.client_token);
 }
 
 export interface Condition {
@@ -211,7 +212,9 @@ export const verify: TaskStep<DeployContext> = {
       }
       if (!ctx.options.skipSamples) {
         for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
-          await kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs });
+          await guardPods(kube, ns.name, `app.kubernetes.io/name=${s.app}`, (signal) =>
+            kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }),
+          );
         }
       }
     }

@@ -22,19 +22,20 @@ import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { esoModuleDir, ESO_VERSION } from '../harness/kube/eso.ts';
 import { ensureTool, binDir, KUBERNETES_VERSION } from '../harness/kube/build.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { exec } from '../../scripts/adapters/exec.ts';
-import { helmStatus, helmUpgradeInstall, helmRepoList, type HelmRelease } from '../../scripts/adapters/helm.ts';
+import { helmStatus, helmTemplate, helmUpgradeInstall, helmRepoList, type HelmRelease } from '../../scripts/adapters/helm.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
 import { applyWithRetry, webhookNotReady } from '../../scripts/steps/eso-resources.ts';
-import { esoImage } from '../../scripts/steps/cluster.ts';
+import { imagesOf } from '../../scripts/lifecycle/images.ts';
+import { esoImageValues } from '../../scripts/plan/images.ts';
 
 const plan = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} }));
 const VERSION = plan.eso.chart.version;
@@ -180,10 +181,15 @@ describe.each(['helm', 'helm4'] as const)(`helm adapter (%s): ESO chart ${VERSIO
     await kubeServer?.stop();
   });
 
-  it('the chart renders the image --preload loads for ESO', () => {
-    const t = spawnSync(helmBin, ['template', 'x', join(work, 'repo', `external-secrets-${VERSION}.tgz`)], { encoding: 'utf8' });
-    expect(t.status, t.stderr).toBe(0);
-    expect(t.stdout).toContain(`image: ${esoImage(VERSION)}`);
+  it('the images --preload loads are read from the rendered chart (a local .tgz source), overrides included', async () => {
+    const chart = { ...plan.eso.chart, source: { type: 'path' as const, path: join(work, 'repo', `external-secrets-${VERSION}.tgz`) } };
+    const render = async (values: Record<string, unknown>) => [...imagesOf(parseAllDocuments(await helmTemplate({ name: 'x', namespace: 'eso', chart, values })).map((d) => d.toJS()), 'eso').keys()];
+    expect(await render(esoValues)).toEqual([`ghcr.io/external-secrets/external-secrets:v${VERSION}`]);
+    const mirrored = { ...plan.images, mirror: 'mirror.example:5000' };
+    expect(await render({ ...esoValues, ...esoImageValues(mirrored) })).toEqual([`mirror.example:5000/external-secrets/external-secrets:v${VERSION}`]);
+    expect(await render({ ...esoValues, ...esoImageValues({ ...plan.images, eso: 'local/eso:v0.17.0' }) })).toEqual(['local/eso:v0.17.0']);
+    // A local chart whose version is not the pinned one is refused (a re-run could never tell it is unchanged).
+    await expect(helmTemplate({ name: 'x', namespace: 'eso', chart: { ...chart, version: '9.9.9' }, values: {} })).rejects.toThrow(/is version .*, but 9\.9\.9 is pinned/);
   });
 
   it('an install cut short (pending-install, helm killed) is removed and installed again', async () => {

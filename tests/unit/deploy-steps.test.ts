@@ -16,7 +16,9 @@ import { checkTool, findBinary, judgeTool, parseVersion } from '../../scripts/ad
 import { parseKindClusters } from '../../scripts/adapters/kind.ts';
 import { parseList, sameValues } from '../../scripts/adapters/helm.ts';
 import { preflightError, type Finding } from '../../scripts/steps/preflight.ts';
-import { clusterAction, deployImages, esoImage } from '../../scripts/steps/cluster.ts';
+import { clusterAction } from '../../scripts/steps/cluster.ts';
+import { imagesOf } from '../../scripts/lifecycle/images.ts';
+import { allManifests } from '../../scripts/plan/manifests.ts';
 import { applyWithRetry, webhookNotReady } from '../../scripts/steps/eso-resources.ts';
 import { decodeEsoError } from '../../scripts/steps/verify.ts';
 import { vaultRoute } from '../../scripts/steps/vault.ts';
@@ -133,11 +135,12 @@ describe('cluster step decisions', () => {
     expect(parseKindClusters('No kind clusters found.\n')).toEqual([]);
   });
 
-  it('preloads the images the deploy pulls: Vault, ESO (GHCR since chart 1.1.0), the sample apps', () => {
-    const images = deployImages(plan);
-    expect(images).toEqual(expect.arrayContaining([`${plan.vault.image.repository}:${plan.vault.image.tag}`, `ghcr.io/external-secrets/external-secrets:v${plan.eso.chart.version}`, 'busybox:1.37']));
-    expect(new Set(images).size).toBe(images.length);
-    expect(esoImage('0.17.0')).toBe('oci.external-secrets.io/external-secrets/external-secrets:v0.17.0');
+  it('the images of rendered objects: every container and init container, with who runs it, once each', () => {
+    const images = imagesOf(allManifests(plan), 'sample');
+    expect([...images.keys()]).toEqual([plan.images.samples]);
+    expect(images.get(plan.images.samples)).toEqual(expect.arrayContaining(['sample Deployment/dashboard']));
+    const job = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' }, spec: { jobTemplate: { spec: { template: { spec: { initContainers: [{ image: 'a:1' }], containers: [{ image: 'b:2' }, { image: 'a:1' }] } } } } } };
+    expect(Object.fromEntries(imagesOf([job], 'x'))).toEqual({ 'a:1': ['x CronJob/c'], 'b:2': ['x CronJob/c'] });
   });
 
   it('kind gets the rendered config: the Vault NodePort only in demo, the dashboard in both', () => {

@@ -66,7 +66,7 @@ password = "registry_token"
     const vault = buildPlan(loadConfigText(text, 'config.toml', { env: {} })).vault;
     const bao = buildPlan(loadConfigText(text.replace(/^distribution = "vault"/m, 'distribution = "openbao"'), 'config.toml', { env: {} })).vault;
     expect([vault.chart.chart, vault.chart.version, `${vault.image.repository}:${vault.image.tag}`]).toEqual(['vault', '0.34.1', 'hashicorp/vault:2.0.4']);
-    expect([bao.chart.chart, bao.chart.version, `${bao.image.repository}:${bao.image.tag}`]).toEqual(['openbao', '0.29.2', 'openbao/openbao:2.7.2']);
+    expect([bao.chart.chart, bao.chart.version, `${bao.image.repository}:${bao.image.tag}`]).toEqual(['openbao', '0.29.2', 'quay.io/openbao/openbao:2.7.2']);
     // An explicit pin still wins.
     const pinned = buildPlan(loadConfigText(text.replace('[vault]\n', '[vault]\nchart_version = "0.33.0"\nimage_tag = "2.0.3"\n'), 'config.toml', { env: {} })).vault;
     expect([pinned.chart.version, pinned.image.tag]).toEqual(['0.33.0', '2.0.3']);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 export const KUBERNETES_VERSION = 'v1.36.3';
 export const ETCD_VERSION = 'v3.6.16';
 export const TOOL_VERSIONS = {
-  kind: { module: 'sigs.k8s.io/kind', version: 'v0.33.0' },
+  kind: { module: 'sigs.k8s.io/kind', version: 'v0.30.0' },
   helm: { module: 'helm.sh/helm/v3/cmd/helm', version: 'v3.19.0' },
   // Helm 4, installed as `helm4`: the helm adapter's suite runs with both majors.
   helm4: { module: 'helm.sh/helm/v4/cmd/helm', version: 'v4.3.2' },

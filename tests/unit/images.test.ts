@@ -1,0 +1,127 @@
+// Local sources for everything a deploy pulls: [charts] (repository mirror, local path, OCI) and
+// [images] (a registry mirror, per-component overrides), from config to plan to chart values.
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { esoValues, kindConfig, vaultValues } from '../../scripts/plan/render.ts';
+import { allManifests } from '../../scripts/plan/manifests.ts';
+import { mirrored, parseImage, formatImage, shortImage } from '../../scripts/plan/images.ts';
+import { ConfigErrors } from '../../scripts/lib/errors.ts';
+
+const bundled = readFileSync(BUNDLED_CONFIG, 'utf8');
+const plan = (extra: string, opts: { distribution?: 'openbao'; profile?: 'production' } = {}) => {
+  let text = `${bundled}\n${extra}\n`;
+  if (opts.distribution) text = text.replace(/^distribution = "vault"/m, 'distribution = "openbao"');
+  return buildPlan(loadConfigText(text, '/srv/env/config.toml', { env: {}, ...(opts.profile ? { profile: opts.profile } : {}) }));
+};
+const errors = (extra: string): string[] => {
+  try {
+    loadConfigText(`${bundled}\n${extra}\n`, 'config.toml', { env: {} });
+    return [];
+  } catch (err) {
+    return (err as ConfigErrors).errors.map((e) => e.message);
+  }
+};
+const sampleImages = (p: ReturnType<typeof plan>) =>
+  allManifests(p).flatMap((o: any) => (o.kind === 'Deployment' ? o.spec.template.spec.containers.map((c: any) => c.image) : []));
+
+describe('image references', () => {
+  it('parse like Docker: default registry docker.io, one-part Hub names under library/', () => {
+    expect(parseImage('busybox:1.37')).toEqual({ registry: 'docker.io', path: 'library/busybox', tag: '1.37', digest: undefined });
+    expect(parseImage('quay.io/openbao/openbao:2.7.2')).toMatchObject({ registry: 'quay.io', path: 'openbao/openbao', tag: '2.7.2' });
+    expect(parseImage('localhost:5000/a/b')).toMatchObject({ registry: 'localhost:5000', path: 'a/b', tag: undefined });
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(formatImage(parseImage(`kindest/node:v1.36.4@${digest}`))).toBe(`docker.io/kindest/node:v1.36.4@${digest}`);
+    expect(shortImage('docker.io/library/busybox:1.37')).toBe('busybox:1.37');
+    expect(shortImage('quay.io/openbao/openbao:2.7.2')).toBe('quay.io/openbao/openbao:2.7.2');
+  });
+
+  it('a mirror replaces the registry and keeps the path (with the mirror\'s own path prefix)', () => {
+    expect(mirrored('quay.io/openbao/openbao:2.7.2', 'mirror.example:5000')).toBe('mirror.example:5000/openbao/openbao:2.7.2');
+    expect(mirrored('busybox:1.37', 'mirror.example:5000')).toBe('mirror.example:5000/library/busybox:1.37');
+    expect(mirrored('hashicorp/vault:2.0.4', 'harbor.example/proxy')).toBe('harbor.example/proxy/hashicorp/vault:2.0.4');
+    expect(mirrored('busybox:1.37', undefined)).toBe('busybox:1.37');
+  });
+});
+
+describe('[images]: a mirror and per-component overrides reach every chart value and manifest', () => {
+  it('without [images], the charts keep their own defaults and the plan names the server image', () => {
+    const p = plan('');
+    expect(p.images).toMatchObject({ mirror: undefined, vault: 'hashicorp/vault:2.0.4', eso: undefined, samples: 'busybox:1.37' });
+    expect(vaultValues(p).server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.4' });
+    expect(vaultValues(p).injector).toEqual({ enabled: false });
+    expect(esoValues(p).image).toBeUndefined();
+    expect(new Set(sampleImages(p))).toEqual(new Set(['busybox:1.37']));
+  });
+
+  it('a mirror rewrites the server, injector, agent, ESO, sample and node images', () => {
+    const p = plan('[images]\nmirror = "mirror.example:5000"');
+    expect(vaultValues(p).server.image).toEqual({ repository: 'mirror.example:5000/hashicorp/vault', tag: '2.0.4' });
+    expect(vaultValues(p).injector).toMatchObject({ image: { repository: 'mirror.example:5000/hashicorp/vault-k8s' }, agentImage: { repository: 'mirror.example:5000/hashicorp/vault' } });
+    const eso = esoValues(p);
+    for (const key of ['image', 'webhook', 'certController']) {
+      const image = key === 'image' ? eso.image : eso[key].image;
+      expect(image).toEqual({ repository: 'mirror.example:5000/external-secrets/external-secrets' }); // the tag stays the chart's
+    }
+    expect(new Set(sampleImages(p))).toEqual(new Set(['mirror.example:5000/library/busybox:1.37']));
+    expect(kindConfig(p).nodes[0].image).toMatch(/^mirror\.example:5000\/kindest\/node:v1\.36\.4@sha256:/);
+  });
+
+  it('OpenBao: its chart takes registry and repository apart, defaults included', () => {
+    const p = plan('[images]\nmirror = "mirror.example:5000"', { distribution: 'openbao' });
+    expect(p.images.vault).toBe('mirror.example:5000/openbao/openbao:2.7.2');
+    expect(vaultValues(p).server.image).toEqual({ registry: 'mirror.example:5000', repository: 'openbao/openbao', tag: '2.7.2' });
+    expect(vaultValues(p).injector).toMatchObject({ image: { registry: 'mirror.example:5000', repository: 'hashicorp/vault-k8s' }, agentImage: { registry: 'mirror.example:5000', repository: 'openbao/openbao' } });
+    const direct = plan('', { distribution: 'openbao' });
+    expect(vaultValues(direct).server.image).toEqual({ registry: 'quay.io', repository: 'openbao/openbao', tag: '2.7.2' });
+  });
+
+  it('an override is used as given, beside the mirror', () => {
+    const p = plan('[images]\nmirror = "mirror.example:5000"\nvault = "local/vault:1.21.0"\neso = "ghcr.io/external-secrets/external-secrets:v0.17.0"\nsamples = "local/busybox:1.35"');
+    expect(vaultValues(p).server.image).toEqual({ repository: 'local/vault', tag: '1.21.0' });
+    expect(esoValues(p).image).toEqual({ repository: 'ghcr.io/external-secrets/external-secrets', tag: 'v0.17.0' });
+    expect(new Set(sampleImages(p))).toEqual(new Set(['local/busybox:1.35']));
+    // vault.image_tag is for the default image; an [images] vault override names the whole reference.
+    expect(plan('[images]\nvault = "r.example/v/vault:9"').vault.image).toEqual({ repository: 'r.example/v/vault', tag: '9' });
+  });
+
+  it('bad references and unknown keys are config errors naming the field', () => {
+    expect(errors('[images]\nvault = "Not An Image"').join('\n')).toMatch(/images\.vault: .*must be an image reference/);
+    expect(errors('[images]\nmirorr = "x"').join('\n')).toMatch(/unknown key "mirorr" in \[images\]; did you mean "mirror"\?/);
+  });
+});
+
+describe('[charts]: repository mirror, local path, OCI', () => {
+  it('default: the official repository', () => {
+    const p = plan('');
+    expect(p.vault.chart).toMatchObject({ repoUrl: 'https://helm.releases.hashicorp.com', source: { type: 'repo' } });
+    expect(p.eso.chart).toMatchObject({ repoUrl: 'https://charts.external-secrets.io', source: { type: 'repo' } });
+  });
+
+  it('a repository mirror, a path relative to config.toml, an OCI reference', () => {
+    const p = plan('[charts.vault]\nrepository = "https://charts.mirror.example/hashicorp"\n[charts.eso]\npath = "charts/external-secrets"');
+    expect(p.vault.chart).toMatchObject({ repoUrl: 'https://charts.mirror.example/hashicorp', source: { type: 'repo' } });
+    expect(p.eso.chart.source).toEqual({ type: 'path', path: '/srv/env/charts/external-secrets' });
+    const oci = plan('[charts.vault]\noci = "oci://registry.example/charts/vault"');
+    expect(oci.vault.chart.source).toEqual({ type: 'oci', ref: 'oci://registry.example/charts/vault' });
+  });
+
+  it('two sources at once, or a malformed OCI reference, are refused', () => {
+    expect(errors('[charts.vault]\npath = "/x"\noci = "oci://r/x"').join('\n')).toMatch(/charts\.vault.*set one of repository, path or oci/);
+    expect(errors('[charts.eso]\noci = "https://r/x"').join('\n')).toMatch(/charts\.eso\.oci: .*must be an OCI reference/);
+  });
+});
+
+describe('OpenBao chart fixes', () => {
+  it('objects named after the release, Raft storage in the demo (no file backend in OpenBao 2.x), Parallel pods', () => {
+    const demo = vaultValues(plan('', { distribution: 'openbao' }));
+    expect(demo.fullnameOverride).toBe('vault');
+    expect(demo.server.standalone.config).toMatch(/storage "raft"/);
+    expect(demo.server.standalone.config).not.toMatch(/storage "file"/);
+    const prod = vaultValues(plan('', { distribution: 'openbao', profile: 'production' }));
+    expect(prod.server.podManagementPolicy).toBe('Parallel');
+    expect(vaultValues(plan('')).fullnameOverride).toBe('vault');
+    expect(vaultValues(plan('')).server.standalone.config).toMatch(/storage "file"/);
+  });
+});
