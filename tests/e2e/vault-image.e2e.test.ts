@@ -23,7 +23,7 @@ import { startVaultContainer, vaultImage, type VaultContainer } from '../harness
 
 const IMAGE = vaultImage();
 const docker = await dockerInfo();
-const reason = docker.reachable ? undefined : `no Docker engine (${docker.reason})`;
+const reason = !docker.reachable ? `no Docker engine (${docker.reason})` : process.env.VAULTLAB_E2E_NO_VAULT ? `no HashiCorp Vault image here (${process.env.VAULTLAB_E2E_NO_VAULT})` : undefined;
 if (reason) console.log(`skipped: Vault engine against ${IMAGE} (testcontainers): ${reason}`);
 
 const tmpState = () => new StateDir(join(mkdtempSync(join(tmpdir(), 'vaultlab-state-')), '.vaultlab', 'test'));

@@ -12,6 +12,8 @@ export interface VaultContainer {
 
 /** hashicorp/vault:<tag> from the bundled config's plan (distribution "vault"). */
 export function vaultImage(): string {
+  // The kind suite's runner (tests/e2e/run.ts) names the locally built image on a machine without a registry.
+  if (process.env.VAULTLAB_E2E_VAULT_IMAGE) return process.env.VAULTLAB_E2E_VAULT_IMAGE;
   const { image } = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} })).vault;
   return `${image.repository}:${image.tag}`;
 }

@@ -138,7 +138,8 @@ function buildBinaries(): void {
     sh(`GOBIN="$BIN" go install -ldflags "-s -w" github.com/rancher/local-path-provisioner@${PINS.localPath}`, { ...goEnv, BIN: binDir() }),
   );
   step('kube-network-policies', PINS.networkPolicies, hasBins('kube-network-policies'), () =>
-    sh(`GOBIN="$BIN" go install -ldflags "-s -w" sigs.k8s.io/kube-network-policies/cmd/kube-network-policies@${PINS.networkPolicies}`, { ...goEnv, BIN: binDir() }),
+    // Its main package is the module's cmd/ (so go install names the binary "cmd").
+    sh(`G=$(mktemp -d) && GOBIN="$G" go install -ldflags "-s -w" sigs.k8s.io/kube-network-policies/cmd@${PINS.networkPolicies} && mv "$G/cmd" "$BIN/kube-network-policies" && rmdir "$G"`, { ...goEnv, BIN: binDir() }),
   );
   const lite = join(HERE, 'kindnetd-lite');
   step('kindnetd-lite', fileDigest(join(lite, 'main.go'), join(lite, 'go.mod')), hasBins('kindnetd-lite'), () => {
@@ -320,8 +321,8 @@ function buildImages(): void {
 
   // The images vaultlab deploys (loaded into kind by `deploy --preload`).
   const images = productImages();
-  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao') }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
-  if (ensureVaultBinary()) step('vault', { image: images.vault, build: VAULT_BUILD, entry: ENTRYPOINT('vault') }, () => hasImage(images.vault), () => serverImage(ctx, 'vault', 'vault', join(binDir(), 'vault'), images.vault));
+  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao', 'openbao') }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
+  if (ensureVaultBinary()) step('vault', { image: images.vault, build: VAULT_BUILD, entry: ENTRYPOINT('vault', 'vault') }, () => hasImage(images.vault), () => serverImage(ctx, 'vault', 'vault', join(binDir(), 'vault'), images.vault));
   const esoBin = ensureEsoController();
   step('eso', { image: images.eso }, () => hasImage(images.eso), () =>
     sh(
@@ -341,9 +342,13 @@ function buildImages(): void {
 }
 
 /** The official image's entrypoint does the same: `server`, `operator`… are run by the server binary. */
-const ENTRYPOINT = (bin: string) => `#!/bin/sh
-# vaultlab e2e image entrypoint: a first argument that is a ${bin} subcommand runs ${bin}.
-case "$1" in server|version|status|operator|login|read|write|list|kv|secrets|auth|policy|token) set -- ${bin} "$@" ;; esac
+const ENTRYPOINT = (bin: string, name: string) => `#!/bin/sh
+# vaultlab e2e image entrypoint, as the official one: \`server\` runs the server on /${name}/config,
+# another ${bin} subcommand runs ${bin}; anything else (the chart's "${bin} server -config=...") as given.
+case "$1" in
+  server) shift; set -- ${bin} server -config=/${name}/config "$@" ;;
+  version|status|operator|login|read|write|list|kv|secrets|auth|policy|token) set -- ${bin} "$@" ;;
+esac
 exec "$@"
 `;
 
@@ -352,7 +357,7 @@ function serverImage(ctx: string, name: 'vault' | 'openbao', bin: string, binary
   const dir = join(ctx, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'rootfs'), { recursive: true });
-  writeFileSync(join(dir, 'docker-entrypoint.sh'), ENTRYPOINT(bin), { mode: 0o755 });
+  writeFileSync(join(dir, 'docker-entrypoint.sh'), ENTRYPOINT(bin, name), { mode: 0o755 });
   sh(
     `P=$DIR/rootfs; ${busyboxRoot('$P')}
      mkdir -p $P/usr/local/bin $P/${name}/data $P/${name}/config $P/${name}/logs $P/${name}/file $P/home/${name}

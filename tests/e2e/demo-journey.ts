@@ -1,0 +1,205 @@
+// The demo journey on a real kind cluster, for one distribution: deploy -> every ExternalSecret
+// synced with Vault's values (digests) and every sample Ready, the dashboard answering on the host
+// port -> re-deploy changes nothing -> plain CI output -> reset --secrets -> status -> the Vault pod
+// deleted -> the node container restarted -> Ctrl-C in a deploy -> destroy leaves nothing.
+import { describe, it, expect, afterAll } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployArgs, dockerCli, json, podFingerprints, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
+
+const STEPS = ['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary'];
+
+/** Every command's wall time, for the closing timing line (and the bench). */
+export const timings: Record<string, number> = {};
+const timed = <T extends { code: number | null }>(what: string, fn: () => T): T => {
+  const t0 = performance.now();
+  const r = fn();
+  timings[what] = Math.round(performance.now() - t0);
+  return r;
+};
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 2000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function httpText(url: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return { status: r.status, body: await r.text() };
+}
+
+export function demoJourney(distribution: 'vault' | 'openbao'): void {
+  const suite = `kind demo journey (${distribution})`;
+  const reason = skipReason(suite, 25, { vault: distribution === 'vault' });
+  const env: SuiteEnv | undefined = reason ? undefined : suiteEnv({ name: `e2e-${distribution}-demo`, profile: 'demo', distribution });
+
+  describe.skipIf(!!reason)(suite, () => {
+    const e = env!;
+    const { plan } = e;
+    let first: any;
+    let podsBefore: Record<string, string>;
+    const noValues = (r: { stdout: string; stderr: string }) => {
+      for (const v of e.knownValues) expect(r.stdout + r.stderr).not.toContain(v);
+    };
+
+    afterAll(() => {
+      e.vaultlab(['destroy', '--yes']);
+    });
+
+    it('deploys: every ExternalSecret synced with Vault\'s values (SHA-256 digests), every sample Ready', async () => {
+      const r = timed('cold deploy', () => e.vaultlab(deployArgs()));
+      expect(r.code, r.stderr).toBe(0);
+      first = json(r);
+      expect(first.ok).toBe(true);
+      expect(first.steps.map((s: any) => s.name)).toEqual(STEPS);
+      expect(first.steps.every((s: any) => typeof s.ms === 'number' && s.outcome === 'ok')).toBe(true);
+      console.log(`e2e timing (${distribution}): cold deploy ${first.ms} ms; ${first.steps.map((s: any) => `${s.name} ${s.ms}`).join(', ')}`);
+      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0);
+      expect(first.summary.verify.length).toBe(expected);
+      expect(first.summary.verify.every((c: any) => c.ok)).toBe(true);
+      expect(first.summary.vault.init).toBe('initialized');
+      noValues(r);
+      // Every sample's Deployment Available (verify waited for it); their pods Ready, none restarting.
+      const kube = await e.kube();
+      for (const ns of plan.namespaces) {
+        for (const s of ns.samples) {
+          const pods = await kube.list<any>('v1', 'Pod', ns.name, `app.kubernetes.io/name=${s.app}`);
+          if (s.kind === 'argocd') continue; // the merged argocd-secret has no workload of its own
+          expect(pods.length, `${ns.name}/${s.app}`).toBeGreaterThan(0);
+          for (const p of pods) expect(p.status.conditions.find((c: any) => c.type === 'Ready')?.status, `${ns.name}/${p.metadata.name}`).toBe('True');
+        }
+      }
+      podsBefore = await podFingerprints(e);
+    });
+
+    it('the dashboard sample answers on the host port and lists every key that arrived (values masked)', async () => {
+      const dash = plan.namespaces.flatMap((ns) => ns.samples.filter((s) => s.kind === 'dashboard').map((s) => ({ ns, s })))[0];
+      expect(dash, 'the bundled config has a dashboard sample').toBeDefined();
+      const page = await until('the dashboard page', async () => {
+        const p = await httpText(`http://127.0.0.1:${plan.cluster.hostPorts.http}/`);
+        return p.status === 200 ? p : undefined;
+      }, 60_000);
+      const kube = await e.kube();
+      for (const name of dash!.s.secrets) {
+        const secret = await kube.readSecret(dash!.ns.name, name);
+        for (const [key, value] of Object.entries(secret!.data)) {
+          expect(page.body).toContain(`<td>${name}</td><td>${key}</td>`);
+          expect(page.body).toContain(`(${value.length} bytes)`);
+        }
+      }
+      noValues({ stdout: page.body, stderr: '' });
+    });
+
+    it('a re-deploy changes nothing: no Helm upgrade, SSA unchanged, zero seed writes, same pods', async () => {
+      const r = timed('warm re-deploy', () => e.vaultlab(deployArgs()));
+      expect(r.code, r.stderr).toBe(0);
+      const j = json(r);
+      console.log(`e2e timing (${distribution}): warm re-deploy ${j.ms} ms; ${j.steps.map((s: any) => `${s.name} ${s.ms}`).join(', ')}`);
+      expect(j.steps.find((s: any) => s.name === 'install').detail).toBe('Vault unchanged, ESO unchanged');
+      expect(j.summary.vault.init).toBe('already-initialized');
+      expect(j.summary.vault.configure).toBe(0);
+      expect(j.summary.vault.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });
+      expect(j.summary.vault.seedWrites).toBe(0);
+      expect(j.summary.esoResources.changed).toBe(0);
+      expect(j.steps.find((s: any) => s.name === 'samples').detail).toMatch(/, 0 changed$/);
+      expect(j.summary.verify.every((c: any) => c.ok)).toBe(true);
+      expect(await podFingerprints(e)).toEqual(podsBefore);
+    });
+
+    it('plain output in CI: one line per step, then the summary', () => {
+      const r = e.vaultlab(deployArgs(false));
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.split('\n');
+      for (const title of ['Preflight checks', 'Cluster', 'Install Vault and External Secrets Operator (Helm)', 'Verify']) {
+        expect(lines.filter((l) => l.startsWith(`✔ ${title}`)).length, title).toBe(1);
+      }
+      expect(r.stdout).toContain(`vaultlab demo environment "${e.name}" is ready.`);
+      noValues(r);
+    });
+
+    it('reset --secrets puts every value back and re-syncs; status is green', () => {
+      const r = timed('reset --secrets', () => e.vaultlab(['reset', '--secrets', '--yes', '--json']));
+      expect(r.code, r.stderr).toBe(0);
+      const s = timed('status', () => e.vaultlab(['status', '--json']));
+      expect(s.code, s.stdout).toBe(0);
+      expect(json(s).ok).toBe(true);
+      noValues(r);
+    });
+
+    it('the Vault pod deleted: recreated, and the next status unseals it (nothing lost, next deploy writes nothing)', async () => {
+      const kube = await e.kube();
+      const pod = `${plan.vault.release}-0`;
+      const old = (await kube.get<any>('v1', 'Pod', plan.vault.namespace, pod))!.metadata.uid;
+      await kube.delete('v1', 'Pod', plan.vault.namespace, pod);
+      await until('the Vault pod to come back Running', async () => {
+        const p = await kube.get<any>('v1', 'Pod', plan.vault.namespace, pod);
+        return p && p.metadata.uid !== old && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c: any) => c.state?.running) ? p : undefined;
+      }, 180_000);
+      const s = e.vaultlab(['status', '--json']);
+      expect(s.code, s.stdout).toBe(0);
+      expect(json(s).vault.unseal).toBe('was-sealed-now-unsealed');
+      const d = json(e.vaultlab(deployArgs()));
+      expect(d.ok).toBe(true);
+      expect(d.summary.vault.seedWrites).toBe(0);
+      expect(d.summary.verify.every((c: any) => c.ok)).toBe(true);
+    });
+
+    it('the node container restarted (docker restart): cluster and Vault back, secrets intact', async () => {
+      const node = `${e.name}-control-plane`;
+      const r = dockerCli(['restart', node]);
+      expect(r.status, r.stderr).toBe(0);
+      const t0 = Date.now();
+      const status = await until('status to be green after the node restart', async () => {
+        const s = e.vaultlab(['status', '--json']);
+        return s.code === 0 ? json(s) : undefined;
+      }, 420_000, 5000);
+      console.log(`e2e timing (${distribution}): healthy ${Math.round((Date.now() - t0) / 1000)} s after docker restart`);
+      expect(status.ok).toBe(true);
+      const d = json(e.vaultlab(deployArgs()));
+      expect(d.ok).toBe(true);
+      expect(d.summary.vault.seedWrites).toBe(0);
+      expect(d.summary.verify.every((c: any) => c.ok)).toBe(true);
+    });
+
+    it('Ctrl-C in the middle of a deploy: exit 130, and the next deploy completes', async () => {
+      // Something for the deploy to do: a sample app gone.
+      const kube = await e.kube();
+      const sample = plan.namespaces.flatMap((ns) => ns.samples.filter((s) => s.kind === 'env').map((s) => ({ ns: ns.name, app: s.app })))[0]!;
+      await kube.delete('apps/v1', 'Deployment', sample.ns, sample.app);
+      const child = e.start(['deploy']);
+      let out = '';
+      const code = await new Promise<number | null>((resolve) => {
+        child.stdout!.on('data', (b: Buffer) => {
+          out += b.toString();
+          // Interrupt once the Vault step is under way (its predecessors printed their lines).
+          if (/✔ Install Vault and External Secrets Operator/.test(out) && !child.killed) child.kill('SIGINT');
+        });
+        child.stderr!.on('data', (b: Buffer) => void (out += b.toString()));
+        child.on('exit', (c) => resolve(c));
+      });
+      expect(code, out).toBe(130);
+      expect(out).toMatch(/interrupted/);
+      const d = e.vaultlab(deployArgs());
+      expect(d.code, d.stderr).toBe(0);
+      expect(json(d).summary.verify.every((c: any) => c.ok)).toBe(true);
+      expect(await kube.get('apps/v1', 'Deployment', sample.ns, sample.app)).toBeDefined();
+    });
+
+    it('destroy leaves no container, volume or state, and is safe to run twice', () => {
+      const r = timed('destroy', () => e.vaultlab(['destroy', '--yes']));
+      expect(r.code, r.stderr).toBe(0);
+      const containers = dockerCli(['ps', '-a', '--filter', `label=io.x-k8s.kind.cluster=${e.name}`, '--format', '{{.Names}}']);
+      expect(containers.stdout.trim()).toBe('');
+      const volumes = dockerCli(['volume', 'ls', '--format', '{{.Name}}']).stdout.split('\n').filter((v) => v.includes(e.name));
+      expect(volumes).toEqual([]);
+      expect(existsSync(join(e.cwd, '.vaultlab', e.name))).toBe(false);
+      expect(e.vaultlab(['destroy', '--yes']).code).toBe(0);
+      console.log(`e2e timing (${distribution}): ${Object.entries(timings).map(([k, v]) => `${k} ${v} ms`).join(', ')}`);
+    });
+  });
+}

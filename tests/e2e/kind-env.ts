@@ -1,0 +1,122 @@
+// What every kind suite shares: is there a Docker engine, how much time is left, the config a
+// suite deploys (the bundled demo environment, with the offline image and chart sources when the
+// runner provides them: tests/e2e/run.ts), and running the vaultlab CLI as a user would.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'smol-toml';
+import { dockerInfo } from '../../scripts/adapters/docker.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { BUNDLED_CONFIG, PROJECT_ROOT, loadConfig } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import type { Plan } from '../../scripts/plan/types.ts';
+
+export interface Offline {
+  node: string;
+  images: { openbao: string; vault: string; eso: string; busybox: string; networkPolicies: string };
+  charts: Record<'vault' | 'openbao' | 'external-secrets', string>;
+  vault: boolean;
+}
+export const offline: Offline | undefined = process.env.VAULTLAB_E2E_OFFLINE ? (JSON.parse(process.env.VAULTLAB_E2E_OFFLINE) as Offline) : undefined;
+
+const docker = await dockerInfo();
+
+/**
+ * Why a suite cannot run here (printed as `skipped: <reason>`), or undefined. `minutes`: what it
+ * needs here at most; refused when the runner's deadline leaves less.
+ */
+export function skipReason(suite: string, minutes: number, needs: { vault?: boolean } = {}): string | undefined {
+  let reason: string | undefined;
+  if (!docker.reachable) reason = `no Docker engine (${docker.reason})`;
+  else if (needs.vault && offline && !offline.vault) reason = process.env.VAULTLAB_E2E_NO_VAULT ?? 'no HashiCorp Vault image';
+  else {
+    const deadline = Number(process.env.VAULTLAB_E2E_DEADLINE ?? '');
+    if (deadline && Date.now() + minutes * 60_000 > deadline) reason = `the time budget has ${Math.max(0, Math.round((deadline - Date.now()) / 60_000))} min left; this suite needs up to ${minutes} min`;
+  }
+  if (reason) console.log(`skipped: ${suite}: ${reason}`);
+  return reason;
+}
+
+export interface SuiteEnv {
+  name: string;
+  profile: 'demo' | 'production';
+  cwd: string;
+  configFile: string;
+  plan: Plan;
+  /** Known demo values: none may reach any output. */
+  knownValues: string[];
+  vaultlab(args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }): { code: number | null; stdout: string; stderr: string };
+  /** The same, not waited for (Ctrl-C tests). */
+  start(args: string[]): ReturnType<typeof spawn>;
+  kube(): Promise<Kube>;
+}
+
+/**
+ * A working directory with a config.toml: the bundled demo environment, `distribution`, and with
+ * the runner's offline sources: [images] overrides for every component, [charts] paths, the
+ * locally built node image. `edit` changes the parsed TOML further.
+ */
+export function suiteEnv(opts: { name: string; profile: 'demo' | 'production'; distribution: 'vault' | 'openbao'; edit?: (toml: any) => void }): SuiteEnv {
+  const cwd = mkdtempSync(join(tmpdir(), `vaultlab-e2e-${opts.name}-`));
+  const toml: any = parse(readFileSync(BUNDLED_CONFIG, 'utf8'));
+  toml.cluster.name = opts.name;
+  toml.vault.distribution = opts.distribution;
+  if (offline) {
+    toml.cluster.node_image = offline.node;
+    toml.images = {
+      vault: opts.distribution === 'openbao' ? offline.images.openbao : offline.images.vault,
+      eso: offline.images.eso,
+      samples: offline.images.busybox,
+    };
+    toml.charts = { vault: { path: offline.charts[opts.distribution === 'openbao' ? 'openbao' : 'vault'] }, eso: { path: offline.charts['external-secrets'] } };
+  }
+  opts.edit?.(toml);
+  const configFile = join(cwd, 'config.toml');
+  writeFileSync(configFile, stringify(toml));
+  const loaded = loadConfig({ file: configFile, profile: opts.profile, env: {} });
+  const plan = buildPlan(loaded);
+  const common = ['--name', opts.name, '--config', configFile, '--profile', opts.profile];
+  const childEnv = (extra?: NodeJS.ProcessEnv) => ({ ...process.env, CI: 'true', ...extra });
+  return {
+    name: opts.name,
+    profile: opts.profile,
+    cwd,
+    configFile,
+    plan,
+    knownValues: Object.values(loaded.passwords).filter((v) => v.length >= 6),
+    vaultlab(args, o = {}) {
+      const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'vaultlab.js'), ...args, ...common], { cwd, encoding: 'utf8', env: childEnv(o.env), timeout: o.timeoutMs ?? 1_500_000 });
+      // Progress and errors for the log (never a value: vaultlab redacts, and the suites check).
+      process.stderr.write(r.stderr ?? '');
+      return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    },
+    start(args) {
+      return spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'vaultlab.js'), ...args, ...common], { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    },
+    kube: () => Kube.connect({ kubeconfig: join(cwd, '.vaultlab', opts.name, 'kubeconfig') }),
+  };
+}
+
+/** Deploy flags: --preload when the images come from the local Docker (nothing can be pulled). */
+export const deployArgs = (json = true) => ['deploy', ...(json ? ['--json'] : []), ...(offline ? ['--preload'] : [])];
+
+/** uid and restart count of every pod vaultlab deployed or installed. */
+export async function podFingerprints(env: SuiteEnv): Promise<Record<string, string>> {
+  const kube = await env.kube();
+  const namespaces = [env.plan.vault.namespace, env.plan.eso.namespace, ...env.plan.namespaces.map((n) => n.name)];
+  const out: Record<string, string> = {};
+  for (const ns of namespaces) {
+    for (const p of await kube.list<any>('v1', 'Pod', ns)) {
+      if (p.status?.phase === 'Succeeded') continue;
+      const restarts = (p.status?.containerStatuses ?? []).reduce((n: number, c: any) => n + (c.restartCount ?? 0), 0);
+      out[`${ns}/${p.metadata.name}`] = `${p.metadata.uid} restarts=${restarts}`;
+    }
+  }
+  return out;
+}
+
+export const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+
+/** Docker, with the runner's DOCKER_HOST (the private dockerd). */
+export const dockerCli = (args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 300_000 });
