@@ -321,8 +321,8 @@ function buildImages(): void {
 
   // The images vaultlab deploys (loaded into kind by `deploy --preload`).
   const images = productImages();
-  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao', 'openbao') }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
-  if (ensureVaultBinary()) step('vault', { image: images.vault, build: VAULT_BUILD, entry: ENTRYPOINT('vault', 'vault') }, () => hasImage(images.vault), () => serverImage(ctx, 'vault', 'vault', join(binDir(), 'vault'), images.vault));
+  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao', 'openbao'), owned: 2 }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
+  if (ensureVaultBinary()) step('vault', { image: images.vault, build: VAULT_BUILD, entry: ENTRYPOINT('vault', 'vault'), owned: 2 }, () => hasImage(images.vault), () => serverImage(ctx, 'vault', 'vault', join(binDir(), 'vault'), images.vault));
   const esoBin = ensureEsoController();
   step('eso', { image: images.eso }, () => hasImage(images.eso), () =>
     sh(
@@ -331,7 +331,7 @@ function buildImages(): void {
       env,
     ),
   );
-  step('kube-network-policies', { image: images.networkPolicies }, () => hasImage(images.networkPolicies), () =>
+  step('kube-network-policies-image', { image: images.networkPolicies }, () => hasImage(images.networkPolicies), () =>
     sh(
       // It programs nftables through netlink (no nft binary needed).
       `rm -rf $CTX/knp && mkdir -p $CTX/knp/rootfs/bin && cp $B/kube-network-policies $CTX/knp/rootfs/bin/
@@ -365,7 +365,7 @@ function serverImage(ctx: string, name: 'vault' | 'openbao', bin: string, binary
      echo "root:x:0:0:root:/root:/bin/sh" > $P/etc/passwd; echo "${name}:x:100:1000:${name}:/home/${name}:/bin/sh" >> $P/etc/passwd
      echo "root:x:0:" > $P/etc/group; echo "${name}:x:1000:${name}" >> $P/etc/group
      chown -R 100:1000 $P/${name} $P/home/${name}
-     ${build('$DIR', `FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nUSER 100:1000\nEXPOSE 8200\nENTRYPOINT ["docker-entrypoint.sh"]\nCMD ["server", "-dev"]\n`, ref)}`,
+     ${build('$DIR', `FROM scratch\nCOPY rootfs/ /\n# COPY keeps no ownership: the server's own folders, owned as the official image has them.\nCOPY --chown=100:1000 rootfs/${name} /${name}\nCOPY --chown=100:1000 rootfs/home/${name} /home/${name}\nENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nUSER 100:1000\nEXPOSE 8200\nENTRYPOINT ["docker-entrypoint.sh"]\nCMD ["server", "-dev"]\n`, ref)}`,
     { DIR: dir, BINARY: binary },
   );
 }
