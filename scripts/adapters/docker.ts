@@ -34,8 +34,28 @@ export async function dockerInfo(): Promise<DockerInfo> {
   return parseDockerInfo(r.code, r.stdout, r.stderr);
 }
 
-/** Is `image` (repo:tag) present in the local Docker image store? */
-export async function dockerImagePresent(image: string): Promise<boolean> {
-  const r = await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', image], { allowFail: true, timeoutMs: 20_000 });
-  return r.code === 0;
+/**
+ * The image ID (sha256:...) of each of `images` the local Docker holds, in one call; absent
+ * ones are left out.
+ */
+export async function dockerImageIds(images: string[]): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  if (!images.length) return ids;
+  // One inspect for all; it prints the found ones (in order, by tag) and fails for the rest.
+  const r = await exec('docker', ['image', 'inspect', '--format', '{{.Id}} {{join .RepoTags ","}}', ...images], { allowFail: true, timeoutMs: 30_000 });
+  const byTag = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const [id, tags] = line.trim().split(' ');
+    if (id) for (const t of (tags ?? '').split(',').filter(Boolean)) byTag.set(t, id);
+  }
+  for (const i of images) {
+    const id = byTag.get(i) ?? byTag.get(i.replace(/^docker\.io\/(library\/)?/, ''));
+    if (id) ids.set(i, id);
+  }
+  // An image known by digest (repo@sha256:...) has no tag to match: ask for it alone.
+  for (const i of images.filter((x) => !ids.has(x) && x.includes('@'))) {
+    const one = await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', i], { allowFail: true, timeoutMs: 20_000 });
+    if (one.code === 0) ids.set(i, one.stdout.trim());
+  }
+  return ids;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { exec } from './exec.ts';
-import { dockerImagePresent } from './docker.ts';
+import { dockerImageIds } from './docker.ts';
 
 /** `kind get clusters` output -> names ("No kind clusters found." goes to stderr, but be safe). */
 export function parseKindClusters(stdout: string): string[] {
@@ -42,20 +42,58 @@ export async function kindKubeconfig(name: string, path: string): Promise<string
 
 export interface PreloadReport {
   loaded: string[];
+  /** Already in every node under the same image ID: not loaded again. */
+  present: string[];
   /** Not on the host: the nodes pull them as usual. */
   absent: string[];
 }
 
-/** Images already on the host, loaded into the nodes (skips registry pulls). */
-export async function kindLoadImages(name: string, images: string[]): Promise<PreloadReport> {
-  const report: PreloadReport = { loaded: [], absent: [] };
-  for (const image of [...new Set(images)]) {
-    if (!(await dockerImagePresent(image))) {
-      report.absent.push(image);
-      continue;
+/** The node containers of kind cluster `name`. */
+export async function kindNodes(name: string): Promise<string[]> {
+  const r = await exec('kind', ['get', 'nodes', '--name', name], { timeoutMs: 60_000 });
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/** image ID per tag in one node's containerd (crictl, as the kubelet sees them). */
+async function nodeImageIds(node: string): Promise<Map<string, string>> {
+  const r = await exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });
+  const ids = new Map<string, string>();
+  if (r.code !== 0) return ids;
+  try {
+    for (const img of (JSON.parse(r.stdout) as { images?: { id: string; repoTags?: string[] }[] }).images ?? []) {
+      for (const tag of img.repoTags ?? []) ids.set(tag, img.id);
     }
-    await exec('kind', ['load', 'docker-image', image, '--name', name], { timeoutMs: 600_000 });
-    report.loaded.push(image);
+  } catch {
+    /* unreadable: everything is loaded */
   }
+  return ids;
+}
+
+/** Docker's name for an image reference (docker.io/library/ implied), as containerd lists it. */
+export function containerdRef(image: string): string {
+  const first = image.split('/')[0]!;
+  const hasRegistry = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const ref = hasRegistry ? image : `docker.io/${image.includes('/') ? image : `library/${image}`}`;
+  return /[:@][^/]*$/.test(ref.slice(ref.lastIndexOf('/'))) ? ref : `${ref}:latest`;
+}
+
+/**
+ * Images already on the host, loaded into the nodes (skips registry pulls). What every node
+ * already holds under the same image ID is not loaded again (a warm re-deploy loads nothing);
+ * the rest goes in one `kind load` (one archive for all).
+ */
+export async function kindLoadImages(name: string, images: string[]): Promise<PreloadReport> {
+  const report: PreloadReport = { loaded: [], present: [], absent: [] };
+  const wanted = [...new Set(images)];
+  if (!wanted.length) return report;
+  const hostIds = await dockerImageIds(wanted);
+  const onHost = wanted.filter((i) => hostIds.has(i));
+  report.absent = wanted.filter((i) => !hostIds.has(i));
+  const nodes = await kindNodes(name);
+  const held = await Promise.all(nodes.map(nodeImageIds));
+  const toLoad = onHost.filter((i) => !nodes.length || held.some((ids) => ids.get(containerdRef(i)) !== hostIds.get(i)));
+  report.present = onHost.filter((i) => !toLoad.includes(i));
+  if (toLoad.length) await exec('kind', ['load', 'docker-image', ...toLoad, '--name', name], { timeoutMs: 600_000 });
+  report.loaded = toLoad;
   return report;
 }

@@ -240,6 +240,51 @@ export class Kube {
     });
   }
 
+  /**
+   * Waits until the API server says it is ready (GET /readyz is 200). Right after a node or
+   * Docker restart the server answers before its RBAC bootstrap has loaded: every request is
+   * then forbidden, even the admin's (`cannot get path "/api/v1"`), for a few seconds. One
+   * request when the server is ready; `onWait` is called once when it is not, so a caller can
+   * say what it waits for. Times out with the last answer, and ends at once on `signal`.
+   */
+  async waitReady(opts: { timeoutMs?: number; signal?: AbortSignal | undefined; onWait?: () => void; intervalMs?: number } = {}): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const signal = opts.signal ?? currentSignal();
+    const deadline = Date.now() + timeoutMs;
+    const server = this.kc.getCurrentCluster()?.server ?? 'the API server';
+    let last = '';
+    let told = false;
+    for (;;) {
+      if (signal?.aborted) throw new VaultlabError(`the wait for ${server} to be ready was cancelled`);
+      try {
+        if (await new this.k8s.Health(this.kc).readyz({ signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000) } as never)) return;
+        last = 'GET /readyz did not answer 200';
+      } catch (err) {
+        if (signal?.aborted) continue;
+        const cause = (err as { cause?: Error }).cause;
+        last = cause?.message ?? (err as Error).message;
+      }
+      if (Date.now() >= deadline) {
+        throw new VaultlabError(`the API server ${server} is not ready after ${Math.round(timeoutMs / 1000)} s (${last})`, {
+          hint: 'A cluster that just (re)started needs a minute; `kubectl get --raw /readyz?verbose` says which check fails.',
+        });
+      }
+      if (!told) {
+        told = true;
+        opts.onWait?.();
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, opts.intervalMs ?? 1000);
+        function done() {
+          signal?.removeEventListener('abort', done);
+          clearTimeout(t);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
   /** Condition `type` has `status` (default True) and, if given, `reason`. */
   waitForCondition(apiVersion: string, kind: string, namespace: string | undefined, name: string, type: string, opts: WaitOptions = {}): Promise<any> {
     const status = opts.status ?? 'True';

@@ -72,7 +72,11 @@ export interface KubeConnection {
  * `persist: false`, a temporary file: destroy must not create state for a cluster it refuses).
  * existing: the configured kubeconfig and context. Either way the API server must answer.
  */
-export async function connectKube(plan: Plan, state: StateDir, opts: { persist?: boolean } = {}): Promise<KubeConnection> {
+export async function connectKube(
+  plan: Plan,
+  state: StateDir,
+  opts: { persist?: boolean; readyTimeoutMs?: number; onWait?: () => void } = {},
+): Promise<KubeConnection> {
   try {
     let kube: Kube;
     if (plan.cluster.provider === 'kind') {
@@ -97,7 +101,10 @@ export async function connectKube(plan: Plan, state: StateDir, opts: { persist?:
       if (plan.cluster.kubeconfig && !existsSync(plan.cluster.kubeconfig)) return { problem: `kubeconfig ${plan.cluster.kubeconfig} does not exist`, fix: 'Set [cluster] kubeconfig to an existing file (or KUBECONFIG).' };
       kube = await Kube.connect({ kubeconfig: plan.cluster.kubeconfig, context: plan.cluster.context });
     }
-    const down = await probe(kube);
+    const down = await kube.waitReady({ timeoutMs: opts.readyTimeoutMs ?? 90_000, onWait: opts.onWait }).then(
+      () => probe(kube),
+      (err: Error) => err.message,
+    );
     if (down) {
       return {
         problem: `the API server ${kube.kc.getCurrentCluster()?.server ?? ''} does not answer: ${down}`,
@@ -114,7 +121,7 @@ export async function connectEnvironment(ctx: CommandContext, opts: { needKube?:
   const loaded = loadConfig(loadOptions(ctx.flags));
   const plan = buildPlan(loaded);
   const state = stateDirFor(plan.cluster.name, ctx.options['state-dir'] as string | undefined);
-  const conn: KubeConnection = opts.needKube === false ? { problem: 'not checked (--machine)' } : await connectKube(plan, state);
+  const conn: KubeConnection = opts.needKube === false ? { problem: 'not checked (--machine)' } : await connectKube(plan, state, { onWait: () => ctx.out.warn('the API server is not ready yet (the cluster just started?); waiting up to 90 s') });
   const kube = conn.kube;
   const env = vaultEnv();
   const forwards: PortForward[] = [];

@@ -7,7 +7,7 @@ import type { Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
 import { esoValues, vaultValues } from '../plan/render.ts';
 import { helmTemplate } from '../adapters/helm.ts';
-import { dockerImagePresent } from '../adapters/docker.ts';
+import { dockerImageIds } from '../adapters/docker.ts';
 
 export interface DeployImage {
   /** As the pod spec names it. */
@@ -72,5 +72,6 @@ export interface ImageStatus extends DeployImage {
 
 export async function imageStatus(plan: Plan): Promise<ImageStatus[]> {
   const images = await deployImages(plan);
-  return Promise.all(images.map(async (i) => ({ ...i, present: await dockerImagePresent(i.image) })));
+  const ids = await dockerImageIds(images.map((i) => i.image));
+  return images.map((i) => ({ ...i, present: ids.has(i.image) }));
 }

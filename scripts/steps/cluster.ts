@@ -72,7 +72,7 @@ export const cluster: TaskStep<DeployContext> = {
         const images = (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image);
         const p = await kindLoadImages(c.name, images);
         ctx.summary.preload = p;
-        detail += `; preloaded ${p.loaded.length} image(s)${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
+        detail += `; preloaded ${p.loaded.length} image(s)${p.present.length ? `, ${p.present.length} already in the nodes` : ''}${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
       }
     } else {
       ctx.kube = await Kube.connect({ kubeconfig: c.kubeconfig, context: c.context });
@@ -80,6 +80,9 @@ export const cluster: TaskStep<DeployContext> = {
       ctx.kubeContext = ctx.kube.kc.getCurrentContext();
       detail = `using context "${ctx.kubeContext}"`;
     }
+    // A reused cluster may have just restarted (Docker, laptop): its API server denies every
+    // request until RBAC has loaded. One request when it is ready.
+    await ctx.kube.waitReady({ onWait: () => report('waiting for the API server to be ready (the cluster just started)') });
     // Keep an ownership claim made earlier (state dir lost, or another working directory).
     const marker = await ctx.kube.get<KubeObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP);
     if (marker?.data?.cluster && marker.data.cluster !== c.name) {

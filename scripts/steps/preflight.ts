@@ -30,23 +30,17 @@ export const MEMORY_GIB = { demo: 4, production: 6 } as const;
 export async function machineFindings(ctx: Pick<DeployContext, 'plan'> & Partial<Pick<DeployContext, 'cache'>>): Promise<Finding[]> {
   const findings: Finding[] = [];
   const { plan } = ctx;
-  const tool = async (name: 'kind' | 'helm' | 'kubectl') => {
-    const t = await checkTool(name);
-    findings.push({ ok: t.ok && t.found, severity: t.optional ? 'warning' : 'error', what: t.what, fix: t.fix });
-  };
-  if (plan.cluster.provider !== 'kind') {
-    await tool('helm');
-    await tool('kubectl');
-    return findings;
-  }
-  const docker = await dockerInfo();
-  findings.push({ ok: docker.reachable, severity: 'error', what: docker.reachable ? `Docker ${docker.serverVersion ?? ''} is running`.replace('  ', ' ') : `Docker is not running: ${docker.reason}`, fix: DOCKER_FIX });
-  await tool('kind');
-  await tool('helm');
-  await tool('kubectl');
+  // Every probe at once (each is a child process): the findings keep their order.
+  const tools = (names: ('kind' | 'helm' | 'kubectl')[]) => Promise.all(names.map((n) => checkTool(n)));
+  const toolFindings = (ts: Awaited<ReturnType<typeof checkTool>>[]) =>
+    ts.map((t): Finding => ({ ok: t.ok && t.found, severity: t.optional ? 'warning' : 'error', what: t.what, fix: t.fix }));
+  if (plan.cluster.provider !== 'kind') return toolFindings(await tools(['helm', 'kubectl']));
   // Our own cluster holds its ports: a re-deploy must not trip over them.
   const load = () => kindClusters().catch((): string[] => []);
-  const ours = docker.reachable && (await (ctx.cache ? cachedKindClusters({ cache: ctx.cache }, load) : load())).includes(plan.cluster.name);
+  const [docker, ts, clusters] = await Promise.all([dockerInfo(), tools(['kind', 'helm', 'kubectl']), ctx.cache ? cachedKindClusters({ cache: ctx.cache }, load) : load()]);
+  findings.push({ ok: docker.reachable, severity: 'error', what: docker.reachable ? `Docker ${docker.serverVersion ?? ''} is running`.replace('  ', ' ') : `Docker is not running: ${docker.reason}`, fix: DOCKER_FIX });
+  findings.push(...toolFindings(ts));
+  const ours = docker.reachable && clusters.includes(plan.cluster.name);
   for (const [what, port] of Object.entries(plan.cluster.hostPorts)) {
     if (plan.profile === 'production' && what === 'vault') continue; // no NodePort in production
     const free = ours || (await portFree(port));

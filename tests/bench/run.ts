@@ -8,6 +8,8 @@ interface Result {
   name: string;
   line: string;
   ok: boolean;
+  /** Could not run here (said as `skipped:` in line); not a miss. */
+  skipped?: boolean;
 }
 const results: Result[] = [];
 
@@ -19,7 +21,8 @@ results.push({
 });
 
 // Benchmarks that need a real OpenBao; each module exports `bench(): Promise<Result[]>`.
-for (const file of ['seed.bench.ts', 'reset.bench.ts']) {
+// deploy.bench.ts: on real kind clusters (VAULTLAB_BENCH_DEPLOY=0 leaves it out).
+for (const file of ['seed.bench.ts', 'reset.bench.ts', 'deploy.bench.ts']) {
   const path = join(import.meta.dirname, file);
   if (!existsSync(path)) continue;
   const mod = (await import(path)) as { bench?: () => Promise<Result[]> };
@@ -27,5 +30,5 @@ for (const file of ['seed.bench.ts', 'reset.bench.ts']) {
 }
 
 console.log('\nvaultlab benchmarks');
-for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'MISS'} ${r.name.padEnd(12)} ${r.line}`);
+for (const r of results) console.log(`  ${r.skipped ? 'skip' : r.ok ? 'ok  ' : 'MISS'} ${r.name.padEnd(14)} ${r.line}`);
 process.exitCode = results.every((r) => r.ok) ? 0 : 1;

@@ -2,10 +2,10 @@
 // synced with Vault's values (digests) and every sample Ready, the dashboard answering on the host
 // port -> re-deploy changes nothing -> plain CI output -> reset --secrets -> status -> the Vault pod
 // deleted -> the node container restarted -> Ctrl-C in a deploy -> destroy leaves nothing.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployArgs, dockerCli, json, podFingerprints, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
+import { deployArgs, dockerCli, json, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
 
 const STEPS = ['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary'];
 
@@ -47,6 +47,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       for (const v of e.knownValues) expect(r.stdout + r.stderr).not.toContain(v);
     };
 
+    beforeAll(() => removeLeftoverCluster(e), 330_000);
     afterAll(() => {
       e.vaultlab(['destroy', '--yes']);
     });
@@ -106,6 +107,11 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(j.summary.vault.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });
       expect(j.summary.vault.seedWrites).toBe(0);
       expect(j.summary.esoResources.changed).toBe(0);
+      // --preload: every image already in the node under the same ID, none loaded again.
+      if (j.summary.preload) {
+        expect(j.summary.preload.loaded).toEqual([]);
+        expect(j.summary.preload.present.length).toBe(first.summary.preload.loaded.length);
+      }
       expect(j.steps.find((s: any) => s.name === 'samples').detail).toMatch(/, 0 changed$/);
       expect(j.summary.verify.every((c: any) => c.ok)).toBe(true);
       expect(await podFingerprints(e)).toEqual(podsBefore);
@@ -149,21 +155,24 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(d.summary.verify.every((c: any) => c.ok)).toBe(true);
     });
 
-    it('the node container restarted (docker restart): cluster and Vault back, secrets intact', async () => {
+    it('the node container restarted (docker restart): the next deploy, run at once, waits for the cluster and brings Vault back, secrets intact', async () => {
       const node = `${e.name}-control-plane`;
       const r = dockerCli(['restart', node]);
       expect(r.status, r.stderr).toBe(0);
+      // What a user does after a laptop reboot: `task deploy` straight away. The API server then
+      // forbids every request until its RBAC has loaded, Vault's pod restarts sealed, ESO's pods
+      // restart: the deploy must wait for each, not fail.
       const t0 = Date.now();
-      const status = await until('status to be green after the node restart', async () => {
-        const s = e.vaultlab(['status', '--json']);
-        return s.code === 0 ? json(s) : undefined;
-      }, 420_000, 5000);
-      console.log(`e2e timing (${distribution}): healthy ${Math.round((Date.now() - t0) / 1000)} s after docker restart`);
-      expect(status.ok).toBe(true);
-      const d = json(e.vaultlab(deployArgs()));
-      expect(d.ok).toBe(true);
-      expect(d.summary.vault.seedWrites).toBe(0);
-      expect(d.summary.verify.every((c: any) => c.ok)).toBe(true);
+      const d = e.vaultlab(deployArgs());
+      expect(d.code, d.stderr).toBe(0);
+      console.log(`e2e timing (${distribution}): healthy ${Math.round((Date.now() - t0) / 1000)} s after docker restart (one deploy)`);
+      const dj = json(d);
+      expect(dj.ok).toBe(true);
+      expect(dj.summary.vault.seedWrites).toBe(0);
+      expect(dj.summary.verify.every((c: any) => c.ok)).toBe(true);
+      const s = e.vaultlab(['status', '--json']);
+      expect(s.code, s.stdout).toBe(0);
+      expect(json(s).ok).toBe(true);
     });
 
     it('Ctrl-C in the middle of a deploy: exit 130, and the next deploy completes', async () => {

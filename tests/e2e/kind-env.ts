@@ -94,7 +94,10 @@ export function suiteEnv(opts: { name: string; profile: 'demo' | 'production'; d
     start(args) {
       return spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'vaultlab.js'), ...args, ...common], { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     },
-    kube: () => Kube.connect({ kubeconfig: join(cwd, '.vaultlab', opts.name, 'kubeconfig') }),
+    kube: () =>
+      toml.cluster.provider === 'existing'
+        ? Kube.connect({ kubeconfig: toml.cluster.kubeconfig, context: toml.cluster.context })
+        : Kube.connect({ kubeconfig: join(cwd, '.vaultlab', opts.name, 'kubeconfig') }),
   };
 }
 
@@ -120,3 +123,17 @@ export const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 /** Docker, with the runner's DOCKER_HOST (the private dockerd). */
 export const dockerCli = (args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 300_000 });
+
+/**
+ * A suite starts from no cluster: one left by an earlier run that was cut short (a killed CI
+ * job, a machine restart: Docker restarts its node container) is deleted first, with its state,
+ * so "cold deploy" means cold. Only the suite's own e2e-* names are ever touched.
+ */
+export function removeLeftoverCluster(env: SuiteEnv): void {
+  if (!/^e2e-/.test(env.name)) throw new Error(`refusing to delete cluster ${env.name}: not a suite cluster`);
+  const list = spawnSync('kind', ['get', 'clusters'], { encoding: 'utf8', timeout: 60_000 });
+  if (!list.stdout.split('\n').map((l) => l.trim()).includes(env.name)) return;
+  console.log(`e2e: deleting kind cluster ${env.name} left by an earlier run`);
+  const r = spawnSync('kind', ['delete', 'cluster', '--name', env.name], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`cannot delete the leftover cluster ${env.name}: ${r.stderr}`);
+}

@@ -1,5 +1,9 @@
 // vaultlab's Kubernetes layer against a real kube-apiserver + etcd (no kind, no mocks).
 import { describe, it, expect, afterAll } from 'vitest';
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
@@ -201,9 +205,74 @@ describe('Kubernetes adapter on a real API server', () => {
     expect(await kube.readSecret('webapp', 'absent')).toBeUndefined();
   });
 
+  it('waitReady: the real API server, ready, answers /readyz at once', async () => {
+    let waits = 0;
+    await kube.waitReady({ timeoutMs: 5000, onWait: () => waits++ });
+    expect(waits).toBe(0);
+  });
+
   it('errors name the object and the API message', async () => {
     const err = await kube.createServiceAccountToken('nope', 'external-secrets', ['vault']).catch((e) => e);
     expect(err.message).toMatch(/requesting a token for ServiceAccount nope\/external-secrets: .*not found/);
     expect(kube.clusterInfo()).toEqual({ server: server.host, caPem: server.caPem });
+  });
+});
+
+describe('Kube.waitReady: an API server that just started', () => {
+  // kube-apiserver answers before its RBAC bootstrap is loaded (every request forbidden, /readyz
+  // 500): what a kind node restarted by Docker shows for a few seconds. This server answers
+  // /readyz as such a server does, 500 `notReady` times, then 200.
+
+  async function starting(notReady: number) {
+    let asked = 0;
+    const srv = createServer((req, res) => {
+      if (req.url?.startsWith('/readyz')) {
+        asked++;
+        res.statusCode = asked > notReady ? 200 : 500;
+        res.end(asked > notReady ? 'ok' : '[-]poststarthook/rbac/bootstrap-roles failed: not finished');
+        return;
+      }
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'vaultlab-readyz-'));
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+    );
+    return { kube: await Kube.connect({ kubeconfig: file }), asked: () => asked, close: () => srv.close() };
+  }
+
+  it('on a ready server: one request, no wait announced', async () => {
+    const s = await starting(0);
+    let waits = 0;
+    await s.kube.waitReady({ onWait: () => waits++ });
+    expect(s.asked()).toBe(1);
+    expect(waits).toBe(0);
+    s.close();
+  });
+
+  it('waits until /readyz says 200, announcing the wait once', async () => {
+    const s = await starting(3);
+    let waits = 0;
+    await s.kube.waitReady({ intervalMs: 50, onWait: () => waits++ });
+    expect(s.asked()).toBe(4);
+    expect(waits).toBe(1);
+    s.close();
+  });
+
+  it('times out naming the server and what it answered; a cancelled wait ends at once', async () => {
+    const s = await starting(1_000_000);
+    await expect(s.kube.waitReady({ timeoutMs: 300, intervalMs: 50 })).rejects.toThrow(/API server http:\/\/127\.0\.0\.1:\d+ is not ready after 0 s \(GET \/readyz did not answer 200\)/);
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const p = s.kube.waitReady({ timeoutMs: 60_000, intervalMs: 10_000, signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await expect(p).rejects.toThrow(/cancelled/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    s.close();
   });
 });

@@ -125,3 +125,15 @@ describe('OpenBao chart fixes', () => {
     expect(vaultValues(plan('')).server.standalone.config).toMatch(/storage "file"/);
   });
 });
+
+describe('containerdRef: how a node lists an image Docker names', () => {
+  it('adds docker.io, library/ and :latest where Docker implies them; keeps registries and digests', async () => {
+    const { containerdRef } = await import('../../scripts/adapters/kind.ts');
+    expect(containerdRef('busybox')).toBe('docker.io/library/busybox:latest');
+    expect(containerdRef('hashicorp/vault:1.21.1')).toBe('docker.io/hashicorp/vault:1.21.1');
+    expect(containerdRef('quay.io/openbao/openbao:2.7.2')).toBe('quay.io/openbao/openbao:2.7.2');
+    expect(containerdRef('localhost:5000/x/y:1')).toBe('localhost:5000/x/y:1');
+    expect(containerdRef('registry.example:5000/eso')).toBe('registry.example:5000/eso:latest');
+    expect(containerdRef('ghcr.io/a/b@sha256:abc')).toBe('ghcr.io/a/b@sha256:abc');
+  });
+});

@@ -328,3 +328,15 @@ if (import.meta.main) {
   if (which.includes('eso')) ensureEsoController();
   console.log(`build: done in ${((Date.now() - t0) / 1000).toFixed(0)} s; binaries in ${binDir()}`);
 }
+
+/**
+ * A Go module's source in the module cache (downloaded at test time, never committed): from the
+ * cache when it is there (no network, so no proxy hiccup can fail a suite's setup), else the proxy.
+ */
+export function goModuleDir(module: string, version: string): string {
+  const download = (env: Record<string, string>) => spawnSync('go', ['mod', 'download', '-json', `${module}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod', ...env }, cwd: process.env.HOME });
+  let r = download({ GOPROXY: 'off' });
+  if (r.status !== 0) r = download({});
+  if (r.status !== 0) throw new Error(`go mod download ${module}@${version} failed: ${r.stderr || r.stdout}`);
+  return (JSON.parse(r.stdout) as { Dir: string }).Dir;
+}

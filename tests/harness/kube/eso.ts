@@ -1,23 +1,16 @@
 // External Secrets Operator's CRDs, from the pinned ESO Go module downloaded at test time into
 // the Go module cache (never committed), installed into the test API server.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { Kube } from '../../../scripts/adapters/kube.ts';
 import type { KubeObject } from '../../../scripts/plan/manifests.ts';
+import { goModuleDir } from './build.ts';
 
 export const ESO_MODULE = 'github.com/external-secrets/external-secrets';
 export const ESO_VERSION = 'v1.3.2';
 
-export function esoModuleDir(version: string = ESO_VERSION): string {
-  const download = (env: Record<string, string>) => spawnSync('go', ['mod', 'download', '-json', `${ESO_MODULE}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod', ...env }, cwd: process.env.HOME });
-  // From the module cache when it is there (no network, so no proxy hiccup can fail a suite's setup), else from the proxy.
-  let r = download({ GOPROXY: 'off' });
-  if (r.status !== 0) r = download({});
-  if (r.status !== 0) throw new Error(`go mod download ${ESO_MODULE}@${version} failed: ${r.stderr || r.stdout}`);
-  return (JSON.parse(r.stdout) as { Dir: string }).Dir;
-}
+export const esoModuleDir = (version: string = ESO_VERSION): string => goModuleDir(ESO_MODULE, version);
 
 /** The external-secrets.io CRDs (SecretStore, ExternalSecret, and their cluster and push kinds). */
 export function esoCrds(version: string = ESO_VERSION): KubeObject[] {
