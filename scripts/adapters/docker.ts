@@ -42,7 +42,7 @@ export async function dockerImageIds(images: string[]): Promise<Map<string, stri
   const ids = new Map<string, string>();
   if (!images.length) return ids;
   // One inspect for all; it prints the found ones (in order, by tag) and fails for the rest.
-  const r = await exec('docker', ['image', 'inspect', '--format', '{{.Id}} {{join .RepoTags ","}}', ...images], { allowFail: true, timeoutMs: 30_000 });
+  const r = await exec('docker', ['image', 'inspect', '--format', '{{.Id}} {{range .RepoTags}}{{.}},{{end}}', ...images], { allowFail: true, timeoutMs: 30_000 });
   const byTag = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {
     const [id, tags] = line.trim().split(' ');

@@ -58,6 +58,13 @@ export interface WaitOptions {
   onUpdate?: (obj: any) => void;
 }
 
+/** The parts of client-node's generated Configuration a raw request uses. */
+interface RawConfiguration {
+  baseServer: { makeRequestContext(path: string, method: never): K8s.RequestContext };
+  authMethods: { default?: { applySecurityAuthentication(ctx: K8s.RequestContext): Promise<void> } };
+  httpApi: { send(ctx: K8s.RequestContext): { toPromise(): Promise<K8s.ResponseContext> } };
+}
+
 export class Kube {
   readonly k8s: typeof K8s;
   readonly kc: K8s.KubeConfig;
@@ -127,7 +134,11 @@ export class Kube {
       let after: any;
       try {
         before = await this.read(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
-        after = await this.objects.patch(obj as K8s.KubernetesObject, undefined, undefined, opts.fieldManager ?? FIELD_MANAGER, true, this.k8s.PatchStrategy.ServerSideApply);
+        // Sent as rendered, never through client-node's typed serializer: it drops every field
+        // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
+        // policy went out allowing every source) and every field its model does not know.
+        const path = `${await this.collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace)}/${encodeURIComponent(obj.metadata.name)}`;
+        after = await this.rawJson('PATCH', path, { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: 'true' }, obj, 'application/apply-patch+yaml');
       } catch (err) {
         throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
       }
@@ -135,6 +146,37 @@ export class Kube {
       results.push({ kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action });
     }
     return results;
+  }
+
+  /**
+   * One request with a JSON body and a JSON answer, exactly as sent and received (client-node's
+   * transport and authentication, none of its model (de)serialization). Errors carry `code` and
+   * `body` as the client's own do.
+   */
+  private async rawJson<T = any>(method: 'GET' | 'PATCH', path: string, query: Record<string, string>, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const cfg = (this.objects as unknown as { configuration: RawConfiguration }).configuration;
+    const ctx = cfg.baseServer.makeRequestContext(path, method as never);
+    ctx.setHeaderParam('Accept', 'application/json');
+    for (const [k, v] of Object.entries(query)) ctx.setQueryParam(k, v);
+    if (body !== undefined) {
+      ctx.setHeaderParam('Content-Type', contentType);
+      ctx.setBody(JSON.stringify(body));
+    }
+    await cfg.authMethods.default?.applySecurityAuthentication(ctx);
+    const res = await cfg.httpApi.send(ctx).toPromise();
+    const text = await res.body.text();
+    if (res.httpStatusCode < 200 || res.httpStatusCode > 299) throw Object.assign(new Error(`HTTP ${res.httpStatusCode}`), { code: res.httpStatusCode, body: text });
+    return JSON.parse(text) as T;
+  }
+
+  /** An object as the API server stores it (plain JSON: field names as in the API, no Dates); undefined when absent. */
+  async getJson<T = any>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | undefined> {
+    try {
+      return await this.rawJson<T>('GET', `${await this.collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`, {});
+    } catch (err) {
+      if (apiMessage(err).status === 404) return undefined;
+      throw new KubeError(`reading ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(apiVersion) : undefined);
+    }
   }
 
   async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<boolean> {
@@ -150,7 +192,8 @@ export class Kube {
   /** Merge-patch (annotations, restarts) without taking field ownership through apply. */
   async mergePatch(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: Record<string, unknown>): Promise<void> {
     try {
-      await this.objects.patch({ apiVersion, kind, ...patch, metadata: { ...((patch.metadata as object) ?? {}), name, ...(namespace ? { namespace } : {}) } } as K8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.k8s.PatchStrategy.MergePatch);
+      const path = `${await this.collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`;
+      await this.rawJson('PATCH', path, { fieldManager: FIELD_MANAGER }, patch, 'application/merge-patch+json');
     } catch (err) {
       throw new KubeError(`patching ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
     }

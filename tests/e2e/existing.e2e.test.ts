@@ -43,6 +43,8 @@ describe.skipIf(!!reason)(suite, () => {
     // admin would bring them, from the list `vaultlab images` derives from the rendered charts.
     if (offline) {
       const list = json(e.vaultlab(['images', '--json']));
+      // `vaultlab images` sees every one of them in the local Docker.
+      expect(list.missing).toEqual([]);
       const images: string[] = list.images.filter((i: any) => !i.usedBy.includes('kind node')).map((i: any) => i.image);
       expect(images.length).toBeGreaterThan(2);
       for (const image of images) {

@@ -205,6 +205,19 @@ describe('Kubernetes adapter on a real API server', () => {
     expect(await kube.readSecret('webapp', 'absent')).toBeUndefined();
   });
 
+  it('server-side apply sends what vaultlab rendered: the production NetworkPolicy keeps its `from` peers (client-node\'s model calls it `_from` and dropped it)', async () => {
+    const { vaultNetworkPolicy } = await import('../../scripts/plan/manifests.ts');
+    const prod = buildPlan(loadConfig({ file: BUNDLED_CONFIG, profile: 'production', env: {} }));
+    const policy = vaultNetworkPolicy(prod);
+    await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: prod.vault.namespace } }]);
+    expect((await kube.apply([policy]))[0]!.action).toBe('created');
+    const stored = await kube.getJson<any>('networking.k8s.io/v1', 'NetworkPolicy', prod.vault.namespace, policy.metadata.name);
+    expect(stored.spec).toEqual((policy as any).spec);
+    expect(stored.spec.ingress[0].from).toHaveLength(2);
+    // Applied again: unchanged.
+    expect((await kube.apply([policy]))[0]!.action).toBe('unchanged');
+  });
+
   it('waitReady: the real API server, ready, answers /readyz at once', async () => {
     let waits = 0;
     await kube.waitReady({ timeoutMs: 5000, onWait: () => waits++ });

@@ -64,6 +64,9 @@ export function nodeContainers(cluster: string): string[] {
 export async function installNetworkPolicies(kube: Kube, cluster: string, image: string): Promise<string | undefined> {
   const nodes = nodeContainers(cluster);
   if (!nodes.length) return `no node containers for kind cluster ${cluster}`;
+  // Nothing can be pulled: the image goes into the nodes from the local Docker.
+  const load = spawnSync('kind', ['load', 'docker-image', image, '--name', cluster], { encoding: 'utf8', timeout: 300_000 });
+  if (load.status !== 0) return `cannot load ${image} into kind cluster ${cluster}: ${(load.stderr || load.stdout).trim()}`;
   for (const node of nodes) {
     const rule = ['FORWARD', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'NFQUEUE', '--queue-num', String(QUEUE), '--queue-bypass'];
     const has = docker(['exec', node, 'iptables', '-w', '-C', ...rule]);
