@@ -283,6 +283,15 @@ export class Kube {
     });
   }
 
+  /** One GET /readyz: true when the server answers 200 within `timeoutMs` (TLS, auth and all). */
+  async isReady(timeoutMs = 3000): Promise<boolean> {
+    try {
+      return await new this.k8s.Health(this.kc).readyz({ signal: AbortSignal.timeout(timeoutMs) } as never);
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Waits until the API server says it is ready (GET /readyz is 200). Right after a node or
    * Docker restart the server answers before its RBAC bootstrap has loaded: every request is

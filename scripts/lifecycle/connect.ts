@@ -59,6 +59,13 @@ async function probe(kube: Kube): Promise<string | undefined> {
   }
 }
 
+/** The state dir's kind kubeconfig, when the API server it names is ready and trusts it. */
+export async function storedKindKubeconfig(state: StateDir): Promise<Kube | undefined> {
+  if (!state.has('kubeconfig')) return undefined;
+  const kube = await Kube.connect({ kubeconfig: state.file('kubeconfig') }).catch(() => undefined);
+  return kube && (await kube.isReady()) ? kube : undefined;
+}
+
 export interface KubeConnection {
   kube?: Kube;
   problem?: string;
@@ -79,6 +86,13 @@ export async function connectKube(
 ): Promise<KubeConnection> {
   try {
     let kube: Kube;
+    if (plan.cluster.provider === 'kind' && opts.persist !== false) {
+      // The kubeconfig kind gave the last run, if its cluster still answers with the same CA:
+      // two `kind` processes (each a `docker` call) saved. A recreated cluster has a new CA and
+      // port, a deleted one does not answer: then the kubeconfig is refreshed below.
+      const stored = await storedKindKubeconfig(state);
+      if (stored) return { kube: stored };
+    }
     if (plan.cluster.provider === 'kind') {
       const list = await listKindClusters();
       if (!list.ok) return { problem: list.problem, fix: list.fix };

@@ -63,6 +63,37 @@ export function podProblem(pod: any): string | undefined {
   return undefined;
 }
 
+interface ClusterReads {
+  vaultPods: (readonly [string, any])[];
+  vaultSts: any;
+  esoDeployments: any[];
+  namespaces: Map<string, { stores: Map<string, any>; externalSecrets: Map<string, any>; deployments: Map<string, any>; pods: any[] }>;
+}
+
+/** What status reads from the cluster, all requests in flight at once. */
+async function readCluster(kube: NonNullable<Environment['kube']>, plan: Environment['plan']): Promise<ClusterReads> {
+  const list = (apiVersion: string, kind: string, ns: string, selector?: string) => kube.list<any>(apiVersion, kind, ns, selector).catch((): any[] => []);
+  const byName = (items: any[]) => new Map(items.map((o) => [o.metadata.name as string, o]));
+  const members = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
+  const [vaultPods, vaultSts, esoDeployments, namespaces] = await Promise.all([
+    plan.vault.external ? [] : list('v1', 'Pod', plan.vault.namespace).then((pods) => members.map((m) => [m, pods.find((p) => p.metadata.name === m)] as const)),
+    plan.vault.external ? undefined : kube.get<any>('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release).catch(() => undefined),
+    list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`),
+    Promise.all(
+      plan.namespaces.map(async (ns) => {
+        const [stores, externalSecrets, deployments, pods] = await Promise.all([
+          list('external-secrets.io/v1', 'SecretStore', ns.name),
+          list('external-secrets.io/v1', 'ExternalSecret', ns.name),
+          list('apps/v1', 'Deployment', ns.name),
+          list('v1', 'Pod', ns.name),
+        ]);
+        return [ns.name, { stores: byName(stores), externalSecrets: byName(externalSecrets), deployments: byName(deployments), pods }] as const;
+      }),
+    ),
+  ]);
+  return { vaultPods, vaultSts, esoDeployments, namespaces: new Map(namespaces) };
+}
+
 export async function collectStatus(env: Environment, opts: { unseal?: boolean } = {}): Promise<StatusReport> {
   const t0 = performance.now();
   const { plan, kube, vault } = env;
@@ -74,6 +105,11 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
       ? { name: 'cluster', ok: true, detail: `${plan.cluster.provider === 'kind' ? `kind "${plan.cluster.name}"` : `context "${kube.kc.getCurrentContext()}"`} reachable` }
       : { name: 'cluster', ok: false, detail: env.kubeProblem ?? 'unreachable', fix: env.kubeFix ?? 'vaultlab deploy (vaultlab doctor checks the machine)' },
   );
+
+  // Every read of the cluster starts now, beside the Vault checks: one list per kind and
+  // namespace instead of one request per object, all at once (the report keeps its order).
+  const reads = kube ? readCluster(kube, plan) : undefined;
+  reads?.catch(() => undefined);
 
   // Vault: a restart-sealed demo Vault is unsealed here, automatically.
   const unseal = await ensureUnsealed(vault, plan, env.state, { kube, reportOnly: opts.unseal === false });
@@ -129,13 +165,13 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
     }
   }
 
-  if (kube) {
+  if (kube && reads) {
+    const r = await reads;
     const get = <T = any>(apiVersion: string, kind: string, ns: string, name: string) => kube.get<any>(apiVersion, kind, ns, name).catch(() => undefined) as Promise<T | undefined>;
-    const list = (apiVersion: string, kind: string, ns: string, selector: string) => kube.list<any>(apiVersion, kind, ns, selector).catch((): any[] => []);
 
     // Vault's pods: a sealed or crashing member shows here even when the API address reaches another.
     if (!plan.vault.external) {
-      let pods = await Promise.all(Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`).map(async (name) => [name, await get('v1', 'Pod', plan.vault.namespace, name)] as const));
+      let pods = r.vaultPods;
       // Unsealed by this very run: the pods turn Ready at their next readiness probe (seconds);
       // reporting them "sealed" now would contradict the line above and exit 1 for nothing.
       if (unseal.state === 'was-sealed-now-unsealed') {
@@ -155,7 +191,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
         });
       }
       // Pods the chart's OnDelete strategy left on an older revision: working, not up to date.
-      const sts = await get('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release);
+      const sts = r.vaultSts;
       const stale = stalePods(sts, pods.flatMap(([, pod]) => (pod ? [pod] : [])));
       if (stale.length) {
         add({
@@ -172,7 +208,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
     // recreated since Vault got its token, every ESO login is refused ("permission denied").
     const recorded = env.state.readJson<{ uid?: string }>(REVIEWER_FILE);
     if (plan.vault.external && recorded?.uid) {
-      const account = await get('v1', 'ServiceAccount', TOKEN_REVIEWER.namespace, TOKEN_REVIEWER.serviceAccount);
+      const account = await get<any>('v1', 'ServiceAccount', TOKEN_REVIEWER.namespace, TOKEN_REVIEWER.serviceAccount);
       const name = `${TOKEN_REVIEWER.namespace}/${TOKEN_REVIEWER.serviceAccount}`;
       const problem = !account ? `ServiceAccount ${name} is missing` : account.metadata.uid !== recorded.uid ? `ServiceAccount ${name} was recreated since Vault got its token` : undefined;
       add({
@@ -183,7 +219,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
       });
     }
 
-    const esoDeps = await list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`);
+    const esoDeps = r.esoDeployments;
     if (esoDeps.length === 0) {
       add({ name: 'eso', ok: false, detail: `no External Secrets Operator deployment (release ${plan.eso.release}) in namespace ${plan.eso.namespace}`, fix: 'vaultlab deploy' });
     } else {
@@ -197,6 +233,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
     }
 
     for (const ns of plan.namespaces) {
+      const objects = r.namespaces.get(ns.name)!;
       // ESO's condition says little ("could not get secret data from provider"); its latest
       // Warning Event says what went wrong, shortened here, decoded by doctor.
       const lastError = async (kind: string, name: string, obj: any) => {
@@ -204,25 +241,25 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
         const e = await latestEsoWarning(kube, kind, ns.name, name);
         return e ? `; last error: ${short(compactEsoMessage(e))}` : '';
       };
-      const store = await get('external-secrets.io/v1', 'SecretStore', ns.name, ns.secretStore.name);
+      const store = objects.stores.get(ns.secretStore.name);
       const ready = condition(store, 'Ready');
       const storeOk = ready?.status === 'True';
       add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: storeOk, detail: store ? `${conditionText(ready)}${storeOk ? '' : await lastError('SecretStore', ns.secretStore.name, store)}` : 'missing', ...(storeOk ? {} : { fix: store ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       for (const es of ns.externalSecrets) {
-        const obj = await get('external-secrets.io/v1', 'ExternalSecret', ns.name, es.name);
+        const obj = objects.externalSecrets.get(es.name);
         const r = condition(obj, 'Ready');
         const ok = r?.status === 'True';
         const refreshed = obj?.status?.refreshTime ? `, refreshed ${obj.status.refreshTime}` : '';
         add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok, detail: obj ? `${conditionText(r)}${ok ? refreshed : await lastError('ExternalSecret', es.name, obj)}` : 'missing', ...(ok ? {} : { fix: obj ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
       }
       for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
-        const d = await get('apps/v1', 'Deployment', ns.name, s.app);
+        const d = objects.deployments.get(s.app);
         if (!d) {
           add({ name: `app ${ns.name}/${s.app}`, ok: false, detail: 'missing', fix: 'vaultlab deploy' });
           continue;
         }
         const available = condition(d, 'Available')?.status === 'True';
-        const pods = await list('v1', 'Pod', ns.name, `app.kubernetes.io/name=${s.app}`);
+        const pods = objects.pods.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === s.app);
         const problems = pods.map((p) => [p.metadata.name, podProblem(p)] as const).filter(([, p]) => p);
         const podText = pods.length ? `; pods: ${pods.map((p) => `${p.metadata.name} ${podProblem(p) ?? 'Ready'}`).join(', ')}` : '; no pods';
         const secretMissing = problems.some(([, p]) => /CreateContainerConfigError|secret .* not found/i.test(p!));

@@ -9,6 +9,7 @@ import { Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
 import { assertProfileSwitchAllowed } from '../production/switch.ts';
+import { storedKindKubeconfig } from '../lifecycle/connect.ts';
 
 export const OWNER_CONFIGMAP = 'vaultlab-owner';
 export const CLUSTER_STATE = 'cluster.json';
@@ -63,8 +64,10 @@ export const cluster: TaskStep<DeployContext> = {
         await kindCreate(c.name, kindConfig(ctx.plan));
         created = true;
       }
-      ctx.kubeconfigPath = await kindKubeconfig(c.name, ctx.state.ensure().file('kubeconfig'));
-      ctx.kube = await Kube.connect({ kubeconfig: ctx.kubeconfigPath });
+      // A reused cluster that answers through the kubeconfig of the last run needs no `kind get kubeconfig`.
+      const stored = action === 'reuse' ? await storedKindKubeconfig(ctx.state) : undefined;
+      ctx.kubeconfigPath = stored ? ctx.state.file('kubeconfig') : await kindKubeconfig(c.name, ctx.state.ensure().file('kubeconfig'));
+      ctx.kube = stored ?? (await Kube.connect({ kubeconfig: ctx.kubeconfigPath }));
       detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
       if (ctx.options.preload) {
         report('loading images from the host into the nodes');

@@ -30,6 +30,9 @@ export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Prom
   return secret?.data['tls.crt'];
 }
 
+/** A Deployment whose Available condition is True for its current generation. */
+const available = (d: any) => d.status?.observedGeneration >= d.metadata?.generation && (d.status?.conditions ?? []).some((c: any) => c.type === 'Available' && c.status === 'True') && (d.status?.updatedReplicas ?? 0) >= (d.spec?.replicas ?? 1) && (d.status?.availableReplicas ?? 0) >= (d.spec?.replicas ?? 1);
+
 export const TLS_DIGEST_ANNOTATION = 'vaultlab.dev/tls-cert-sha256';
 
 /**
@@ -88,6 +91,18 @@ export const install: TaskStep<DeployContext> = {
         const r = await guardPods(kube, plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`, (signal) =>
           helmUpgradeInstall({ ...target, name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, wait: true, timeoutSeconds, signal }),
         );
+        // Nothing to upgrade is no proof ESO runs: after a node restart its pods come back one
+        // by one. Every Deployment of the release Available (one list when they are).
+        if (r.action === 'unchanged') {
+          const selector = `app.kubernetes.io/instance=${plan.eso.release}`;
+          const down = (await kube.list<any>('apps/v1', 'Deployment', plan.eso.namespace, selector)).filter((d) => !available(d));
+          if (down.length) {
+            report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
+            await guardPods(kube, plan.eso.namespace, selector, (signal) =>
+              Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', plan.eso.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
+            );
+          }
+        }
         return describe('ESO', r);
       })(),
     );

@@ -110,7 +110,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       // --preload: every image already in the node under the same ID, none loaded again.
       if (j.summary.preload) {
         expect(j.summary.preload.loaded).toEqual([]);
-        expect(j.summary.preload.present.length).toBe(first.summary.preload.loaded.length);
+        expect(j.summary.preload.present.length).toBe(first.summary.preload.loaded.length + first.summary.preload.present.length);
       }
       expect(j.steps.find((s: any) => s.name === 'samples').detail).toMatch(/, 0 changed$/);
       expect(j.summary.verify.every((c: any) => c.ok)).toBe(true);

@@ -90,10 +90,16 @@ describe.skipIf(!!reason)(suite, () => {
     expect(json(r).action).toBe('removed-installed');
     expect(kind(['get', 'clusters']).stdout.split('\n')).toContain(NAME);
     const k = await e.kube();
-    for (const ns of [plan.vault.namespace, plan.eso.namespace, ...plan.namespaces.map((n) => n.name)]) {
+    // The app namespaces vaultlab labelled as its own: deleted.
+    for (const ns of plan.namespaces.map((n) => n.name)) {
       const o = await k.get<any>('v1', 'Namespace', undefined, ns);
       expect(!o || !!o.metadata.deletionTimestamp, ns).toBe(true);
     }
+    // Vault's and ESO's namespaces may predate vaultlab: kept, but the releases and Vault's data are gone.
+    expect(await k.get('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release)).toBeUndefined();
+    expect(await k.list('v1', 'PersistentVolumeClaim', plan.vault.namespace)).toEqual([]);
+    expect(await k.list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`)).toEqual([]);
+    expect(json(r).notes.join(' ')).toMatch(/kept: not labelled as vaultlab's/);
     expect(await k.get('v1', 'ConfigMap', 'kube-system', 'vaultlab-owner')).toBeUndefined();
     expect(await k.get('v1', 'Namespace', undefined, 'kube-system')).toBeDefined();
   });

@@ -115,9 +115,10 @@ export function productionJourney(distribution: 'vault' | 'openbao'): void {
         expect([seal.n, seal.t, seal.sealed]).toEqual([5, 3, false]);
         const lookup = await v.client.request('GET', 'auth/token/lookup-self', undefined, { retry: false }).then(
           () => 'accepted',
-          (err: any) => String(err.status ?? err.message),
+          (err: any) => `${err.status} ${err.message}`,
         );
-        expect(lookup).toBe('403');
+        expect(lookup).not.toBe('accepted');
+        expect(lookup).toMatch(/^403 |permission denied|bad token|invalid token/i);
         const setup = readState('setup-token.json');
         const self = (await v.client.withToken(setup.token).request('GET', 'auth/token/lookup-self')).data as any;
         expect(self.data.policies).toEqual(expect.arrayContaining(setup.policies));
@@ -157,7 +158,9 @@ export function productionJourney(distribution: 'vault' | 'openbao'): void {
       // A TCP connection to Vault's API port through its Service: dropped by the policy, the
       // connect times out (busybox's wget cannot speak TLS here: it segfaults on handshakes).
       const host = new URL(plan.vault.inClusterAddress);
-      const script = `nc -w 5 ${host.hostname} ${host.port || 8200} -e /bin/true && echo REACHED || echo BLOCKED`;
+      // A few tries: the enforcer learns a new pod's IP from the API a moment after the pod's first
+      // packet (the race its NRI hook closes, off here), and drops what it cannot attribute.
+      const script = `for i in 1 2 3 4 5; do nc -w 3 ${host.hostname} ${host.port || 8200} -e /bin/true && { echo REACHED; exit 0; }; sleep 1; done; echo BLOCKED`;
       const denied = await probePod(kube, 'e2e-np-unlabelled', 'probe', offline.images.busybox, script);
       expect(denied).toContain('BLOCKED');
       expect(denied).not.toContain('REACHED');
