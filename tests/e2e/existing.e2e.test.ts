@@ -97,7 +97,8 @@ describe.skipIf(!!reason)(suite, () => {
     }
     // Vault's and ESO's namespaces may predate vaultlab: kept, but the releases and Vault's data are gone.
     expect(await k.get('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release)).toBeUndefined();
-    expect(await k.list('v1', 'PersistentVolumeClaim', plan.vault.namespace)).toEqual([]);
+    // PVCs go once the pod using them is gone (pvc-protection): deleted or being deleted.
+    for (const pvc of await k.list<any>('v1', 'PersistentVolumeClaim', plan.vault.namespace)) expect(pvc.metadata.deletionTimestamp, pvc.metadata.name).toBeTruthy();
     expect(await k.list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`)).toEqual([]);
     expect(json(r).notes.join(' ')).toMatch(/kept: not labelled as vaultlab's/);
     expect(await k.get('v1', 'ConfigMap', 'kube-system', 'vaultlab-owner')).toBeUndefined();
