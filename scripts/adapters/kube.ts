@@ -137,8 +137,7 @@ export class Kube {
         // Sent as rendered, never through client-node's typed serializer: it drops every field
         // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
         // policy went out allowing every source) and every field its model does not know.
-        const path = `${await this.collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace)}/${encodeURIComponent(obj.metadata.name)}`;
-        after = await this.rawJson('PATCH', path, { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: 'true' }, obj, 'application/apply-patch+yaml');
+        after = await this.rawJson('PATCH', await this.objectPath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: 'true' }, obj, 'application/apply-patch+yaml');
       } catch (err) {
         throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
       }
@@ -172,7 +171,7 @@ export class Kube {
   /** An object as the API server stores it (plain JSON: field names as in the API, no Dates); undefined when absent. */
   async getJson<T = any>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | undefined> {
     try {
-      return await this.rawJson<T>('GET', `${await this.collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`, {});
+      return await this.rawJson<T>('GET', await this.objectPath(apiVersion, kind, namespace, name), {});
     } catch (err) {
       if (apiMessage(err).status === 404) return undefined;
       throw new KubeError(`reading ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(apiVersion) : undefined);
@@ -192,8 +191,7 @@ export class Kube {
   /** Merge-patch (annotations, restarts) without taking field ownership through apply. */
   async mergePatch(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: Record<string, unknown>): Promise<void> {
     try {
-      const path = `${await this.collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`;
-      await this.rawJson('PATCH', path, { fieldManager: FIELD_MANAGER }, patch, 'application/merge-patch+json');
+      await this.rawJson('PATCH', await this.objectPath(apiVersion, kind, namespace, name), { fieldManager: FIELD_MANAGER }, patch, 'application/merge-patch+json');
     } catch (err) {
       throw new KubeError(`patching ${kind} ${namespace ? `${namespace}/` : ''}${name}`, err);
     }
@@ -215,6 +213,11 @@ export class Kube {
     if (!resource) throw new VaultlabError(`the API server does not serve ${kind} (${apiVersion})`, { hint: 'Is its CRD installed?' });
     const prefix = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
     return resource.namespaced && namespace ? `${prefix}/namespaces/${namespace}/${resource.name}` : `${prefix}/${resource.name}`;
+  }
+
+  /** REST path of one object (its collection's path, from discovery, and its name). */
+  private async objectPath(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<string> {
+    return `${await this.collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`;
   }
 
   /**

@@ -50,6 +50,7 @@ export const cluster: TaskStep<DeployContext> = {
       ctx.state.writeJson(CLUSTER_STATE, { name: c.name, provider: c.provider, profile: ctx.plan.profile, createdByVaultlab: false, ...previous, ...s } satisfies ClusterState);
     let detail: string;
     let created = false;
+    let stored: Kube | undefined;
     if (c.provider === 'kind') {
       const action = clusterAction(c.name, await cachedKindClusters(ctx, kindClusters), previous);
       if (action === 'recreate') {
@@ -65,7 +66,7 @@ export const cluster: TaskStep<DeployContext> = {
         created = true;
       }
       // A reused cluster that answers through the kubeconfig of the last run needs no `kind get kubeconfig`.
-      const stored = action === 'reuse' ? await storedKindKubeconfig(ctx.state) : undefined;
+      stored = action === 'reuse' ? await storedKindKubeconfig(ctx.state) : undefined;
       ctx.kubeconfigPath = stored ? ctx.state.file('kubeconfig') : await kindKubeconfig(c.name, ctx.state.ensure().file('kubeconfig'));
       ctx.kube = stored ?? (await Kube.connect({ kubeconfig: ctx.kubeconfigPath }));
       detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
@@ -85,7 +86,8 @@ export const cluster: TaskStep<DeployContext> = {
     }
     // A reused cluster may have just restarted (Docker, laptop): its API server denies every
     // request until RBAC has loaded. One request when it is ready.
-    await ctx.kube.waitReady({ onWait: () => report('waiting for the API server to be ready (the cluster just started)') });
+    // (A stored kubeconfig was accepted only because /readyz just said 200: not asked twice.)
+    if (!stored) await ctx.kube.waitReady({ onWait: () => report('waiting for the API server to be ready (the cluster just started)') });
     // Keep an ownership claim made earlier (state dir lost, or another working directory).
     const marker = await ctx.kube.get<KubeObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP);
     if (marker?.data?.cluster && marker.data.cluster !== c.name) {
