@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import type { ExternalSecretPlan, NamespacePlan, Plan } from '../plan/types.ts';
-import { VaultClient } from '../adapters/vault.ts';
+import { VaultApiError, VaultClient } from '../adapters/vault.ts';
 import { guardPods, type Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
@@ -92,11 +92,47 @@ export function decodeEsoError(message: string, ns: NamespacePlan, plan: Plan): 
   return { cause: message, fix: `See \`kubectl -n ${ns.name} describe externalsecret\`; \`vaultlab doctor\` decodes common causes.` };
 }
 
-export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan): Promise<VaultClient> {
+/**
+ * Vault answers a bare "permission denied" (no audience or binding complaint) when its own
+ * TokenReview call fails: the Kubernetes API refusing Vault's reviewer, or unreachable from
+ * the pod. Right after a node restart that lasts a few seconds (the Service network and RBAC
+ * come back after /readyz answers), so such a refusal is retried until `waitMs` is spent.
+ */
+export const isReviewRefusal = (err: unknown) =>
+  err instanceof VaultApiError && err.status === 403 && err.vaultErrors.length > 0 && err.vaultErrors.every((e) => /^permission denied$/i.test(e.trim()));
+
+export interface EsoLoginOptions {
+  /** How long a TokenReview refusal is retried (default 60 s). */
+  waitMs?: number;
+  /** Pause between attempts (default 2 s). */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+export async function esoIdentityClient(kube: Kube, plan: Plan, vault: VaultClient, ns: NamespacePlan, opts: EsoLoginOptions = {}): Promise<VaultClient> {
+  const mount = plan.vault.kubernetesAuth.mount;
+  const role = ns.secretStore.role;
+  const deadline = Date.now() + (opts.waitMs ?? 60_000);
   const jwt = await kube.createServiceAccountToken(ns.name, ns.serviceAccount, ns.secretStore.audiences, 600);
-  const r = await vault.post<any>(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: ns.secretStore.role, jwt }, { anonymous: true, retry: false });
-  // Same address and CA as vaultlab's own client: under TLS the CA must come along.
-  return vault.withToken(r.data.auth.client_token);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await vault.post<any>(`auth/${mount}/login`, { role, jwt }, { anonymous: true, retry: false });
+      // Same address and CA as vaultlab's own client: under TLS the CA must come along.
+      return vault.withToken(r.data.auth.client_token);
+    } catch (err) {
+      if (!isReviewRefusal(err)) throw err;
+      if (Date.now() + (opts.intervalMs ?? 2000) > deadline || opts.signal?.aborted) {
+        throw new VaultlabError(
+          `Vault refused ESO's identity in "${ns.name}" (role ${role}, ServiceAccount ${ns.serviceAccount}) for ${attempt} attempt(s): Vault could not check the token with the Kubernetes TokenReview API`,
+          {
+            hint: `Vault checks ESO's tokens with its own ServiceAccount, which needs system:auth-delegator and a route to the API server: see \`vaultlab status\` (kubernetes auth reviewer) and the Vault pod's log; \`vaultlab vault configure\` rewrites auth/${mount}/config.`,
+            cause: err,
+          },
+        );
+      }
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 2000));
+    }
+  }
 }
 
 export interface Condition {
@@ -193,13 +229,13 @@ export async function waitSynced(kube: Kube, plan: Plan, ns: NamespacePlan, es: 
 export const verify: TaskStep<DeployContext> = {
   name: 'verify',
   title: 'Verify: ExternalSecrets synced, values match Vault, apps available',
-  async run(ctx, report) {
+  async run(ctx, report, signal) {
     const kube = need(ctx.kube, 'kube');
     const vault = need(ctx.vault, 'vault');
     const { plan } = ctx;
     const checks: SecretCheck[] = [];
     for (const ns of plan.namespaces) {
-      const asEso = await esoIdentityClient(kube, plan, vault, ns);
+      const asEso = await esoIdentityClient(kube, plan, vault, ns, { waitMs: Math.min(60_000, ctx.options.timeoutMs), signal });
       try {
         for (const es of ns.externalSecrets) {
           report(`${ns.name}/${es.name}`);

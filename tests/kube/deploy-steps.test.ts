@@ -10,6 +10,7 @@ import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { esoManifests, applyWithRetry } from '../../scripts/steps/eso-resources.ts';
 import { checkSecret, esoIdentityClient } from '../../scripts/steps/verify.ts';
+import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 
 describe('deploy steps on a real API server and OpenBao', () => {
   let env: ApiAndBao;
@@ -58,5 +59,37 @@ describe('deploy steps on a real API server and OpenBao', () => {
     } finally {
       asEso.close();
     }
+  });
+  it("ESO identity login: Vault's TokenReview refused (reviewer without auth-delegator) is retried until it comes back; a lasting refusal is named", async () => {
+    const webapp = plan.namespaces.find((n) => n.name === 'webapp')!;
+    const binding = await kube.getJson('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'vault-auth-delegator');
+    expect(binding).toBeDefined();
+    await kube.delete('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'vault-auth-delegator');
+    try {
+      // The refusal lasts: the error says what Vault could not do, and how many times it was asked.
+      const lasting = await esoIdentityClient(kube, plan, vault, webapp, { waitMs: 1500, intervalMs: 500 }).then(() => undefined, (e: Error) => e);
+      expect(lasting?.message).toMatch(/Vault refused ESO's identity in "webapp" \(role eso-webapp-role, ServiceAccount [^)]+\) for [2-9] attempt\(s\): Vault could not check the token with the Kubernetes TokenReview API/);
+      expect((lasting as any).hint).toMatch(/system:auth-delegator/);
+      // The reviewer's permission comes back while the login is retried (a node restart's window).
+      const restore = new Promise((r) => setTimeout(r, 1500)).then(() => vaultReviewerToken(kube));
+      const asEso = await esoIdentityClient(kube, plan, vault, webapp, { waitMs: 30_000, intervalMs: 500 });
+      await restore;
+      try {
+        expect((await asEso.kvRead('secret', 'webapp/db'))?.data).toBeDefined();
+      } finally {
+        asEso.close();
+      }
+    } finally {
+      await vaultReviewerToken(kube);
+    }
+  });
+
+  it('ESO identity login: a refusal with a reason (unknown role) fails at once, not retried', async () => {
+    const webapp = plan.namespaces.find((n) => n.name === 'webapp')!;
+    const wrong = { ...webapp, secretStore: { ...webapp.secretStore, role: 'no-such-role' } };
+    const t0 = Date.now();
+    const err = await esoIdentityClient(kube, plan, vault, wrong, { waitMs: 20_000, intervalMs: 500 }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/auth\/kubernetes\/login failed \(HTTP 4\d\d\)/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });
