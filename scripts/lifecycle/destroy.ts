@@ -13,7 +13,7 @@ import { VaultlabError } from '../lib/errors.ts';
 import { INIT_FILE, SETUP_TOKEN_FILE } from '../vault/keys.ts';
 import { CLUSTER_STATE, OWNER_CONFIGMAP, type ClusterState } from '../steps/cluster.ts';
 import { connectKube, listKindClusters } from './connect.ts';
-import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
+import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/objects.ts';
 
 export interface DestroyReport {
   action: 'deleted-cluster' | 'removed-installed' | 'nothing-to-do';

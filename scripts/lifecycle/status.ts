@@ -8,7 +8,7 @@ import { ensureUnsealed, type UnsealState } from './after-restart.ts';
 import { raftPeers } from '../vault/ha.ts';
 import { stalePods } from '../steps/vault-rollout.ts';
 import { REVIEWER_FILE } from '../vault/keys.ts';
-import { TOKEN_REVIEWER } from '../plan/manifests.ts';
+import { TOKEN_REVIEWER } from '../plan/objects.ts';
 import { compactEsoMessage, latestEsoWarning } from './eso-diagnose.ts';
 
 const short = (s: string, max = 160) => (s.length > max ? `${s.slice(0, max - 3)}...` : s);

@@ -4,28 +4,20 @@ import { SAMPLES_IMAGE } from './images.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { Namespace, ServiceAccount, Secret, Service } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { ExternalSecret, SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret';
+import { SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1/SecretStore';
 import type { NamespacePlan, Plan, SamplePlan, ExternalSecretPlan } from './types.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { VaultlabError } from '../lib/errors.ts';
 
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [key: string]: unknown;
-}
-
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'vaultlab' } as const;
-
-/**
- * An external Vault's TokenReview account (deploy creates it, destroy removes it): a
- * ServiceAccount and a ClusterRoleBinding of the same name to system:auth-delegator.
- */
-export const TOKEN_REVIEWER = { namespace: 'kube-system', serviceAccount: 'vaultlab-token-reviewer' } as const;
+export { MANAGED_BY, TOKEN_REVIEWER, type KubeObject } from './objects.ts';
+import { MANAGED_BY, type KubeObject } from './objects.ts';
 
 /** Validated through its kubernetes-models class, returned as a plain object. */
 function checked<T extends { validate(): void; toJSON(): unknown }>(model: T, what: string): KubeObject {

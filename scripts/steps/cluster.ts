@@ -7,7 +7,7 @@ import { kindConfig } from '../plan/render.ts';
 import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages } from '../adapters/kind.ts';
 import { Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
+import { MANAGED_BY, type KubeObject } from '../plan/objects.ts';
 import { assertProfileSwitchAllowed } from '../production/switch.ts';
 import { storedKindKubeconfig } from '../lifecycle/connect.ts';
 

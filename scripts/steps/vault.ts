@@ -11,7 +11,7 @@ import { haUp, unsealMember } from '../production/ha.ts';
 import { findStalePods, replaceStalePods } from './vault-rollout.ts';
 import { INIT_FILE, REVIEWER_FILE, readInit, registerInit, storedPlaintextKeys, type InitResult } from '../vault/keys.ts';
 import { vaultCaPem } from './install.ts';
-import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/manifests.ts';
+import { MANAGED_BY, TOKEN_REVIEWER } from '../plan/objects.ts';
 import type { KubernetesAuthTarget } from '../vault/configure.ts';
 import { guardPods, type Kube } from '../adapters/kube.ts';
 

@@ -8,11 +8,12 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VAULT_CA_SECRET } from '../plan/build.ts';
-import { MANAGED_BY, type KubeObject } from '../plan/manifests.ts';
+import { MANAGED_BY, type KubeObject } from '../plan/objects.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { certPem, isIpAddress, issueCertificate, keyPem, newKey } from './x509.ts';
 
