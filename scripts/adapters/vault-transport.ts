@@ -6,8 +6,15 @@
 // discovery and header normalisation to every request, about 0.3 ms of CPU each. A seed that
 // finds everything in place is nothing but one read per path, so that overhead was most of a
 // no-op re-seed's time (`npm run bench` measures both transports side by side).
-import http from 'node:http';
-import https from 'node:https';
+import type * as Http from 'node:http';
+import { createRequire } from 'node:module';
+
+// node:http and node:https through require, not `import`: an ESM import of a built-in copies every
+// export, and node:http's lazy WebSocket/EventSource getters then load undici (about 10 ms of
+// every process that talks to Vault, for nothing).
+const require = createRequire(import.meta.url);
+const http = require('node:http') as typeof Http;
+const https = require('node:https') as typeof import('node:https');
 
 /** What node-vault hands its request-promise: the options of `client.request`, URI resolved. */
 export interface TransportRequest {
@@ -29,7 +36,7 @@ export interface TransportResponse {
 export type Transport = (options: TransportRequest) => Promise<TransportResponse>;
 
 /** `{ defaults() }` is the request-promise shape node-vault asks for; its rpDefaults are not needed. */
-export function keepAliveTransport(agent: http.Agent | https.Agent, defaultTimeoutMs: number): { defaults(): Transport } {
+export function keepAliveTransport(agent: Http.Agent, defaultTimeoutMs: number): { defaults(): Transport } {
   const send: Transport = (options) =>
     new Promise((resolve, reject) => {
       const url = new URL(options.uri);

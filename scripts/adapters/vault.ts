@@ -3,14 +3,46 @@
 // 4xx), and errors that carry method, path, status and Vault's message, never a value or token.
 // node-vault sends through a lean node:http transport (vault-transport.ts) unless `transport:
 // 'axios'` asks for its default one (the benchmark compares the two).
-import http from 'node:http';
-import https from 'node:https';
-import { createRequire } from 'node:module';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
+import { Module, createRequire } from 'node:module';
 import { VaultlabError } from '../lib/errors.ts';
 import { redact, registerSecret } from '../lib/redact.ts';
 import { keepAliveTransport } from './vault-transport.ts';
 
 const require = createRequire(import.meta.url);
+// Required, not imported: see vault-transport.ts (an ESM import of node:http loads undici).
+const http = require('node:http') as typeof Http;
+const https = require('node:https') as typeof Https;
+
+type NodeVault = (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
+
+/**
+ * node-vault, without loading axios until something asks for it. node-vault `require`s axios when
+ * it loads (about 60 ms of a process's start here: axios, form-data, mime-db, follow-redirects,
+ * proxy agents, and undici through its fetch check) but calls it only as `axios.create()` when no
+ * `request-promise` transport is given, which vaultlab's default transport always is. So axios's
+ * cache entry is, for node-vault's load only, a stand-in whose `create` loads the real axios on
+ * first use (the `transport: 'axios'` comparison in the benchmark), and the entry is removed
+ * again so anything else that requires axios gets the real module.
+ */
+function loadNodeVault(): NodeVault {
+  const nodeVaultPath = require.resolve('node-vault');
+  if (require.cache[nodeVaultPath]) return require(nodeVaultPath) as NodeVault;
+  const nodeVaultRequire = createRequire(nodeVaultPath);
+  const axiosPath = nodeVaultRequire.resolve('axios');
+  if (require.cache[axiosPath]) return require(nodeVaultPath) as NodeVault;
+  const standIn = new Module(axiosPath);
+  standIn.filename = axiosPath;
+  standIn.loaded = true;
+  standIn.exports = { create: (...args: unknown[]) => (nodeVaultRequire('axios') as { create(...a: unknown[]): unknown }).create(...args) };
+  require.cache[axiosPath] = standIn;
+  try {
+    return require(nodeVaultPath) as NodeVault;
+  } finally {
+    if (require.cache[axiosPath] === standIn) delete require.cache[axiosPath];
+  }
+}
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'LIST';
 
@@ -81,7 +113,7 @@ export class VaultClient {
   private readonly timeoutMs: number;
   private readonly attempts: number;
   private readonly raw: { request(o: Record<string, unknown>): Promise<unknown> };
-  private readonly agent: http.Agent | https.Agent;
+  private readonly agent: Http.Agent | Https.Agent;
   private readonly unreachableHint: string | undefined;
   private readonly options: VaultClientOptions;
   /** Requests that can change Vault's state (POST/PUT/PATCH/DELETE), for "a re-run writes nothing". */
@@ -98,7 +130,7 @@ export class VaultClient {
     this.options = opts;
     const tls = this.address.startsWith('https:');
     this.agent = tls ? new https.Agent({ keepAlive: true, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive: true });
-    const nodeVault = require('node-vault') as (c: Record<string, unknown>) => { request(o: Record<string, unknown>): Promise<unknown> };
+    const nodeVault = loadNodeVault();
     const transport = opts.transport === 'axios' ? {} : { 'request-promise': keepAliveTransport(this.agent, this.timeoutMs) };
     // node-vault's own `debug` logger (DEBUG=node-vault, or DEBUG=*) prints request bodies, values
     // included, past the redactor: it is given a logger that prints nothing.
