@@ -33,9 +33,11 @@ export interface Ownership {
  * (ConfigMap kube-system/vaultlab-owner, written by deploy's cluster step) must say so. A
  * cluster deploy found already there (and reused) is marked createdByVaultlab = false.
  */
-export async function ownership(plan: Plan, state: StateDir, kube: Kube | undefined): Promise<Ownership> {
+export async function ownership(plan: Plan, state: StateDir, kubeOrConnect: Kube | undefined | (() => Promise<Kube | undefined>)): Promise<Ownership> {
   const recorded = state.readJson<ClusterState>(CLUSTER_STATE);
   if (recorded?.name === plan.cluster.name && recorded.createdByVaultlab) return { owned: true, reason: `${state.file(CLUSTER_STATE)} records that vaultlab created it` };
+  // Only asked when the state dir does not settle it (connecting loads the Kubernetes client).
+  const kube = typeof kubeOrConnect === 'function' ? await kubeOrConnect() : kubeOrConnect;
   const marker = kube ? await kube.get<any>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP).catch(() => undefined) : undefined;
   if (marker?.data?.cluster === plan.cluster.name && marker?.data?.createdByVaultlab === 'true') return { owned: true, reason: `ConfigMap kube-system/${OWNER_CONFIGMAP} marks it as created by vaultlab` };
   const why = [
@@ -76,8 +78,7 @@ async function destroyKind(plan: Plan, state: StateDir): Promise<DestroyReport> 
     const notes = [`kind cluster "${name}" does not exist`];
     return { action: 'nothing-to-do', removed: removeState(plan, state, notes), notes };
   }
-  const { kube } = await connectKube(plan, state, { persist: false });
-  const own = await ownership(plan, state, kube);
+  const own = await ownership(plan, state, async () => (await connectKube(plan, state, { persist: false })).kube);
   if (!own.owned) {
     throw new VaultlabError(`kind cluster "${name}" was not created by vaultlab (${own.reason}); refusing to delete it`, {
       hint: `If it is yours to delete: kind delete cluster --name ${name}. To leave it alone, give vaultlab another name: --name NAME (or [cluster] name).`,
