@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import type * as K8s from '@kubernetes/client-node';
 import { VaultlabError } from '../lib/errors.ts';
 import { currentSignal } from '../lib/tasks.ts';
+import { pool } from '../lib/pool.ts';
 import type { KubeObject } from '../plan/manifests.ts';
+
+/** Objects of one kind applied at once (a re-deploy's no-op patches; the API server takes them in parallel). */
+const APPLY_CONCURRENCY = 8;
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
 export interface ApplyResult {
@@ -75,6 +79,15 @@ export class Kube {
     this.objects = objects;
   }
 
+  /**
+   * Starts loading client-node (about 0.3 s here) without waiting for it, so a caller that is
+   * about to wait on something else (preflight's child processes) overlaps the two; connect()
+   * then finds it loaded. A load failure surfaces in connect(), not here.
+   */
+  static preload(): Promise<unknown> {
+    return import('@kubernetes/client-node').catch(() => undefined);
+  }
+
   /** From a kubeconfig file (default: $KUBECONFIG or ~/.kube/config) and optional context. */
   static async connect(opts: { kubeconfig?: string | undefined; context?: string | undefined } = {}): Promise<Kube> {
     const k8s = await import('@kubernetes/client-node');
@@ -126,25 +139,49 @@ export class Kube {
     }
   }
 
-  /** Server-side apply, field manager "vaultlab", forced (vaultlab owns these fields). */
+  /**
+   * Server-side apply, field manager "vaultlab", forced (vaultlab owns these fields). Objects are
+   * applied in the order given, a run of consecutive objects of one kind at once (callers list
+   * them in dependency order: Namespaces, then what lives in them): a re-deploy's reads and
+   * no-op patches overlap instead of queueing. The first failure stops what has not started
+   * and is thrown once the run's requests in flight have settled.
+   */
   async apply(objects: KubeObject[], opts: { fieldManager?: string } = {}): Promise<ApplyResult[]> {
     const results: ApplyResult[] = [];
-    for (const obj of objects) {
-      let before: any;
-      let after: any;
-      try {
-        before = await this.read(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
-        // Sent as rendered, never through client-node's typed serializer: it drops every field
-        // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
-        // policy went out allowing every source) and every field its model does not know.
-        after = await this.rawJson('PATCH', await this.objectPath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: 'true' }, obj, 'application/apply-patch+yaml');
-      } catch (err) {
-        throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
-      }
-      const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
-      results.push({ kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action });
+    for (let start = 0; start < objects.length; ) {
+      let end = start + 1;
+      while (end < objects.length && objects[end]!.kind === objects[start]!.kind) end++;
+      let failed: { err: unknown } | undefined;
+      const run = await pool(objects.slice(start, end), APPLY_CONCURRENCY, async (obj) => {
+        if (failed) return undefined;
+        try {
+          return await this.applyOne(obj, opts.fieldManager ?? FIELD_MANAGER);
+        } catch (err) {
+          failed ??= { err };
+          return undefined;
+        }
+      });
+      if (failed) throw failed.err;
+      results.push(...(run as ApplyResult[]));
+      start = end;
     }
     return results;
+  }
+
+  private async applyOne(obj: KubeObject, fieldManager: string): Promise<ApplyResult> {
+    let before: any;
+    let after: any;
+    try {
+      before = await this.read(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      // Sent as rendered, never through client-node's typed serializer: it drops every field
+      // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
+      // policy went out allowing every source) and every field its model does not know.
+      after = await this.rawJson('PATCH', await this.objectPath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), { fieldManager, force: 'true' }, obj, 'application/apply-patch+yaml');
+    } catch (err) {
+      throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
+    }
+    const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
+    return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action };
   }
 
   /**

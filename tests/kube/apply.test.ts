@@ -195,6 +195,23 @@ describe('Kubernetes adapter on a real API server', () => {
     }
   });
 
+  it('a run of one kind is applied at once, in order of the runs; a failure in a run stops the runs after it', async () => {
+    const cms = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${prefix}-${i}`, namespace: 'par' }, data: { i: String(i) } }));
+    const objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'par', labels: { 'app.kubernetes.io/managed-by': 'vaultlab' } } }, ...cms('a', 12)] as any[];
+    const first = await kube.apply(objects);
+    expect(first.map((r) => `${r.kind}/${r.name}`)).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`));
+    expect(first.every((r) => r.action === 'created')).toBe(true);
+    expect((await kube.apply(objects)).every((r) => r.action === 'unchanged')).toBe(true);
+    // The bad Secret fails its run; the ServiceAccount run after it is never applied.
+    const err = await kube
+      .apply([...cms('b', 3), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bad', namespace: 'par' }, data: { 'bad key!': 'eA==' } }, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'after', namespace: 'par' } }] as any[])
+      .catch((e) => e);
+    expect(err.message).toMatch(/^applying Secret par\/bad: /);
+    expect(await kube.get('v1', 'ConfigMap', 'par', 'b-2')).toBeDefined();
+    expect(await kube.get('v1', 'ServiceAccount', 'par', 'after')).toBeUndefined();
+  });
+
   it('readSecret returns the data as bytes', async () => {
     const bytes = Buffer.from([0, 1, 2, 250, 255]);
     await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'binary', namespace: 'webapp' }, data: { blob: bytes.toString('base64') } } as any]);
