@@ -1,6 +1,7 @@
 // The config.toml model. Every table is strict: an unknown key is an error with a
 // "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
 import { z } from 'zod';
+import { DELIVERY_NAMES, DEFAULT_DELIVERY } from '../deliveries/types.ts';
 
 const dnsLabel = z
   .string()
@@ -129,26 +130,54 @@ const templateSection = z.strictObject({
   merge_policy: z.enum(['Replace', 'Merge']).default('Replace'),
 });
 
-const externalSecret = z.strictObject({
+/**
+ * What an app gets from Vault: [[apps.secrets]] (the older name [[apps.external_secrets]] is
+ * accepted too). `name` and `data` mean the same for every delivery; each other key belongs to
+ * the deliveries listed beside it, and set on another delivery's app it is a config error.
+ * Their defaults are applied by the delivery (so an explicit value can be told from a default).
+ */
+const appSecret = z.strictObject({
+  /** ESO: the ExternalSecret; injector: the file /vault/secrets/<name>; VSO: the VaultStaticSecret. */
   name: dnsSubdomain,
-  /** Target Kubernetes Secret; default: the ExternalSecret's name. */
-  target: dnsSubdomain.optional(),
-  creation_policy: z.enum(['Owner', 'Merge', 'Orphan', 'None']).default('Owner'),
-  deletion_policy: z.enum(['Delete', 'Merge', 'Retain']).default('Retain'),
-  refresh_interval: duration.default('1h'),
   data: z.array(dataMapping).min(1),
+  /** eso, vso: the target Kubernetes Secret; default: the name. */
+  target: dnsSubdomain.optional(),
+  /** eso: default "Owner". */
+  creation_policy: z.enum(['Owner', 'Merge', 'Orphan', 'None']).optional(),
+  /** eso: default "Retain". */
+  deletion_policy: z.enum(['Delete', 'Merge', 'Retain']).optional(),
+  /** eso: default "1h". */
+  refresh_interval: duration.optional(),
+  /** eso: the target Secret's data rendered by ESO's template engine. */
   template: templateSection.optional(),
+  /**
+   * injector: the file's text, a Go template over the data mappings: "{{ .secret_key }}" (or
+   * {{ index . "db-password" }}). Default: one "secret_key=value" line per mapping.
+   */
+  file_template: z.string().min(1).optional(),
+  /** vso: how often VSO re-reads Vault; default "1h". */
+  refresh_after: duration.optional(),
+  /** vso: restart the app's Deployment when the Secret changes; default true. */
+  rollout_restart: z.boolean().optional(),
 });
 
-const appSection = z.strictObject({
-  name: dnsLabel,
-  namespace: dnsLabel,
-  /** Fuse: false switches the whole app (its ExternalSecrets and sample workload) off. */
-  enabled: z.boolean().default(true),
-  /** The bundled sample workload that consumes this app's Secrets. */
-  sample: z.enum(SAMPLES).default('none'),
-  external_secrets: z.array(externalSecret).default([]),
-});
+const appSection = z
+  .strictObject({
+    /** The join key: the namespace (default), the ServiceAccount, the Vault role and policy derive from it. */
+    name: dnsLabel,
+    /** Default: the app's name. */
+    namespace: dnsLabel.optional(),
+    /** How the app gets its secrets: "eso" (a Kubernetes Secret, the default), "injector" (files from a Vault Agent sidecar), "vso". */
+    delivery: z.enum(DELIVERY_NAMES).default(DEFAULT_DELIVERY),
+    /** Fuse: false switches the whole app (its secrets and sample workload) off. */
+    enabled: z.boolean().default(true),
+    /** The bundled sample workload that consumes this app's secrets. */
+    sample: z.enum(SAMPLES).default('none'),
+    secrets: z.array(appSecret).default([]),
+    /** The older name of `secrets` (accepted; use one of the two). */
+    external_secrets: z.array(appSecret).default([]),
+  })
+  .transform((a) => ({ ...a, namespace: a.namespace ?? a.name }));
 
 /**
  * Where a chart comes from: its repository (the default, or a mirror's URL), a chart directory or
@@ -209,4 +238,11 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type SecretEntryConfig = z.infer<typeof secretEntry>;
 export type AppConfig = z.infer<typeof appSection>;
-export type ExternalSecretConfig = z.infer<typeof externalSecret>;
+export type AppSecretConfig = z.infer<typeof appSecret>;
+/** The older name of AppSecretConfig. */
+export type ExternalSecretConfig = AppSecretConfig;
+
+/** An app's [[apps.secrets]] (or, in older configs, [[apps.external_secrets]]) and which table holds them. */
+export function appSecrets(app: AppConfig): { key: 'secrets' | 'external_secrets'; entries: AppSecretConfig[] } {
+  return app.secrets.length > 0 || app.external_secrets.length === 0 ? { key: 'secrets', entries: app.secrets } : { key: 'external_secrets', entries: app.external_secrets };
+}

@@ -213,9 +213,9 @@ function buildNamespace(config: Config, vault: VaultPlan, ns: string): Namespace
       externalSecrets.push({
         name: es.name,
         target: es.target ?? es.name,
-        creationPolicy: es.creation_policy,
-        deletionPolicy: es.deletion_policy,
-        refreshInterval: es.refresh_interval,
+        creationPolicy: es.creation_policy ?? 'Owner',
+        deletionPolicy: es.deletion_policy ?? 'Retain',
+        refreshInterval: es.refresh_interval ?? '1h',
         data: es.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key })),
         template: es.template
           ? { type: es.template.type, data: es.template.data, mergePolicy: es.template.merge_policy }
