@@ -1,6 +1,8 @@
 // Checks that span several entries: dangling references, duplicates and options that contradict
 // each other. Each returns a ConfigError located by `where(path)`.
-import type { Config } from './schema.ts';
+import { appSecrets, type Config } from './schema.ts';
+import { DELIVERIES } from '../deliveries/index.ts';
+import { COMMON_SECRET_FIELDS } from '../deliveries/types.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
 
@@ -73,44 +75,51 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
     else seeded.set(id, i);
   });
 
-  // --- apps and ExternalSecrets
+  // --- apps and what they get ([[apps.secrets]], or the older [[apps.external_secrets]])
   const appNames = new Map<string, number>();
   const esNames = new Map<string, string>(); // "ns/name" -> where
-  const targets = new Map<string, string>(); // "ns/target" -> ES name
+  const targets = new Map<string, string>(); // "ns/target" -> the entry writing it
   config.apps.forEach((app, ai) => {
     if (appNames.has(app.name)) err(['apps', ai, 'name'], `duplicate app name "${app.name}" (also apps[${appNames.get(app.name)}])`);
     else appNames.set(app.name, ai);
     if (app.namespace === config.vault.namespace || app.namespace === config.eso.namespace) {
       err(['apps', ai, 'namespace'], `"${app.namespace}" is the ${app.namespace === config.vault.namespace ? 'Vault' : 'ESO'} namespace; apps need their own namespace`);
     }
+    if (app.secrets.length > 0 && app.external_secrets.length > 0) {
+      err(['apps', ai, 'external_secrets'], `app "${app.name}" has both [[apps.secrets]] and [[apps.external_secrets]] (its older name)`, 'Move every entry into [[apps.secrets]].');
+    }
+    const delivery = DELIVERIES[app.delivery];
+    const { key: secretsKey, entries } = appSecrets(app);
+    const noun = app.delivery === 'eso' ? 'ExternalSecret' : 'secrets entry';
 
-    app.external_secrets.forEach((es, ei) => {
-      const base: (string | number)[] = ['apps', ai, 'external_secrets', ei];
+    entries.forEach((es, ei) => {
+      const base: (string | number)[] = ['apps', ai, secretsKey, ei];
       const key = `${app.namespace}/${es.name}`;
-      if (esNames.has(key)) err([...base, 'name'], `duplicate ExternalSecret "${es.name}" in namespace "${app.namespace}"`);
+      if (esNames.has(key)) err([...base, 'name'], `duplicate ${noun} "${es.name}" in namespace "${app.namespace}"`);
       else esNames.set(key, es.name);
-      const target = es.target ?? es.name;
-      const tkey = `${app.namespace}/${target}`;
-      if (targets.has(tkey)) err([...base, 'target'], `target Secret "${target}" in namespace "${app.namespace}" is already written by ExternalSecret "${targets.get(tkey)}"`, 'Two ExternalSecrets owning one Secret fight over it; give each its own target.');
-      else targets.set(tkey, es.name);
-
-      // Policy combinations the ESO admission webhook rejects.
-      if (es.deletion_policy === 'Delete' && (es.creation_policy === 'Merge' || es.creation_policy === 'None')) {
-        err([...base, 'deletion_policy'], `deletion_policy = "Delete" contradicts creation_policy = "${es.creation_policy}": ESO only deletes Secrets it owns`, 'Use creation_policy = "Owner", or deletion_policy = "Retain".');
+      // Deliveries writing Kubernetes Secrets (ESO, VSO): two writers of one Secret fight over it.
+      if (delivery.secretFields.includes('target')) {
+        const target = es.target ?? es.name;
+        const tkey = `${app.namespace}/${target}`;
+        if (targets.has(tkey)) err([...base, 'target'], `target Secret "${target}" in namespace "${app.namespace}" is already written by ${noun} "${targets.get(tkey)}"`, 'Two writers of one Secret fight over it; give each its own target.');
+        else targets.set(tkey, es.name);
       }
-      if (es.deletion_policy === 'Merge' && es.creation_policy === 'None') {
-        err([...base, 'deletion_policy'], 'deletion_policy = "Merge" contradicts creation_policy = "None": there is no Secret to merge with');
+      // A field of another delivery does nothing here: an error, not a silent no-op.
+      for (const field of Object.keys(es)) {
+        if ((COMMON_SECRET_FIELDS as readonly string[]).includes(field) || delivery.secretFields.includes(field) || es[field as keyof typeof es] === undefined) continue;
+        const owners = Object.values(DELIVERIES).filter((d) => d.secretFields.includes(field)).map((d) => `"${d.name}"`);
+        err([...base, field], `${field} is a field of delivery ${owners.join(' / ')}, but app "${app.name}" uses delivery "${app.delivery}"`, `Remove ${field}, or set delivery = ${owners[0] ?? '"eso"'} on the app.`);
       }
 
       const secretKeys = new Set<string>();
       es.data.forEach((d, di) => {
         const dpath = [...base, 'data', di];
-        if (secretKeys.has(d.secret_key)) err([...dpath, 'secret_key'], `secret_key "${d.secret_key}" appears twice in ExternalSecret "${es.name}"`);
+        if (secretKeys.has(d.secret_key)) err([...dpath, 'secret_key'], `secret_key "${d.secret_key}" appears twice in ${noun} "${es.name}"`);
         secretKeys.add(d.secret_key);
         if (!seeded.has(slot(d.path, d.key))) {
           const samePath = config.secrets.filter((s) => s.path === d.path).map((s) => s.key);
           const guess = samePath.length ? suggest(d.key, samePath) : suggest(d.path, [...new Set(config.secrets.map((s) => s.path))]);
-          err([...dpath, 'key'], `ExternalSecret "${es.name}" reads path "${d.path}" key "${d.key}", which no [[secrets]] entry seeds${guess ? `; did you mean "${guess}"?` : ''}`,
+          err([...dpath, 'key'], `${noun} "${es.name}" reads path "${d.path}" key "${d.key}", which no [[secrets]] entry seeds${guess ? `; did you mean "${guess}"?` : ''}`,
             `Add a [[secrets]] entry with path = "${d.path}" and key = "${d.key}", or fix the mapping.`);
         }
         if (production && d.path.split('/')[0] !== app.namespace) {
@@ -118,24 +127,18 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
             `Move the secret under "${app.namespace}/", or use the demo profile.`);
         }
       });
-      if (es.template?.type === 'kubernetes.io/dockerconfigjson' && !('.dockerconfigjson' in (es.template.data ?? {}))) {
-        err([...base, 'template', 'data'], 'a kubernetes.io/dockerconfigjson Secret needs a ".dockerconfigjson" template entry');
-      }
     });
 
-    // What each bundled sample needs from its app.
-    if (app.enabled) {
-      const ess = app.external_secrets;
-      if (app.sample !== 'none' && ess.length === 0) {
-        err(['apps', ai, 'sample'], `sample "${app.sample}" consumes the app's Secrets, but app "${app.name}" has no external_secrets`);
-      }
-      if (app.sample === 'registry' && !ess.some((e) => e.template?.type === 'kubernetes.io/dockerconfigjson')) {
-        err(['apps', ai, 'sample'], 'sample "registry" needs an ExternalSecret with template.type = "kubernetes.io/dockerconfigjson"');
-      }
-      if (app.sample === 'argocd' && !ess.some((e) => e.creation_policy === 'Merge')) {
-        err(['apps', ai, 'sample'], 'sample "argocd" merges into a Secret that ArgoCD owns: it needs an ExternalSecret with creation_policy = "Merge"');
+    // What each bundled sample needs from its app, and whether it can consume this delivery.
+    if (app.enabled && app.sample !== 'none') {
+      if (entries.length === 0) err(['apps', ai, 'sample'], `sample "${app.sample}" consumes the app's secrets, but app "${app.name}" has no [[apps.secrets]]`);
+      if (!delivery.samples.includes(app.sample)) {
+        const fits = Object.values(DELIVERIES).filter((d) => d.samples.includes(app.sample)).map((d) => `"${d.name}"`);
+        err(['apps', ai, 'sample'], `sample "${app.sample}" cannot consume delivery "${app.delivery}" (it reads ${app.sample === 'vault-files' ? 'files rendered by the Vault Agent' : 'Kubernetes Secrets'})`,
+          `With delivery "${app.delivery}" use sample = ${delivery.samples.map((x) => `"${x}"`).join(' or ')}${fits.length ? `; sample "${app.sample}" works with delivery ${fits.join(' / ')}` : ''}.`);
       }
     }
+    delivery.check(app, entries, { config, production, appIndex: ai, secretsKey, error: err, seeded: (path, key) => seeded.has(slot(path, key)) });
   });
 
   if (config.apps.filter((a) => a.enabled).length === 0) warnings.push('no enabled [[apps]]: Vault and ESO will be installed, but nothing consumes a secret');

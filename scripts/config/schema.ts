@@ -31,7 +31,7 @@ export const PROFILES = ['demo', 'production'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
 export const ENGINES = ['kv-v2', 'database', 'transit'] as const;
-export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'none'] as const;
+export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'vault-files', 'none'] as const;
 export type SampleKind = (typeof SAMPLES)[number];
 
 const profileSection = z.strictObject({

@@ -174,6 +174,8 @@ export interface Delivery<N extends DeliveryName = DeliveryName> {
   manifests(plan: Plan, ns: NamespacePlan, apps: AppPlanOf<N>[]): KubeObject[];
   /** Render: how a sample's pod template consumes the app's secrets (mutates `pod`). */
   consume(plan: Plan, app: AppPlanOf<N>, pod: PodTemplate): void;
+  /** Render: the keys the app's workload sees as environment variables (the env sample lists them); none when omitted. */
+  sampleKeys?(app: AppPlanOf<N>): string[];
   /** Install: values merged into the Vault/OpenBao chart's (the injector), when some enabled app uses it. */
   vaultChartValues?(plan: Plan): Record<string, unknown>;
   /** Install: its own chart, when some enabled app uses it. */

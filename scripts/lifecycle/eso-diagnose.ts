@@ -9,7 +9,7 @@
 import type { Kube } from '../adapters/kube.ts';
 import type { VaultClient } from '../adapters/vault.ts';
 import type { ExternalSecretPlan, NamespacePlan, Plan } from '../plan/types.ts';
-import { decodeEsoError } from '../steps/verify.ts';
+import { decodeEsoError } from '../deliveries/eso/sync.ts';
 
 export interface EsoDiagnosis {
   cause: string;

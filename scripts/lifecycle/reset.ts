@@ -6,7 +6,7 @@ import type { Environment } from './connect.ts';
 import { ensureUnsealed } from './after-restart.ts';
 import { seedVault, type SeedReport } from '../vault/seed.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { decodeEsoError } from '../steps/verify.ts';
+import { decodeEsoError } from '../deliveries/eso/sync.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'force-sync';
 export const RESTARTED_AT_ANNOTATION = 'vaultlab.dev/restartedAt';

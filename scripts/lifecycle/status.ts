@@ -1,6 +1,7 @@
 // The health of a whole environment, as data: cluster, Vault (initialized, sealed, version,
-// active/standby, HA members), engines and auth mounts, ESO, every SecretStore and ExternalSecret
-// with its condition reason, sample apps and their pods, URLs. `healthy` is false when any check
+// active/standby, HA members), engines and auth mounts, each used delivery's own checks (ESO: the
+// operator, every SecretStore and ExternalSecret with its condition reason; the injector: its
+// webhook, agent errors), sample apps and their pods, URLs. `healthy` is false when any check
 // that is an error fails, so CI can gate on the exit code. A demo Vault found sealed after a
 // restart is unsealed from the stored key on the way (unless `unseal: false`).
 import type { Environment } from './connect.ts';
@@ -9,9 +10,9 @@ import { raftPeers } from '../vault/ha.ts';
 import { stalePods } from '../steps/vault-rollout.ts';
 import { REVIEWER_FILE } from '../vault/keys.ts';
 import { TOKEN_REVIEWER } from '../plan/objects.ts';
-import { compactEsoMessage, latestEsoWarning } from './eso-diagnose.ts';
+import { appsOf, usedDeliveries } from '../deliveries/index.ts';
+import type { Delivery, DeliveryName } from '../deliveries/types.ts';
 
-const short = (s: string, max = 160) => (s.length > max ? `${s.slice(0, max - 3)}...` : s);
 
 export interface Check {
   name: string;
@@ -48,7 +49,6 @@ export interface StatusReport {
 }
 
 const condition = (o: any, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
-const conditionText = (c: any) => (c ? `${c.reason ?? c.status}${c.message && c.status !== 'True' ? `: ${c.message}` : ''}` : 'no condition yet');
 
 /** Why a pod is not ready, in the kubelet's words (ImagePullBackOff, CreateContainerConfigError...). */
 export function podProblem(pod: any): string | undefined {
@@ -66,32 +66,32 @@ export function podProblem(pod: any): string | undefined {
 interface ClusterReads {
   vaultPods: (readonly [string, any])[];
   vaultSts: any;
-  esoDeployments: any[];
-  namespaces: Map<string, { stores: Map<string, any>; externalSecrets: Map<string, any>; deployments: Map<string, any>; pods: any[] }>;
+  namespaces: Map<string, { deployments: Map<string, any>; pods: any[] }>;
+  /** Each used delivery's checks, read beside the rest. */
+  deliveries: Check[][];
 }
 
 /** What status reads from the cluster, all requests in flight at once. */
-async function readCluster(kube: NonNullable<Environment['kube']>, plan: Environment['plan']): Promise<ClusterReads> {
+async function readCluster(env: Environment, kube: NonNullable<Environment['kube']>, plan: Environment['plan']): Promise<ClusterReads> {
   const list = (apiVersion: string, kind: string, ns: string, selector?: string) => kube.list<any>(apiVersion, kind, ns, selector).catch((): any[] => []);
   const byName = (items: any[]) => new Map(items.map((o) => [o.metadata.name as string, o]));
   const members = Array.from({ length: plan.vault.ha.replicas }, (_, i) => `${plan.vault.release}-${i}`);
-  const [vaultPods, vaultSts, esoDeployments, namespaces] = await Promise.all([
+  const [vaultPods, vaultSts, deliveries, namespaces] = await Promise.all([
     plan.vault.external ? [] : list('v1', 'Pod', plan.vault.namespace).then((pods) => members.map((m) => [m, pods.find((p) => p.metadata.name === m)] as const)),
     plan.vault.external ? undefined : kube.get<any>('apps/v1', 'StatefulSet', plan.vault.namespace, plan.vault.release).catch(() => undefined),
-    list('apps/v1', 'Deployment', plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`),
+    Promise.all(
+      (usedDeliveries(plan) as Delivery<DeliveryName>[]).map(async (d) =>
+        (await d.runtime()).status(env, appsOf(plan.apps, d.name) as never[]).catch((err: Error): Check[] => [{ name: `${d.name}`, ok: false, detail: `status not read: ${err.message}` }]),
+      ),
+    ),
     Promise.all(
       plan.namespaces.map(async (ns) => {
-        const [stores, externalSecrets, deployments, pods] = await Promise.all([
-          list('external-secrets.io/v1', 'SecretStore', ns.name),
-          list('external-secrets.io/v1', 'ExternalSecret', ns.name),
-          list('apps/v1', 'Deployment', ns.name),
-          list('v1', 'Pod', ns.name),
-        ]);
-        return [ns.name, { stores: byName(stores), externalSecrets: byName(externalSecrets), deployments: byName(deployments), pods }] as const;
+        const [deployments, pods] = await Promise.all([list('apps/v1', 'Deployment', ns.name), list('v1', 'Pod', ns.name)]);
+        return [ns.name, { deployments: byName(deployments), pods }] as const;
       }),
     ),
   ]);
-  return { vaultPods, vaultSts, esoDeployments, namespaces: new Map(namespaces) };
+  return { vaultPods, vaultSts, deliveries, namespaces: new Map(namespaces) };
 }
 
 export async function collectStatus(env: Environment, opts: { unseal?: boolean } = {}): Promise<StatusReport> {
@@ -108,7 +108,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
 
   // Every read of the cluster starts now, beside the Vault checks: one list per kind and
   // namespace instead of one request per object, all at once (the report keeps its order).
-  const reads = kube ? readCluster(kube, plan) : undefined;
+  const reads = kube ? readCluster(env, kube, plan) : undefined;
   reads?.catch(() => undefined);
 
   // Vault: a restart-sealed demo Vault is unsealed here, automatically.
@@ -219,39 +219,10 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
       });
     }
 
-    const esoDeps = r.esoDeployments;
-    if (esoDeps.length === 0) {
-      add({ name: 'eso', ok: false, detail: `no External Secrets Operator deployment (release ${plan.eso.release}) in namespace ${plan.eso.namespace}`, fix: 'vaultlab deploy' });
-    } else {
-      const down = esoDeps.filter((d) => condition(d, 'Available')?.status !== 'True');
-      add({
-        name: 'eso',
-        ok: down.length === 0,
-        detail: down.length ? `not available: ${down.map((d) => `${d.metadata.name} (${conditionText(condition(d, 'Available'))})`).join(', ')}` : `available: ${esoDeps.map((d) => d.metadata.name).sort().join(', ')}`,
-        ...(down.length ? { fix: `kubectl -n ${plan.eso.namespace} get pods; \`vaultlab deploy\` reinstalls it` } : {}),
-      });
-    }
+    for (const c of r.deliveries.flat()) add(c);
 
     for (const ns of plan.namespaces) {
       const objects = r.namespaces.get(ns.name)!;
-      // ESO's condition says little ("could not get secret data from provider"); its latest
-      // Warning Event says what went wrong, shortened here, decoded by doctor.
-      const lastError = async (kind: string, name: string, obj: any) => {
-        if (!obj || !condition(obj, 'Ready')) return '';
-        const e = await latestEsoWarning(kube, kind, ns.name, name);
-        return e ? `; last error: ${short(compactEsoMessage(e))}` : '';
-      };
-      const store = objects.stores.get(ns.secretStore.name);
-      const ready = condition(store, 'Ready');
-      const storeOk = ready?.status === 'True';
-      add({ name: `SecretStore ${ns.name}/${ns.secretStore.name}`, ok: storeOk, detail: store ? `${conditionText(ready)}${storeOk ? '' : await lastError('SecretStore', ns.secretStore.name, store)}` : 'missing', ...(storeOk ? {} : { fix: store ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
-      for (const es of ns.externalSecrets) {
-        const obj = objects.externalSecrets.get(es.name);
-        const r = condition(obj, 'Ready');
-        const ok = r?.status === 'True';
-        const refreshed = obj?.status?.refreshTime ? `, refreshed ${obj.status.refreshTime}` : '';
-        add({ name: `ExternalSecret ${ns.name}/${es.name}`, ok, detail: obj ? `${conditionText(r)}${ok ? refreshed : await lastError('ExternalSecret', es.name, obj)}` : 'missing', ...(ok ? {} : { fix: obj ? 'vaultlab doctor decodes the cause' : 'vaultlab deploy' }) });
-      }
       for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
         const d = objects.deployments.get(s.app);
         if (!d) {

@@ -1,25 +1,16 @@
 // config + profile -> Plan. Pure: no I/O, no clock, no randomness; same input, same plan.
 import type { LoadedConfig } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
-import type {
-  EnginePlan,
-  HelmChart,
-  ExternalSecretPlan,
-  NamespacePlan,
-  Plan,
-  PolicyPlan,
-  RolePlan,
-  SamplePlan,
-  SeedEntry,
-  VaultPlan,
-} from './types.ts';
-import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl } from './policies.ts';
+import { appSecrets, type Config } from '../config/schema.ts';
+import type { EnginePlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, SamplePlan, SeedEntry, VaultPlan } from './types.ts';
+import { setupPolicyHcl } from './policies.ts';
+import { DELIVERIES, appsOf, eachUsed, usedDeliveryNames } from '../deliveries/index.ts';
+import type { AppPlan, PlanContext } from '../deliveries/types.ts';
+import { SECRET_STORE, SERVICE_ACCOUNT, roleName } from '../deliveries/eso/plan.ts';
 import { buildImages } from './images.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
 
-export const SERVICE_ACCOUNT = 'external-secrets';
-export const SECRET_STORE = 'vault-backend';
+export { SERVICE_ACCOUNT, SECRET_STORE, roleName, nsPolicyName, BROAD_POLICY } from '../deliveries/eso/plan.ts';
 export const DASHBOARD_NODE_PORT = 30080;
 export const VAULT_CA_SECRET = 'vault-ca';
 
@@ -39,9 +30,6 @@ const DISTRIBUTIONS = {
 /** Where each chart mounts its volumes: /vault/... (hashicorp/vault) or /openbao/... (openbao). */
 export const dataRoot = (distribution: 'vault' | 'openbao'): string => (distribution === 'openbao' ? '/openbao' : '/vault');
 
-export const roleName = (ns: string): string => `eso-${ns}-role`;
-export const nsPolicyName = (ns: string): string => `eso-${ns}-policy`;
-export const BROAD_POLICY = 'eso-policy';
 export const SETUP_POLICY = 'vaultlab-setup';
 
 export function buildPlan(loaded: LoadedConfig): Plan {
@@ -49,7 +37,15 @@ export function buildPlan(loaded: LoadedConfig): Plan {
   const production = loaded.profile === 'production';
   const namespaces = enabledNamespaces(config);
   const images = buildImages(config, defaultVaultImage(config));
-  const vault = buildVault(config, production, namespaces, loaded.file, images.vault);
+  const vault = buildVault(config, production, loaded.file, images.vault);
+
+  // Each enabled app through its delivery; then each used delivery's Vault roles and policies.
+  const ctx = planContext(config, production, vault);
+  const apps: AppPlan[] = config.apps.filter((a) => a.enabled).map((a) => DELIVERIES[a.delivery].planApp(a, appSecrets(a).entries, ctx) as AppPlan);
+  for (const access of eachUsed({ apps }, (d, mine) => d.vaultAccess(mine, ctx))) {
+    vault.kubernetesAuth.roles.push(...access.roles);
+    vault.policies.push(...access.policies);
+  }
 
   // Production ignores literal values unless explicitly allowed, and never a value that
   // is also a bundled demo default (a value that was committed to git is not a secret).
@@ -100,7 +96,8 @@ export function buildPlan(loaded: LoadedConfig): Plan {
       release: config.eso.release,
     },
     seeding: { mount: config.vault.kv_mount, entries },
-    namespaces: namespaces.map((ns) => buildNamespace(config, vault, ns)),
+    apps,
+    namespaces: namespaces.map((ns) => buildNamespace(apps, vault, ns)),
     images,
     ignoredLiterals,
   };
@@ -138,7 +135,25 @@ function splitRef(ref: string): { repository: string; tag: string } {
   return { repository, tag };
 }
 
-function buildVault(config: Config, production: boolean, namespaces: string[], configFile: string, serverImage: string): VaultPlan {
+function planContext(config: Config, production: boolean, vault: VaultPlan): PlanContext {
+  const auth = vault.kubernetesAuth;
+  return {
+    config,
+    production,
+    vault: {
+      inClusterAddress: vault.inClusterAddress,
+      tls: vault.tls,
+      kvMount: vault.kvMount,
+      authMount: auth.mount,
+      audience: auth.audience,
+      tokenTtl: auth.tokenTtl,
+      caSecret: vault.tls ? { name: VAULT_CA_SECRET, key: 'ca.crt' } : undefined,
+    },
+  };
+}
+
+/** Vault's plan; its roles and policies are the deliveries' (added by buildPlan). */
+function buildVault(config: Config, production: boolean, configFile: string, serverImage: string): VaultPlan {
   const dist = DISTRIBUTIONS[config.vault.distribution];
   const tls = production;
   const scheme = tls ? 'https' : 'http';
@@ -157,17 +172,8 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
     }
   });
 
-  const policies: PolicyPlan[] = production
-    ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) }))
-    : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) }];
-  const roles: RolePlan[] = namespaces.map((ns) => ({
-    name: roleName(ns),
-    namespace: ns,
-    serviceAccount: SERVICE_ACCOUNT,
-    audience: auth.audience,
-    policies: [production ? nsPolicyName(ns) : BROAD_POLICY],
-    ttl: auth.token_ttl,
-  }));
+  const policies: PolicyPlan[] = [];
+  const roles: RolePlan[] = [];
 
   const inClusterAddress = external
     ? config.vault.address!
@@ -204,31 +210,14 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
   };
 }
 
-function buildNamespace(config: Config, vault: VaultPlan, ns: string): NamespacePlan {
-  const apps = config.apps.filter((a) => a.enabled && a.namespace === ns);
-  const externalSecrets: ExternalSecretPlan[] = [];
-  const samples: SamplePlan[] = [];
-  for (const app of apps) {
-    for (const es of app.external_secrets) {
-      externalSecrets.push({
-        name: es.name,
-        target: es.target ?? es.name,
-        creationPolicy: es.creation_policy ?? 'Owner',
-        deletionPolicy: es.deletion_policy ?? 'Retain',
-        refreshInterval: es.refresh_interval ?? '1h',
-        data: es.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key })),
-        template: es.template
-          ? { type: es.template.type, data: es.template.data, mergePolicy: es.template.merge_policy }
-          : undefined,
-        app: app.name,
-      });
-    }
-    if (app.sample !== 'none') {
-      samples.push({ app: app.name, kind: app.sample, secrets: app.external_secrets.map((e) => e.target ?? e.name) });
-    }
-  }
+function buildNamespace(apps: AppPlan[], vault: VaultPlan, ns: string): NamespacePlan {
+  const here = apps.filter((a) => a.namespace === ns);
+  const samples: SamplePlan[] = here
+    .filter((a) => a.sample !== 'none')
+    .map((a) => ({ app: a.name, kind: a.sample as SamplePlan['kind'], secrets: a.delivery === 'eso' ? a.externalSecrets.map((e) => e.target) : a.delivery === 'vso' ? a.secrets.map((s) => s.target) : [] }));
   return {
     name: ns,
+    deliveries: usedDeliveryNames(here),
     serviceAccount: SERVICE_ACCOUNT,
     secretStore: {
       name: SECRET_STORE,
@@ -241,7 +230,7 @@ function buildNamespace(config: Config, vault: VaultPlan, ns: string): Namespace
       audiences: [vault.kubernetesAuth.audience],
       caSecret: vault.tls ? { name: VAULT_CA_SECRET, key: 'ca.crt' } : undefined,
     },
-    externalSecrets,
+    externalSecrets: appsOf(here, 'eso').flatMap((a) => a.externalSecrets),
     samples,
   };
 }

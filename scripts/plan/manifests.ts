@@ -4,95 +4,29 @@ import { SAMPLES_IMAGE } from './images.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { Secret } from 'kubernetes-models/v1/Secret';
-import { Service } from 'kubernetes-models/v1/Service';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
-import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret';
-import { SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1/SecretStore';
-import type { NamespacePlan, Plan, SamplePlan, ExternalSecretPlan } from './types.ts';
+import type { NamespacePlan, Plan, SamplePlan } from './types.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { checked, validated } from './validate.ts';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { deliveryOf, appsOf } from '../deliveries/index.ts';
+import type { AppPlan, Delivery, DeliveryName, PodTemplate } from '../deliveries/types.ts';
 
 export { MANAGED_BY, TOKEN_REVIEWER, type KubeObject } from './objects.ts';
 import { MANAGED_BY, type KubeObject } from './objects.ts';
 
-/** Validated through its kubernetes-models class, returned as a plain object. */
-function checked<T extends { validate(): void; toJSON(): unknown }>(model: T, what: string): KubeObject {
-  try {
-    model.validate();
-  } catch (err) {
-    throw new VaultlabError(`rendered ${what} is not valid: ${(err as Error).message}`, { hint: 'This is a vaultlab bug or a sample template edited by hand; check stacks/samples.' });
-  }
-  return JSON.parse(JSON.stringify(model.toJSON())) as KubeObject;
-}
-
+/** The namespace, each of its deliveries' objects, then its sample workloads. */
 export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
-  const out: KubeObject[] = [
-    checked(new Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`),
-    checked(new ServiceAccount({ metadata: { name: ns.serviceAccount, namespace: ns.name, labels } }), `ServiceAccount ${ns.name}/${ns.serviceAccount}`),
-  ];
-  const store = ns.secretStore;
-  out.push(
-    checked(
-      new SecretStore({
-        metadata: { name: store.name, namespace: ns.name, labels },
-        spec: {
-          provider: {
-            vault: {
-              server: store.server,
-              path: store.path,
-              version: store.version,
-              ...(store.caSecret ? { caProvider: { type: 'Secret', name: store.caSecret.name, key: store.caSecret.key } } : {}),
-              auth: {
-                kubernetes: {
-                  mountPath: store.authMount,
-                  role: store.role,
-                  serviceAccountRef: { name: store.serviceAccount, audiences: store.audiences },
-                },
-              },
-            },
-          },
-        },
-      }),
-      `SecretStore ${ns.name}/${store.name}`,
-    ),
-  );
-  for (const es of ns.externalSecrets) out.push(externalSecretManifest(ns, es, labels));
+  const out: KubeObject[] = [checked(new Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`)];
+  for (const name of ns.deliveries) {
+    const d = deliveryOf(name) as Delivery<DeliveryName>;
+    out.push(...d.manifests(plan, ns, appsOf(plan.apps, name).filter((a) => a.namespace === ns.name) as never[]).map((o) => validated(o)));
+  }
   for (const sample of ns.samples) out.push(...sampleManifests(plan, ns, sample));
   return out;
-}
-
-function externalSecretManifest(ns: NamespacePlan, es: ExternalSecretPlan, labels: Record<string, string>): KubeObject {
-  return checked(
-    new ExternalSecret({
-      metadata: { name: es.name, namespace: ns.name, labels: { ...labels, 'vaultlab.dev/app': es.app } },
-      spec: {
-        refreshInterval: es.refreshInterval,
-        secretStoreRef: { kind: 'SecretStore', name: ns.secretStore.name },
-        target: {
-          name: es.target,
-          creationPolicy: es.creationPolicy,
-          deletionPolicy: es.deletionPolicy,
-          ...(es.template
-            ? {
-                template: {
-                  engineVersion: 'v2',
-                  mergePolicy: es.template.mergePolicy,
-                  ...(es.template.type ? { type: es.template.type } : {}),
-                  ...(Object.keys(es.template.data).length ? { data: es.template.data } : {}),
-                },
-              }
-            : {}),
-        },
-        data: es.data.map((d) => ({ secretKey: d.secretKey, remoteRef: { key: d.path, property: d.key } })),
-      },
-    }),
-    `ExternalSecret ${ns.name}/${es.name}`,
-  );
 }
 
 const templateCache = new Map<string, string>();
@@ -118,8 +52,10 @@ function fill(node: unknown, vars: Record<string, string>): unknown {
 }
 
 export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeObject[] {
-  const consumed = ns.externalSecrets.filter((e) => sample.secrets.includes(e.target));
-  const keys = consumed.flatMap((e) => (e.template?.data && Object.keys(e.template.data).length ? Object.keys(e.template.data) : e.data.map((d) => d.secretKey)));
+  const app: AppPlan | undefined = plan.apps.find((a) => a.name === sample.app);
+  if (!app) throw new VaultlabError(`internal: sample ${sample.app} has no app in the plan`);
+  const delivery = deliveryOf(app.delivery) as Delivery<DeliveryName>;
+  const keys = delivery.sampleKeys?.(app as never) ?? [];
   const envNames = keys.filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
   const vars: Record<string, string> = {
     APP: sample.app,
@@ -134,26 +70,16 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
     doc.metadata.labels = { ...doc.metadata.labels, ...labels };
     switch (doc.kind) {
       case 'Deployment': {
-        const spec = (doc as any).spec.template.spec;
-        const container = spec.containers[0];
+        const template = (doc as any).spec.template as PodTemplate;
         // The sample image from the plan ([images] samples, or the mirror): air-gapped machines.
-        for (const c of [...(spec.initContainers ?? []), ...spec.containers]) if (c.image === SAMPLES_IMAGE) c.image = plan.images.samples;
-        if (sample.kind === 'env') {
-          container.envFrom = sample.secrets.map((name) => ({ secretRef: { name } }));
-        } else {
-          const mountRoot = sample.kind === 'registry' ? '/etc/registry' : '/etc/secrets';
-          spec.volumes = [...(spec.volumes ?? []), ...sample.secrets.map((name, i) => ({ name: `secret-${i}`, secret: { secretName: name } }))];
-          container.volumeMounts = [
-            ...(container.volumeMounts ?? []),
-            ...sample.secrets.map((name, i) => ({ name: `secret-${i}`, mountPath: `${mountRoot}/${name}`, readOnly: true })),
-          ];
-        }
+        for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) if (c.image === SAMPLES_IMAGE) c.image = plan.images.samples;
+        // How the app's delivery hands it its secrets: env or Secret volumes (ESO), annotations for the injector's agent...
+        delivery.consume(plan, app as never, template);
         return checked(new Deployment(doc as any), `sample Deployment ${ns.name}/${doc.metadata.name}`);
       }
       case 'Service':
-        return checked(new Service(doc as any), `sample Service ${ns.name}/${doc.metadata.name}`);
       case 'Secret':
-        return checked(new Secret(doc as any), `sample Secret ${ns.name}/${doc.metadata.name}`);
+        return validated(doc, `sample ${doc.kind} ${ns.name}/${doc.metadata.name}`);
       default:
         throw new VaultlabError(`stacks/samples/${sample.kind}.yaml: unsupported kind ${doc.kind}`);
     }

@@ -7,7 +7,8 @@ import type { Plan } from './types.ts';
 import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
-import { esoImageValues, vaultImageValues } from './images.ts';
+import { vaultImageValues } from './images.ts';
+import { usedDeliveries } from '../deliveries/index.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -19,14 +20,8 @@ function stack(path: string): Record<string, any> {
   return parseYaml(readFileSync(resolve(PROJECT_ROOT, 'stacks', path), 'utf8')) as Record<string, any>;
 }
 
-/** Deep merge for Helm values: objects merge, everything else is replaced. */
-export function mergeValues(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
-  const out: Record<string, any> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]) ? mergeValues(out[k], v) : v;
-  }
-  return out;
-}
+export { mergeValues } from './values.ts';
+import { mergeValues } from './values.ts';
 
 export const TLS_DIR = '/vault/userconfig/vault-tls';
 
@@ -110,6 +105,8 @@ export function vaultValues(plan: Plan): Record<string, any> {
     // OpenBao 2.x has no file storage backend: a single-node Raft instead.
     if (v.distribution === 'openbao') over.server.standalone = { config: OPENBAO_DEMO_CONFIG };
   }
+  // The deliveries that ride in the Vault chart (the Agent Injector), when some enabled app uses them.
+  for (const d of usedDeliveries(plan)) if (d.vaultChartValues) Object.assign(over, mergeValues(over, d.vaultChartValues(plan)));
   const values = mergeValues(base, over);
   // The OpenBao chart has the same key tree, but mounts everything under /openbao.
   return v.distribution === 'openbao' ? (rebase(values) as Record<string, any>) : values;
@@ -122,10 +119,8 @@ function rebase(node: unknown): unknown {
   return node;
 }
 
-/** ESO chart values: the stack file, and the image when overridden or mirrored. */
-export function esoValues(plan: Plan): Record<string, any> {
-  return mergeValues(stack('eso/values.yaml'), esoImageValues(plan.images));
-}
+/** ESO chart values (ESO's delivery owns them). */
+export { esoValues } from '../deliveries/eso/values.ts';
 
 export function kindConfig(plan: Plan): Record<string, any> {
   const c = plan.cluster;
@@ -165,7 +160,11 @@ export function renderArtifacts(plan: Plan): Artifacts {
   files.push(['plan.json', `${JSON.stringify(plan, null, 2)}\n`]);
   if (plan.cluster.provider === 'kind') files.push(['kind/cluster.yaml', HEADER + yaml(kindConfig(plan))]);
   if (!plan.vault.external) files.push(['helm/vault-values.yaml', HEADER + yaml(vaultValues(plan))]);
-  files.push(['helm/eso-values.yaml', HEADER + yaml(esoValues(plan))]);
+  // Each used delivery's own chart (ESO's: helm/eso-values.yaml).
+  for (const d of usedDeliveries(plan)) {
+    const release = d.release?.(plan);
+    if (release) files.push([`helm/${d.name}-values.yaml`, HEADER + yaml(release.values)]);
+  }
   for (const p of plan.vault.policies) files.push([`vault/policies/${p.name}.hcl`, p.hcl]);
   if (plan.vault.setupToken.enabled) files.push([`vault/policies/${plan.vault.setupToken.policy.name}.hcl`, plan.vault.setupToken.policy.hcl]);
   files.push(['vault/engines.yaml', HEADER + yaml({ engines: plan.vault.engines })]);

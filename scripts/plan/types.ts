@@ -1,7 +1,8 @@
 // The typed plan: everything a deploy will do, derived purely from config + profile.
 // It never holds a secret value: literals are referenced by [passwords] name only.
-import type { ProfileName } from '../config/schema.ts';
+import type { ProfileName, SampleKind } from '../config/schema.ts';
 import type { ImagesPlan } from './images.ts';
+import type { AppPlan, DeliveryName } from '../deliveries/types.ts';
 
 export interface Plan {
   version: 1;
@@ -13,6 +14,8 @@ export interface Plan {
   vault: VaultPlan;
   eso: EsoPlan;
   seeding: SeedPlan;
+  /** Every enabled app, as its delivery plans it (config order). */
+  apps: AppPlan[];
   namespaces: NamespacePlan[];
   /** Every image vaultlab chooses (the rest are the charts' own, listed by `vaultlab images`). */
   images: ImagesPlan;
@@ -61,7 +64,7 @@ export interface PolicyPlan {
 }
 
 export interface RolePlan {
-  /** eso-<ns>-role */
+  /** eso-<ns>-role, injector-<app>-role, ... (deliveries/types.ts deliveryRoleName) */
   name: string;
   namespace: string;
   serviceAccount: string;
@@ -160,13 +163,16 @@ export interface ExternalSecretPlan {
 
 export interface SamplePlan {
   app: string;
-  kind: 'env' | 'files' | 'argocd' | 'registry' | 'dashboard';
-  /** Target Secrets the sample consumes. */
+  kind: Exclude<SampleKind, 'none'>;
+  /** Target Secrets the sample consumes (none for the injector: it gets files). */
   secrets: string[];
 }
 
 export interface NamespacePlan {
   name: string;
+  /** The deliveries its enabled apps use (DELIVERY_NAMES order): each renders its objects here. */
+  deliveries: DeliveryName[];
+  /** ESO's, below: its ServiceAccount, SecretStore and ExternalSecrets (rendered when "eso" is in `deliveries`). */
   serviceAccount: string;
   secretStore: SecretStorePlan;
   externalSecrets: ExternalSecretPlan[];

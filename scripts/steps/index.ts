@@ -5,7 +5,7 @@ import { preflight } from './preflight.ts';
 import { cluster } from './cluster.ts';
 import { install } from './install.ts';
 import { vault } from './vault.ts';
-import { esoResources } from './eso-resources.ts';
+import { deliveries } from './deliveries.ts';
 import { samples } from './samples.ts';
 import { verify } from './verify.ts';
 import { summary } from './summary.ts';
@@ -13,10 +13,10 @@ import { summary } from './summary.ts';
 export const DEPLOY_STEPS: TaskStep<DeployContext>[] = [
   preflight, //     Docker, kind/helm versions, host ports, memory
   cluster, //       kind create (or reuse, or an existing context); ownership marker
-  install, //       Helm: Vault and ESO in parallel
+  install, //       Helm: Vault (with the injector when used) and the deliveries' charts, in parallel
   vault, //         pod Running -> init, unseal, configure, seed -> Ready
-  esoResources, //  CRDs Established -> namespaces, SecretStores, ExternalSecrets (SSA)
+  deliveries, //    namespaces, then each delivery's objects (ESO: CRDs Established -> SecretStores Ready)
   samples, //       the sample apps
-  verify, //        ExternalSecrets synced, values match Vault by digest, apps Available
+  verify, //        each delivery's secrets match Vault by digest, apps Available
   summary, //       URLs, what synced, how to log in
 ];

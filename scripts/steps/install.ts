@@ -1,14 +1,15 @@
-// Vault and ESO from their official Helm charts, in parallel. ESO waits (--wait gates on its
+// Vault (with the Agent Injector when an app uses it) and each used delivery's own chart (ESO),
+// from their official Helm charts, in parallel. A delivery's release waits (--wait gates on ESO's
 // webhook and cert controller); Vault cannot be Ready before it is unsealed, so it does not.
 // A release already at this chart version with these values is left alone (no restart).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
-import { vaultValues, renderArtifacts, mergeValues } from '../plan/render.ts';
+import { vaultValues, mergeValues } from '../plan/render.ts';
+import { usedDeliveries } from '../deliveries/index.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { helmUpgradeInstall, type HelmOutcome } from '../adapters/helm.ts';
 import { vaultNetworkPolicy } from '../plan/manifests.ts';
-import { parse as parseYaml } from 'yaml';
 import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { guardPods, type Kube } from '../adapters/kube.ts';
@@ -57,12 +58,11 @@ const describe = (what: string, r: HelmOutcome) => `${what} ${r.action}${r.recov
 
 export const install: TaskStep<DeployContext> = {
   name: 'install',
-  title: 'Install Vault and External Secrets Operator (Helm)',
+  title: 'Install Vault and the deliveries\' charts (Helm)',
   async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
     const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext };
     const { plan } = ctx;
-    const esoValues = parseYaml(renderArtifacts(plan).get('helm/eso-values.yaml')!) as Record<string, unknown>;
     const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
     const jobs: Promise<string>[] = [];
     if (!plan.vault.external) {
@@ -85,27 +85,29 @@ export const install: TaskStep<DeployContext> = {
         })(),
       );
     }
-    jobs.push(
-      (async () => {
-        // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
-        const r = await guardPods(kube, plan.eso.namespace, `app.kubernetes.io/instance=${plan.eso.release}`, (signal) =>
-          helmUpgradeInstall({ ...target, name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues, wait: true, timeoutSeconds, signal }),
-        );
-        // Nothing to upgrade is no proof ESO runs: after a node restart its pods come back one
-        // by one. Every Deployment of the release Available (one list when they are).
-        if (r.action === 'unchanged') {
-          const selector = `app.kubernetes.io/instance=${plan.eso.release}`;
-          const down = (await kube.list<any>('apps/v1', 'Deployment', plan.eso.namespace, selector)).filter((d) => !available(d));
-          if (down.length) {
-            report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
-            await guardPods(kube, plan.eso.namespace, selector, (signal) =>
-              Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', plan.eso.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
-            );
+    for (const release of usedDeliveries(plan).flatMap((d) => (d.release ? [d.release(plan)] : []))) {
+      jobs.push(
+        (async () => {
+          const selector = `app.kubernetes.io/instance=${release.release}`;
+          // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
+          const r = await guardPods(kube, release.namespace, selector, (signal) =>
+            helmUpgradeInstall({ ...target, name: release.release, namespace: release.namespace, chart: release.chart, values: release.values, wait: true, timeoutSeconds, signal }),
+          );
+          // Nothing to upgrade is no proof it runs: after a node restart its pods come back one
+          // by one. Every Deployment of the release Available (one list when they are).
+          if (r.action === 'unchanged') {
+            const down = (await kube.list<any>('apps/v1', 'Deployment', release.namespace, selector)).filter((d) => !available(d));
+            if (down.length) {
+              report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
+              await guardPods(kube, release.namespace, selector, (signal) =>
+                Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', release.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
+              );
+            }
           }
-        }
-        return describe('ESO', r);
-      })(),
-    );
+          return describe(release.title, r);
+        })(),
+      );
+    }
     // Both run to the end even when one fails, so a re-run has less left to do.
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

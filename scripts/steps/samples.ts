@@ -1,8 +1,8 @@
-// The sample apps that consume the synced Secrets.
+// The sample apps that consume the delivered secrets.
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { namespaceManifests } from '../plan/manifests.ts';
-import { SAMPLE_KINDS } from './eso-resources.ts';
+import { SAMPLE_KINDS } from './deliveries.ts';
 
 export const samples: TaskStep<DeployContext> = {
   name: 'samples',

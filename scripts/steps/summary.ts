@@ -2,7 +2,7 @@
 // puts the same facts into the --json report; summaryLines() prints them for people.
 import type { TaskStep } from '../lib/tasks.ts';
 import type { DeployContext } from './context.ts';
-import type { SecretCheck } from './verify.ts';
+import type { DeliveryCheck } from '../deliveries/types.ts';
 
 export interface Access {
   /** Vault's UI from this machine, or how to open it (production: port-forward). */
@@ -16,7 +16,7 @@ export interface Access {
 
 export function accessFacts(ctx: Pick<DeployContext, 'plan' | 'state' | 'summary' | 'kubeconfigPath'>): Access {
   const { plan } = ctx;
-  const checks = (ctx.summary.verify as SecretCheck[] | undefined) ?? [];
+  const checks = (ctx.summary.verify as DeliveryCheck[] | undefined) ?? [];
   const init = ctx.state.file('vault-init.json');
   const direct = plan.vault.external || (!plan.vault.tls && plan.cluster.provider === 'kind');
   const hasDashboard = plan.namespaces.some((n) => n.samples.some((s) => s.kind === 'dashboard'));

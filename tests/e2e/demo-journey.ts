@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployArgs, dockerCli, json, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
 
-const STEPS = ['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary'];
+const STEPS = ['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary'];
 
 /** Every command's wall time, for the closing timing line (and the bench). */
 export const timings: Record<string, number> = {};
@@ -106,7 +106,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(j.summary.vault.configure).toBe(0);
       expect(j.summary.vault.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });
       expect(j.summary.vault.seedWrites).toBe(0);
-      expect(j.summary.esoResources.changed).toBe(0);
+      expect(j.summary.deliveries.changed).toBe(0);
       // --preload: every image already in the node under the same ID, none loaded again.
       if (j.summary.preload) {
         expect(j.summary.preload.loaded).toEqual([]);

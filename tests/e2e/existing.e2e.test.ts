@@ -75,7 +75,7 @@ describe.skipIf(!!reason)(suite, () => {
     const d = json(e.vaultlab(['deploy', '--json']));
     expect(d.ok).toBe(true);
     expect(d.summary.vault.seedWrites).toBe(0);
-    expect(d.summary.esoResources.changed).toBe(0);
+    expect(d.summary.deliveries.changed).toBe(0);
     expect(await podFingerprints(e)).toEqual(before);
     const s = e.vaultlab(['status', '--json']);
     expect(s.code, s.stdout).toBe(0);

@@ -11,7 +11,7 @@ import { portForward } from '../../scripts/adapters/portforward.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { deployArgs, dockerCli, json, offline, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
 
-const STEPS = ['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary'];
+const STEPS = ['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary'];
 const timings: Record<string, number> = {};
 const timed = <T extends { code: number | null }>(what: string, fn: () => T): T => {
   const t0 = performance.now();
@@ -185,7 +185,7 @@ export function productionJourney(distribution: 'vault' | 'openbao'): void {
       expect(j.summary.vault.seedWrites).toBe(0);
       expect(j.summary.vault.writes).toBe(0);
       expect(j.summary.vault.replaced).toEqual([]);
-      expect(j.summary.esoResources.changed).toBe(0);
+      expect(j.summary.deliveries.changed).toBe(0);
       expect(j.summary.verify.every((c: any) => c.ok)).toBe(true);
       expect(await podFingerprints(e)).toEqual(before);
     });

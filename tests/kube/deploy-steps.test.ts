@@ -8,8 +8,8 @@ import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { esoManifests, applyWithRetry } from '../../scripts/steps/eso-resources.ts';
-import { checkSecret, esoIdentityClient } from '../../scripts/steps/verify.ts';
+import { resourceManifests } from '../../scripts/steps/deliveries.ts';
+import { applyWithRetry, checkSecret, esoIdentityClient } from '../../scripts/deliveries/eso/sync.ts';
 import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 
 describe('deploy steps on a real API server and OpenBao', () => {
@@ -32,7 +32,7 @@ describe('deploy steps on a real API server and OpenBao', () => {
   });
 
   it('applies the ESO resources of every namespace; a second deploy changes nothing', async () => {
-    const objects = esoManifests({ plan, options });
+    const objects = resourceManifests({ plan, options });
     const first = await applyWithRetry(kube, objects);
     expect(first.every((r) => r.action === 'created')).toBe(true);
     const second = await applyWithRetry(kube, objects);

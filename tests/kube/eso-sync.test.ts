@@ -9,8 +9,8 @@ import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { esoManifests } from '../../scripts/steps/eso-resources.ts';
-import { checkSecret } from '../../scripts/steps/verify.ts';
+import { resourceManifests } from '../../scripts/steps/deliveries.ts';
+import { checkSecret } from '../../scripts/deliveries/eso/sync.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../scripts/lifecycle/reset.ts';
 
 describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`, () => {
@@ -30,7 +30,7 @@ describe(`ESO ${ESO_CONTROLLER_VERSION} syncing OpenBao into Kubernetes Secrets`
     plan = buildPlan(loaded);
     vault = new VaultClient({ address: env.bao.address });
     await vaultUpForApi(vault, kube, plan, tempState(), loaded.passwords);
-    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
+    await kube.apply(resourceManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
     // ArgoCD's own key in the Secret it owns, which ESO must merge into, not replace.
     await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'server.owned-by-argocd': Buffer.from('keep').toString('base64') } }], { fieldManager: 'argocd' });
     controller = startEsoController(env.kubeServer.kubeconfigPath);

@@ -15,7 +15,7 @@ import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { checkTool } from '../../scripts/adapters/tools.ts';
 import { BUNDLED_CONFIG, PROJECT_ROOT, loadConfig } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { esoManifests } from '../../scripts/steps/eso-resources.ts';
+import { resourceManifests } from '../../scripts/steps/deliveries.ts';
 import { namespaceManifests, MANAGED_BY } from '../../scripts/plan/manifests.ts';
 import { OWNER_CONFIGMAP } from '../../scripts/steps/cluster.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
@@ -72,7 +72,7 @@ describe('lifecycle commands on a real API server and OpenBao', () => {
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: plan.vault.init.secretName, namespace: plan.vault.namespace, labels: { ...MANAGED_BY } }, data: { 'vault-init.json': Buffer.from(state.read('vault-init.json')!).toString('base64') } },
     ]);
-    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
+    await kube.apply(resourceManifests({ plan, options: { preload: false, skipSamples: false, timeoutMs: 1000 } }));
     await kube.apply(plan.namespaces.flatMap((ns) => namespaceManifests(plan, ns)).filter((o) => o.kind === 'Deployment'));
   });
   afterAll(async () => Promise.all([kubeServer?.stop(), bao?.stop()]));

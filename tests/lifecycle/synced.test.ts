@@ -24,7 +24,7 @@ import { buildPlan } from '../../scripts/plan/build.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
-import { esoManifests } from '../../scripts/steps/eso-resources.ts';
+import { resourceManifests } from '../../scripts/steps/deliveries.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../scripts/lifecycle/reset.ts';
 import { kubernetesAuthTarget, TOKEN_REVIEWER } from '../../scripts/steps/vault.ts';
 
@@ -94,7 +94,7 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     const v = new VaultClient({ address: bao.address });
     await vaultUp(v, plan, state, { passwords: loaded.passwords, configure: { kubernetes: { host: info.server, caPem: info.caPem!, reviewerJwt } } });
     v.close();
-    await kube.apply(esoManifests({ plan, options: { preload: false, skipSamples: true, timeoutMs: 1000 } }));
+    await kube.apply(resourceManifests({ plan, options: { preload: false, skipSamples: true, timeoutMs: 1000 } }));
     await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: 'argocd' }, data: { 'server.owned-by-argocd': Buffer.from('keep').toString('base64') } }], { fieldManager: 'argocd' });
     // ESO's Deployment as the chart names and labels it; its status as the deployment controller writes it.
     const labels = { 'app.kubernetes.io/name': 'external-secrets', 'app.kubernetes.io/instance': plan.eso.release };

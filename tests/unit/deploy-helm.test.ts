@@ -33,7 +33,7 @@ import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
-import { applyWithRetry, webhookNotReady } from '../../scripts/steps/eso-resources.ts';
+import { applyWithRetry, webhookNotReady } from '../../scripts/deliveries/eso/sync.ts';
 import { imagesOf } from '../../scripts/lifecycle/images.ts';
 import { esoImageValues } from '../../scripts/plan/images.ts';
 

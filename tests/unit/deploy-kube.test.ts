@@ -20,7 +20,7 @@ import { StateDir } from '../../scripts/lib/state.ts';
 import { Output } from '../../scripts/lib/output.ts';
 import { newDeployContext } from '../../scripts/steps/context.ts';
 import { cluster, CLUSTER_STATE, OWNER_CONFIGMAP } from '../../scripts/steps/cluster.ts';
-import { waitStoreReady } from '../../scripts/steps/eso-resources.ts';
+import { waitStoreReady } from '../../scripts/deliveries/eso/sync.ts';
 
 const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {} });
 const base = buildPlan(loaded);

@@ -23,7 +23,7 @@ import { DEPLOY_STEPS } from '../../scripts/steps/index.ts';
 import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
 import { OWNER_CONFIGMAP } from '../../scripts/steps/cluster.ts';
 import { TOKEN_REVIEWER } from '../../scripts/steps/vault.ts';
-import type { SecretCheck } from '../../scripts/steps/verify.ts';
+import type { SecretCheck } from '../../scripts/deliveries/eso/sync.ts';
 
 describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO_CONTROLLER_VERSION}`, () => {
   let kubeServer: KubeServer;
@@ -76,7 +76,7 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
       ['preflight', 'ok'],
       ['cluster', 'ok'],
       ['vault', 'ok'],
-      ['eso-resources', 'ok'],
+      ['deliveries', 'ok'],
       ['samples', 'skipped'],
       ['verify', 'ok'],
       ['summary', 'ok'],
@@ -108,7 +108,7 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
     expect(v.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });
     expect(v.seedWrites).toBe(0);
     expect(v.writes).toBe(0);
-    expect(ctx.summary.esoResources).toMatchObject({ changed: 0 });
+    expect(ctx.summary.deliveries).toMatchObject({ changed: 0 });
     expect((await kube.get<any>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP)).metadata.resourceVersion).toBe(marker);
     expect(await targets()).toEqual(before);
     expect((ctx.summary.verify as SecretCheck[]).every((c) => c.ok)).toBe(true);

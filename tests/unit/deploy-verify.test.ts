@@ -16,8 +16,9 @@ import { namespaceManifests, type KubeObject } from '../../scripts/plan/manifest
 import type { ExternalSecretPlan, NamespacePlan } from '../../scripts/plan/types.ts';
 import { Output } from '../../scripts/lib/output.ts';
 import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
-import { esoResources, waitStoreReady } from '../../scripts/steps/eso-resources.ts';
-import { verify, waitSynced, type SecretCheck } from '../../scripts/steps/verify.ts';
+import { deliveries } from '../../scripts/steps/deliveries.ts';
+import { waitStoreReady, waitSynced, type SecretCheck } from '../../scripts/deliveries/eso/sync.ts';
+import { verify } from '../../scripts/steps/verify.ts';
 import { summary, type Access } from '../../scripts/steps/summary.ts';
 
 const signal = new AbortController().signal;
@@ -57,10 +58,10 @@ describe(`deploy steps with ESO ${ESO_CONTROLLER_VERSION}, OpenBao and a real AP
       throw new Error(`${e.message}\ncontroller log:\n${logs().slice(-3000)}`);
     });
 
-  it('ESO resources step: applies everything, every SecretStore Ready; a second run changes nothing', async () => {
-    const first = await withLogs(esoResources.run(ctx, quiet, signal) as Promise<string>);
+  it('deliveries step: applies everything, every SecretStore Ready; a second run changes nothing', async () => {
+    const first = await withLogs(deliveries.run(ctx, quiet, signal) as Promise<string>);
     expect(first).toMatch(/^\d+ objects, \d+ changed; 4 SecretStore\(s\) Ready$/);
-    expect(await esoResources.run(ctx, quiet, signal)).toMatch(/, 0 changed; 4 SecretStore\(s\) Ready$/);
+    expect(await deliveries.run(ctx, quiet, signal)).toMatch(/, 0 changed; 4 SecretStore\(s\) Ready$/);
   });
 
   it('verify step: every ExternalSecret synced, keys exact and values equal to Vault by digest; summary lists them', async () => {

@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DEPLOY_STEPS } from '../../scripts/steps/index.ts';
 import { machineFindings, portFree } from '../../scripts/steps/preflight.ts';
-import { checkSecret, decodeEsoError, expectedKeys, sha256 } from '../../scripts/steps/verify.ts';
-import { esoManifests } from '../../scripts/steps/eso-resources.ts';
+import { checkSecret, decodeEsoError, expectedKeys } from '../../scripts/deliveries/eso/sync.ts';
+import { sha256 } from '../../scripts/lib/digest.ts';
+import { resourceManifests } from '../../scripts/steps/deliveries.ts';
 import { checkProfileSwitch } from '../../scripts/steps/cluster.ts';
 import { dockerInfo } from '../../scripts/adapters/docker.ts';
 import { parseVersion, versionAtLeast } from '../../scripts/adapters/tools.ts';
@@ -20,12 +21,12 @@ const options = { preload: false, skipSamples: false, timeoutMs: 1000 };
 
 describe('deploy pipeline', () => {
   it('runs its steps in the documented order', () => {
-    expect(DEPLOY_STEPS.map((s) => s.name)).toEqual(['preflight', 'cluster', 'install', 'vault', 'eso-resources', 'samples', 'verify', 'summary']);
+    expect(DEPLOY_STEPS.map((s) => s.name)).toEqual(['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary']);
     expect(new Set(DEPLOY_STEPS.map((s) => s.name)).size).toBe(DEPLOY_STEPS.length);
   });
 
   it('applies ESO resources in dependency order, sample workloads excluded', () => {
-    const kinds = esoManifests({ plan, options }).map((o) => o.kind);
+    const kinds = resourceManifests({ plan, options }).map((o) => o.kind);
     const firstOf = (k: string) => kinds.indexOf(k);
     expect(firstOf('Namespace')).toBe(0);
     expect(kinds.lastIndexOf('Namespace')).toBeLessThan(firstOf('ServiceAccount'));

@@ -1,0 +1,21 @@
+// Vault Agent Injector (vault-k8s, shipped in the Vault and OpenBao charts as injector.*): per app a
+// ServiceAccount named after it and a role injector-<app>-role; its pods are annotated, and the
+// injector's webhook adds a Vault Agent (init + sidecar) that renders files under /vault/secrets/.
+// No Kubernetes Secret exists.
+import type { Delivery } from '../types.ts';
+import { checkInjectorApp, injectorVaultAccess, planInjectorApp } from './plan.ts';
+import { injectorConsume, injectorManifests } from './render.ts';
+
+export const injector: Delivery<'injector'> = {
+  name: 'injector',
+  title: 'Vault Agent Injector (files under /vault/secrets/ rendered by an agent sidecar)',
+  secretFields: ['file_template'],
+  samples: ['vault-files'],
+  check: checkInjectorApp,
+  planApp: planInjectorApp,
+  vaultAccess: injectorVaultAccess,
+  manifests: injectorManifests,
+  consume: injectorConsume,
+  vaultChartValues: () => ({ injector: { enabled: true, replicas: 1 } }),
+  runtime: async () => (await import('./runtime.ts')).injectorRuntime,
+};

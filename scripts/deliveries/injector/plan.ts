@@ -1,0 +1,77 @@
+// Vault Agent Injector, pure side: config -> the files the agent renders, the app's role
+// (injector-<app>-role, bound to the ServiceAccount named after the app) and its policy.
+import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
+import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
+import { broadEsoPolicyHcl, policyHcl } from '../../plan/policies.ts';
+import { deliveryPolicyName, deliveryRoleName, type CheckContext, type InjectorAppPlan, type InjectorFilePlan, type PlanContext, type SecretDataPlan } from '../types.ts';
+
+export const SECRETS_DIR = '/vault/secrets';
+/** The projected ServiceAccount token (audience = the role's) the agent logs in with. */
+export const TOKEN_VOLUME = 'vault-token';
+
+const quote = (s: string) => JSON.stringify(s);
+
+/**
+ * vaultlab's default file: one "<secret_key>=<value>" line per data mapping, in order. Each value is
+ * read with `secret "<mount>/data/<path>"` (KV v2) and `index .Data.data "<key>"`, so keys with dots work.
+ */
+export function defaultTemplate(mount: string, data: SecretDataPlan[]): string {
+  return data.map((d) => `{{ with secret ${quote(`${mount}/data/${d.path}`)} }}${d.secretKey}={{ index .Data.data ${quote(d.key)} }}{{ end }}\n`).join('');
+}
+
+/**
+ * The config's file_template, run with the data mappings as its dot: "{{ .DB_PASSWORD }}", or
+ * {{ index . "db-password" }}. The values are collected first into a map (sprig's dict, which
+ * Vault Agent's template engine includes), then the file_template is rendered over it.
+ */
+export function customTemplate(mount: string, data: SecretDataPlan[], fileTemplate: string): string {
+  const collect = data.map((d) => `{{- with secret ${quote(`${mount}/data/${d.path}`)} }}{{ $_ := sprig_set $vaultlab ${quote(d.secretKey)} (index .Data.data ${quote(d.key)}) }}{{ end -}}\n`).join('');
+  return `{{- $vaultlab := sprig_dict -}}\n${collect}{{- with $vaultlab }}${fileTemplate}{{ end }}`;
+}
+
+/** The value vaultlab's default template renders, from Vault's values (for verify's digest). */
+export function expectedDefaultFile(data: SecretDataPlan[], value: (d: SecretDataPlan) => string): string {
+  return data.map((d) => `${d.secretKey}=${value(d)}\n`).join('');
+}
+
+export function planInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: PlanContext): InjectorAppPlan {
+  const mount = c.vault.kvMount;
+  const files: InjectorFilePlan[] = secrets.map((s) => {
+    const data = s.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key }));
+    return { name: s.name, file: `${SECRETS_DIR}/${s.name}`, data, template: s.file_template ? customTemplate(mount, data, s.file_template) : defaultTemplate(mount, data), fileTemplate: s.file_template };
+  });
+  return { delivery: 'injector', name: app.name, namespace: app.namespace, serviceAccount: app.name, role: deliveryRoleName('injector', app.name), sample: app.sample, files };
+}
+
+/** One role per app (its own ServiceAccount); demo: one broad read policy, production: injector-<ns>-policy reads only <kv_mount>/<ns>/*. */
+export function injectorVaultAccess(apps: InjectorAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
+  const mount = c.vault.kvMount;
+  const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
+  const policies: PolicyPlan[] = c.production
+    ? namespaces.map((ns) => ({ name: deliveryPolicyName('injector', ns), hcl: policyHcl(mount, ns) }))
+    : [{ name: deliveryPolicyName('injector'), hcl: broadEsoPolicyHcl(mount) }];
+  const roles: RolePlan[] = [...apps]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((a) => ({
+      name: a.role,
+      namespace: a.namespace,
+      serviceAccount: a.serviceAccount,
+      audience: c.vault.audience,
+      policies: [c.production ? deliveryPolicyName('injector', a.namespace) : deliveryPolicyName('injector')],
+      ttl: c.vault.tokenTtl,
+    }));
+  return { roles, policies };
+}
+
+/** Injector-only checks: the agent needs the in-cluster chart (it installs the webhook); file names are annotation suffixes. */
+export function checkInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: CheckContext): void {
+  if (c.config.vault.address !== undefined) {
+    c.error(['apps', c.appIndex, 'delivery'], 'delivery "injector" needs the in-cluster Vault chart (it installs the Agent Injector webhook), but vault.address points at an external Vault', 'Use delivery = "eso" with an external Vault, or remove vault.address.');
+  }
+  if (app.name === 'external-secrets') {
+    c.error(['apps', c.appIndex, 'name'], 'an injector app\'s ServiceAccount is named after it, and "external-secrets" is ESO\'s', 'Rename the app.');
+  }
+  secrets.forEach((s, i) => {
+    if (s.name.includes('.')) c.error(['apps', c.appIndex, c.secretsKey, i, 'name'], `"${s.name}" becomes the annotation vault.hashicorp.com/agent-inject-secret-${s.name} and the file ${SECRETS_DIR}/${s.name}: use a DNS label (no ".")`);
+  });
+}
