@@ -8,6 +8,9 @@ import { suggest } from '../lib/suggest.ts';
 
 type Where = (path: (string | number)[]) => string;
 
+/** Samples whose manifests hold a Deployment named after the app (stacks/samples; argocd's is only a Secret). */
+const SAMPLES_WITH_DEPLOYMENT: readonly string[] = ['env', 'files', 'registry', 'dashboard', 'vault-files'];
+
 export function crossCheck(config: Config, passwords: Record<string, string>, where: Where, warnings: string[]): ConfigError[] {
   const errors: ConfigError[] = [];
   const err = (path: (string | number)[], message: string, hint?: string) => errors.push(new ConfigError(where(path), message, hint));
@@ -127,6 +130,15 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
             `Move the secret under "${app.namespace}/", or use the demo profile.`);
         }
       });
+    });
+
+    // A rollout restart (VSO) restarts the app's Deployment: one vaultlab renders in the app's namespace.
+    entries.forEach((es, ei) => {
+      if (es.rollout_restart !== true || !delivery.secretFields.includes('rollout_restart')) return;
+      if (!SAMPLES_WITH_DEPLOYMENT.includes(app.sample)) {
+        err(['apps', ai, secretsKey, ei, 'rollout_restart'], `rollout_restart = true restarts Deployment ${app.namespace}/${app.name}, but app "${app.name}" has sample = "${app.sample}", which is not a Deployment of namespace "${app.namespace}"`,
+          `Give the app a sample with a Deployment (${SAMPLES_WITH_DEPLOYMENT.map((x) => `"${x}"`).join(', ')}), or set rollout_restart = false.`);
+      }
     });
 
     // What each bundled sample needs from its app, and whether it can consume this delivery.

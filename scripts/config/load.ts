@@ -252,9 +252,12 @@ function issueToError(issue: z.core.$ZodIssue, display: string, lines: Map<strin
     case 'invalid_type':
       allowed = found === 'nothing' ? `is required (${issue.expected})` : `must be ${issue.expected}`;
       break;
-    case 'invalid_value':
-      allowed = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_value': {
+      const value = valueAt(raw, path);
+      const guess = typeof value === 'string' ? suggest(value, issue.values.map(String)) : undefined;
+      allowed = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`;
       break;
+    }
     case 'too_small':
       allowed = issue.origin === 'array' ? `needs at least ${String(issue.minimum)} item(s)` : `must be at least ${String(issue.minimum)}`;
       break;
