@@ -5,7 +5,8 @@
 import { parseAllDocuments } from 'yaml';
 import type { Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
-import { esoValues, vaultValues } from '../plan/render.ts';
+import { vaultChartValues } from '../plan/render.ts';
+import { usedDeliveries } from '../deliveries/index.ts';
 import { helmTemplate } from '../adapters/helm.ts';
 import { dockerImageIds } from '../adapters/docker.ts';
 
@@ -46,21 +47,38 @@ export function imagesOf(objects: unknown[], component: string): Map<string, str
   return out;
 }
 
+/** The agent image an Agent Injector adds to pods (vault-k8s's AGENT_INJECT_VAULT_IMAGE): no pod spec names it until a pod is mutated. */
+export function injectedAgentImages(objects: unknown[], component: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const o of objects as KubeObject[]) {
+    for (const spec of podSpecs(o)) {
+      for (const c of (spec.containers ?? []) as { env?: { name: string; value?: string }[] }[]) {
+        const image = c.env?.find((e) => e.name === 'AGENT_INJECT_VAULT_IMAGE')?.value;
+        if (image) out.set(image, [`${component} agent (injected by ${o.kind}/${o.metadata?.name ?? '?'})`]);
+      }
+    }
+  }
+  return out;
+}
+
 const docs = (text: string): unknown[] => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
 
-/** The images the deploy runs, in a stable order (node, Vault, ESO, samples). Runs `helm template`. */
+/** The images the deploy runs, in a stable order (node, Vault and its injector's agent, the deliveries' charts, samples). Runs `helm template`. */
 export async function deployImages(plan: Plan): Promise<DeployImage[]> {
   const all = new Map<string, string[]>();
   const add = (m: Map<string, string[]>) => {
     for (const [image, users] of m) all.set(image, [...(all.get(image) ?? []), ...users]);
   };
   if (plan.cluster.provider === 'kind') all.set(plan.cluster.nodeImage, ['kind node']);
-  const [vault, eso] = await Promise.all([
-    plan.vault.external ? Promise.resolve('') : helmTemplate({ name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultValues(plan) }),
-    helmTemplate({ name: plan.eso.release, namespace: plan.eso.namespace, chart: plan.eso.chart, values: esoValues(plan) }),
+  const vaultChart = vaultChartValues(plan);
+  const releases = usedDeliveries(plan).flatMap((d) => (d.release ? [d.release(plan)] : []));
+  const [vault, ...charts] = await Promise.all([
+    vaultChart ? helmTemplate({ name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultChart }) : Promise.resolve(''),
+    ...releases.map((r) => helmTemplate({ name: r.release, namespace: r.namespace, chart: r.chart, values: r.values })),
   ]);
   add(imagesOf(docs(vault), plan.vault.distribution));
-  add(imagesOf(docs(eso), 'eso'));
+  add(injectedAgentImages(docs(vault), plan.vault.distribution));
+  releases.forEach((r, i) => add(imagesOf(docs(charts[i]!), r.title.toLowerCase())));
   add(imagesOf(allManifests(plan), 'sample'));
   return [...all].map(([image, usedBy]) => ({ image, usedBy }));
 }

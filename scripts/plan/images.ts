@@ -135,6 +135,11 @@ export function vaultImageValues(distribution: 'vault' | 'openbao', images: Imag
   };
 }
 
+/** An image as the Vault or OpenBao chart takes it ({repository, tag}, or {registry, repository, tag} for OpenBao). */
+export function vaultChartImage(distribution: 'vault' | 'openbao', ref: string): Record<string, string> {
+  return distribution === 'openbao' ? registryRepoTag(ref) : repoTag(ref);
+}
+
 /** Values for the ESO chart: one image for the controller, the webhook and the cert controller. */
 export function esoImageValues(images: ImagesPlan): Record<string, any> {
   const image = images.eso ? repoTag(images.eso) : images.mirror ? { repository: repoTag(mirrored(CHART_DEFAULTS.eso, images.mirror)).repository } : undefined;

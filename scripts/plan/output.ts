@@ -1,4 +1,5 @@
 // Writing, summarizing and diffing rendered artifacts.
+import { usedDeliveries } from '../deliveries/index.ts';
 import { mkdirSync, writeFileSync, renameSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Plan } from './types.ts';
@@ -46,15 +47,19 @@ export function summarize(plan: Plan, artifacts: Artifacts): string {
       : `Vault:   ${v.distribution} ${v.image.tag} (chart ${v.chart.chart} ${v.chart.version}) in "${v.namespace}", ${v.ha.enabled ? `HA Raft x${v.ha.replicas}` : 'standalone'}, TLS ${v.tls ? 'on' : 'off'}, ${v.init.shares} key share(s) / threshold ${v.init.threshold}`,
     `         engines ${v.engines.map((e) => `${e.path}/ (${e.type})`).join(', ')}; auth ${v.kubernetesAuth.mount}/ audience "${v.kubernetesAuth.audience}"`,
     `         policies ${v.policies.map((p) => p.name).join(', ')}${v.setupToken.enabled ? `, ${v.setupToken.policy.name}` : ''}; audit ${v.audit.enabled ? 'on' : 'off'}`,
-    `ESO:     chart ${plan.eso.chart.version} in "${plan.eso.namespace}"`,
+    `Deliveries: ${usedDeliveries(plan).map((d) => `${d.name} (${plan.apps.filter((a) => a.delivery === d.name).length} app(s)${d.name === 'eso' ? `, chart ${plan.eso.chart.version} in "${plan.eso.namespace}"` : d.name === 'injector' ? `, in the ${plan.vault.chart.chart} chart` : ''})`).join(', ')}`,
     `Seeding: ${plan.seeding.entries.length} key(s) in ${new Set(plan.seeding.entries.map((e) => e.path)).size} path(s) under ${plan.seeding.mount}/ ` +
       `(${plan.seeding.entries.filter((e) => e.source.type === 'literal').length} literal, ${plan.seeding.entries.filter((e) => e.source.type === 'random').length} random, ` +
       `${plan.seeding.entries.filter((e) => e.hash.type === 'bcrypt').length} bcrypt)`,
     'Namespaces:',
-    ...plan.namespaces.map(
-      (ns) =>
-        `  ${ns.name}: role ${ns.secretStore.role}; ExternalSecrets ${ns.externalSecrets.map((e) => `${e.name}->${e.target}`).join(', ') || '-'}; samples ${ns.samples.map((s) => `${s.app} (${s.kind})`).join(', ') || '-'}`,
-    ),
+    ...plan.namespaces.map((ns) => {
+      const parts = ns.deliveries.map((d) => {
+        if (d === 'eso') return `role ${ns.secretStore.role}; ExternalSecrets ${ns.externalSecrets.map((e) => `${e.name}->${e.target}`).join(', ') || '-'}`;
+        const apps = plan.apps.filter((a) => a.namespace === ns.name && a.delivery === d);
+        return `${d} ${apps.map((a) => `${a.name} (role ${a.role}${a.delivery === 'injector' ? `, files ${a.files.map((f) => f.file).join(', ')}` : ''})`).join(', ')}`;
+      });
+      return `  ${ns.name}: ${parts.join('; ')}; samples ${ns.samples.map((s) => `${s.app} (${s.kind})`).join(', ') || '-'}`;
+    }),
     `Artifacts: ${artifacts.size} (${[...new Set([...artifacts.keys()].map((k) => k.split('/')[0]))].join(', ')})`,
   ];
   return lines.join('\n');

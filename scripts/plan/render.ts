@@ -112,6 +112,31 @@ export function vaultValues(plan: Plan): Record<string, any> {
   return v.distribution === 'openbao' ? (rebase(values) as Record<string, any>) : values;
 }
 
+/**
+ * External Vault: the Vault chart installs only what rides in it (the Agent Injector), pointed at
+ * the external address: no server, no UI. Undefined when no used delivery needs the chart.
+ */
+export function injectorOnlyValues(plan: Plan): Record<string, any> | undefined {
+  const extras = usedDeliveries(plan).flatMap((d) => (d.vaultChartValues ? [d.vaultChartValues(plan)] : []));
+  if (extras.length === 0) return undefined;
+  const v = plan.vault;
+  const { server: _server, ...images } = vaultImageValues(v.distribution, plan.images);
+  let values: Record<string, any> = mergeValues(images, {
+    fullnameOverride: v.release,
+    global: { enabled: true, tlsDisable: !v.inClusterAddress.startsWith('https://') },
+    server: { enabled: false },
+    ui: { enabled: false },
+    injector: { externalVaultAddr: v.inClusterAddress },
+  });
+  for (const e of extras) values = mergeValues(values, e);
+  return values;
+}
+
+/** The Vault chart's values as deploy installs them: the server's, or (external Vault) only the injector's. */
+export function vaultChartValues(plan: Plan): Record<string, any> | undefined {
+  return plan.vault.external ? injectorOnlyValues(plan) : vaultValues(plan);
+}
+
 function rebase(node: unknown): unknown {
   if (typeof node === 'string') return node.replaceAll('/vault/', '/openbao/');
   if (Array.isArray(node)) return node.map(rebase);
@@ -159,7 +184,8 @@ export function renderArtifacts(plan: Plan): Artifacts {
   const files: [string, string][] = [];
   files.push(['plan.json', `${JSON.stringify(plan, null, 2)}\n`]);
   if (plan.cluster.provider === 'kind') files.push(['kind/cluster.yaml', HEADER + yaml(kindConfig(plan))]);
-  if (!plan.vault.external) files.push(['helm/vault-values.yaml', HEADER + yaml(vaultValues(plan))]);
+  const vaultChart = vaultChartValues(plan);
+  if (vaultChart) files.push(['helm/vault-values.yaml', HEADER + yaml(vaultChart)]);
   // Each used delivery's own chart (ESO's: helm/eso-values.yaml).
   for (const d of usedDeliveries(plan)) {
     const release = d.release?.(plan);

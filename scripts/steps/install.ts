@@ -4,7 +4,7 @@
 // A release already at this chart version with these values is left alone (no restart).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
-import { vaultValues, mergeValues } from '../plan/render.ts';
+import { vaultValues, mergeValues, injectorOnlyValues } from '../plan/render.ts';
 import { usedDeliveries } from '../deliveries/index.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -82,6 +82,17 @@ export const install: TaskStep<DeployContext> = {
           const r = await helmUpgradeInstall({ ...target, name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values });
           report(describe('Vault', r));
           return describe('Vault', r);
+        })(),
+      );
+    }
+    // An external Vault: the chart still brings what rides in it (the Agent Injector), without a server.
+    const injectorOnly = plan.vault.external ? injectorOnlyValues(plan) : undefined;
+    if (injectorOnly) {
+      jobs.push(
+        (async () => {
+          await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.vault.namespace } }]);
+          const r = await helmUpgradeInstall({ ...target, name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: injectorOnly });
+          return describe('Vault chart (Agent Injector only)', r);
         })(),
       );
     }

@@ -25,7 +25,7 @@ export const verify: TaskStep<DeployContext> = {
       if (apps.length === 0) continue;
       const mine = await (await d.runtime()).verify(ctx, apps as never[], report, signal);
       checks.push(...mine.map((c) => ({ ...c, delivery: c.delivery ?? d.name })));
-      counts.push(`${mine.length} ${WHAT[d.name]}`);
+      if (mine.length || d.name === 'eso') counts.push(`${mine.length} ${WHAT[d.name]}`);
     }
     if (!ctx.options.skipSamples) {
       for (const ns of plan.namespaces) {

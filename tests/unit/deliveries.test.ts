@@ -110,9 +110,9 @@ data = [{ secret_key = "DB_PASSWORD", path = "shop/db", key = "password" }]
     expect(errs[0]!.message).toMatch(/restarts Deployment shop\/shop, but app "shop" has sample = "none", which is not a Deployment of namespace "shop"/);
   });
 
-  it('the injector needs the in-cluster chart; entries with a "." in the name cannot be annotation suffixes', () => {
-    const errs = configErrors(`[vault]\naddress = "https://vault.example.com:8200"\n${injectorApp().replace('name = "db"', 'name = "db.env"')}`);
-    expect(errs.map((e) => e.where.replace(/:\d+:/, ':N:'))).toEqual(['config.toml:N: apps[0].delivery', 'config.toml:N: apps[0].secrets[0].name']);
+  it('entries with a "." in the name cannot be annotation suffixes', () => {
+    const errs = configErrors(injectorApp().replace('name = "db"', 'name = "db.env"'));
+    expect(errs.map((e) => e.where.replace(/:\d+:/, ':N:'))).toEqual(['config.toml:N: apps[0].secrets[0].name']);
   });
 
   it('both [[apps.secrets]] and [[apps.external_secrets]] on one app is an error', () => {
@@ -183,6 +183,16 @@ describe('injector plan', () => {
     expect(vaultValues(bundled).injector.enabled).toBe(false);
     const bao = plan(`[vault]\ndistribution = "openbao"\n${injectorApp()}`);
     expect(parseYaml(renderArtifacts(bao).get('helm/vault-values.yaml')!).injector).toMatchObject({ enabled: true });
+  });
+
+  it('an external Vault: the chart installs only the injector, pointed at it', () => {
+    const p = plan(`[vault]\naddress = "https://vault.example.com:8200"\n${injectorApp()}`);
+    const values = parseYaml(renderArtifacts(p).get('helm/vault-values.yaml')!);
+    expect(values).toMatchObject({ server: { enabled: false }, ui: { enabled: false }, global: { tlsDisable: false }, injector: { enabled: true, externalVaultAddr: 'https://vault.example.com:8200' } });
+    const annotations = (allManifests(p).find((o) => o.kind === 'Deployment') as any).spec.template.metadata.annotations;
+    expect(annotations['vault.hashicorp.com/service']).toBe('https://vault.example.com:8200');
+    const eso = plan(`[vault]\naddress = "https://vault.example.com:8200"\n${injectorApp().replace('delivery = "injector"\nsample = "vault-files"', 'sample = "env"')}`);
+    expect(renderArtifacts(eso).has('helm/vault-values.yaml')).toBe(false);
   });
 
   it('ESO and injector apps side by side: each namespace renders only its deliveries\' objects', () => {

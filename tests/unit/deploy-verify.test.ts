@@ -60,8 +60,8 @@ describe(`deploy steps with ESO ${ESO_CONTROLLER_VERSION}, OpenBao and a real AP
 
   it('deliveries step: applies everything, every SecretStore Ready; a second run changes nothing', async () => {
     const first = await withLogs(deliveries.run(ctx, quiet, signal) as Promise<string>);
-    expect(first).toMatch(/^\d+ objects, \d+ changed; 4 SecretStore\(s\) Ready$/);
-    expect(await deliveries.run(ctx, quiet, signal)).toMatch(/, 0 changed; 4 SecretStore\(s\) Ready$/);
+    expect(first).toMatch(/^\d+ objects, \d+ changed; 4 SecretStore\(s\) Ready; 1 injector app\(s\)$/);
+    expect(await deliveries.run(ctx, quiet, signal)).toMatch(/, 0 changed; 4 SecretStore\(s\) Ready; 1 injector app\(s\)$/);
   });
 
   it('verify step: every ExternalSecret synced, keys exact and values equal to Vault by digest; summary lists them', async () => {

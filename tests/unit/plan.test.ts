@@ -21,9 +21,9 @@ describe('plan', () => {
     expect(p.vault.ha).toEqual({ enabled: false, replicas: 1 });
     expect(p.vault.tls).toBe(false);
     expect(p.vault.init).toMatchObject({ shares: 1, threshold: 1, storeInCluster: true, secretName: 'vault-init-keys' });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy']);
-    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role']);
-    expect(p.vault.kubernetesAuth.roles.every((r) => r.audience === 'vault' && r.serviceAccount === 'external-secrets')).toBe(true);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy', 'injector-policy']);
+    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role', 'injector-reports-role']);
+    expect(p.vault.kubernetesAuth.roles.every((r) => r.audience === 'vault' && r.serviceAccount === (r.name.startsWith('eso-') ? 'external-secrets' : 'reports'))).toBe(true);
     expect(p.vault.hostAddress).toBe('http://127.0.0.1:8200');
     expect(p.vault.inClusterAddress).toBe('http://vault.vault.svc:8200');
   });
@@ -33,7 +33,7 @@ describe('plan', () => {
     expect(p.vault.tls).toBe(true);
     expect(p.vault.ha).toEqual({ enabled: true, replicas: 3 });
     expect(p.vault.init).toMatchObject({ shares: 5, threshold: 3, storeInCluster: false });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy']);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy', 'injector-reports-policy']);
     expect(p.vault.policies[0]!.hcl).toContain('path "secret/data/argocd/*"');
     expect(p.vault.policies[0]!.hcl).not.toContain('path "secret/data/*"');
     expect(p.vault.setupToken.enabled).toBe(true);
@@ -168,13 +168,13 @@ describe('rendered artifacts', () => {
     ]);
   });
 
-  it('demo Vault values: standalone, TLS off, NodePort, injector off, pinned image', () => {
+  it('demo Vault values: standalone, TLS off, NodePort, the injector on (an app uses it) with the server image as agent, pinned image', () => {
     const v = parseYaml(renderArtifacts(demo()).get('helm/vault-values.yaml')!);
     expect(v.global.tlsDisable).toBe(true);
     expect(v.server.standalone.enabled).toBe(true);
     expect(v.server.service).toEqual({ type: 'NodePort', nodePort: 30200 });
     expect(v.server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.4' });
-    expect(v.injector.enabled).toBe(false);
+    expect(v.injector).toEqual({ enabled: true, replicas: 1, agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' } });
   });
 
   it('production Vault values: HA Raft with a retry_join per replica, TLS, audit storage, no NodePort', () => {

@@ -3,6 +3,7 @@
 // injector's webhook adds a Vault Agent (init + sidecar) that renders files under /vault/secrets/.
 // No Kubernetes Secret exists.
 import type { Delivery } from '../types.ts';
+import { vaultChartImage } from '../../plan/images.ts';
 import { checkInjectorApp, injectorVaultAccess, planInjectorApp } from './plan.ts';
 import { injectorConsume, injectorManifests } from './render.ts';
 
@@ -16,6 +17,7 @@ export const injector: Delivery<'injector'> = {
   vaultAccess: injectorVaultAccess,
   manifests: injectorManifests,
   consume: injectorConsume,
-  vaultChartValues: () => ({ injector: { enabled: true, replicas: 1 } }),
+  // The agent runs the server's own image unless [images] agent says otherwise: one image fewer to pull.
+  vaultChartValues: (plan) => ({ injector: { enabled: true, replicas: 1, ...(plan.images.agent ? {} : { agentImage: vaultChartImage(plan.vault.distribution, plan.images.vault) }) } }),
   runtime: async () => (await import('./runtime.ts')).injectorRuntime,
 };

@@ -63,11 +63,8 @@ export function injectorVaultAccess(apps: InjectorAppPlan[], c: PlanContext): { 
   return { roles, policies };
 }
 
-/** Injector-only checks: the agent needs the in-cluster chart (it installs the webhook); file names are annotation suffixes. */
+/** Injector-only checks: the ServiceAccount name is the app's; file names are annotation suffixes. */
 export function checkInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: CheckContext): void {
-  if (c.config.vault.address !== undefined) {
-    c.error(['apps', c.appIndex, 'delivery'], 'delivery "injector" needs the in-cluster Vault chart (it installs the Agent Injector webhook), but vault.address points at an external Vault', 'Use delivery = "eso" with an external Vault, or remove vault.address.');
-  }
   if (app.name === 'external-secrets') {
     c.error(['apps', c.appIndex, 'name'], 'an injector app\'s ServiceAccount is named after it, and "external-secrets" is ESO\'s', 'Rename the app.');
   }

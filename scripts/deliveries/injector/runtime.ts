@@ -1,10 +1,33 @@
-// Vault Agent Injector at deploy and status time.
-import { need } from '../../steps/context.ts';
-import type { DeliveryRuntime, InjectorAppPlan } from '../types.ts';
+// Vault Agent Injector at deploy and status time. apply: each app's ServiceAccount, and (when
+// workloads follow) the injector's webhook answering, so no pod is created unmutated (the chart's
+// failurePolicy is Ignore). verify: in each app's pod the file the agent rendered, compared by
+// digest (sha256sum runs in the pod: the value never leaves it) with the file built from Vault's
+// values, read with the app's own identity. status: webhook registered, Service endpoints, agent
+// containers' errors decoded.
+import { need, type DeployContext } from '../../steps/context.ts';
+import type { DeliveryCheck, DeliveryRuntime, InjectorAppPlan } from '../types.ts';
 import type { Plan } from '../../plan/types.ts';
 import type { KubeObject } from '../../plan/objects.ts';
+import type { Check } from '../../lifecycle/status.ts';
+import type { Environment } from '../../lifecycle/connect.ts';
+import { guardPods, PodProblemError, type Kube } from '../../adapters/kube.ts';
+import type { VaultClient } from '../../adapters/vault.ts';
+import { VaultlabError } from '../../lib/errors.ts';
+import { sha256 } from '../../lib/digest.ts';
 import { injectorManifests } from './render.ts';
+import { expectedDefaultFile } from './plan.ts';
 import { validated } from '../../plan/validate.ts';
+
+export const AGENT_INIT = 'vault-agent-init';
+export const AGENT = 'vault-agent';
+
+/** The chart's names for the injector (fullnameOverride = the release). */
+export const injectorNames = (plan: Plan) => ({
+  deployment: `${plan.vault.release}-agent-injector`,
+  service: `${plan.vault.release}-agent-injector-svc`,
+  webhook: `${plan.vault.release}-agent-injector-cfg`,
+  selector: `app.kubernetes.io/name=${plan.vault.chart.chart}-agent-injector`,
+});
 
 export function injectorObjects(plan: Plan, apps: InjectorAppPlan[]): KubeObject[] {
   return plan.namespaces.flatMap((ns) => {
@@ -13,16 +36,167 @@ export function injectorObjects(plan: Plan, apps: InjectorAppPlan[]): KubeObject
   });
 }
 
+/**
+ * The agent's log (its init container's, mostly) turned into a cause and a fix. Vault's 403 on
+ * login is the common one: the role does not bind the pod's ServiceAccount or namespace, the
+ * token's audience is not the role's, or the policy does not cover the path.
+ */
+export function decodeAgentError(log: string, app: InjectorAppPlan, plan: Plan): { cause: string; fix: string } {
+  const role = plan.vault.kubernetesAuth.roles.find((r) => r.name === app.role);
+  const who = `role ${app.role} (ServiceAccount ${app.serviceAccount} in "${app.namespace}", policy ${role?.policies.join(', ') ?? '?'}, audience "${plan.vault.kubernetesAuth.audience}")`;
+  if (/invalid audience|aud\) claim/i.test(log)) return { cause: `Vault refused the agent's token audience for ${who}`, fix: 'Keep [vault.kubernetes_auth] audience as the pod\'s projected token has it (vaultlab renders both), then `vaultlab vault configure` and restart the pod.' };
+  if (/service account name not authorized|namespace not authorized/i.test(log)) return { cause: `Vault refused the agent's login: ${who} does not bind this pod's ServiceAccount or namespace`, fix: `Run \`vaultlab vault configure\` to restore role ${app.role}, and check the pod runs as ServiceAccount ${app.serviceAccount}.` };
+  if (/invalid role name|role .* not found/i.test(log)) return { cause: `Vault has no role ${app.role}`, fix: '`vaultlab vault configure` creates it.' };
+  if (/permission denied|\b403\b/i.test(log)) {
+    return { cause: `Vault refused the agent: ${who}`, fix: `Check that role ${app.role} binds ServiceAccount ${app.serviceAccount} in "${app.namespace}" with audience "${plan.vault.kubernetesAuth.audience}" and that its policy covers ${plan.vault.kvMount}/${app.namespace}/... (\`vaultlab vault configure\` repairs drift).` };
+  }
+  if (/x509|certificate|tls/i.test(log)) return { cause: `the agent does not trust Vault's certificate at ${plan.vault.inClusterAddress}`, fix: 'Check Secret vault-ca in the app\'s namespace (`vaultlab deploy` writes it).' };
+  if (/connection refused|no such host|i\/o timeout|dial tcp/i.test(log)) return { cause: `the agent cannot reach Vault at ${plan.vault.inClusterAddress}`, fix: 'Check `vaultlab status` (is Vault up and unsealed?), and NetworkPolicies.' };
+  if (/no secret exists|secret .* not found|missing/i.test(log)) return { cause: 'a path the template reads is not in Vault', fix: 'Run `vaultlab seed`, and check [[secrets]] against the app\'s data mappings.' };
+  return { cause: log.split('\n').slice(-3).join(' ').trim() || 'unknown', fix: `\`kubectl -n ${app.namespace} logs <pod> -c ${AGENT_INIT}\` shows the agent's log.` };
+}
+
+/** Runs a command in a container through the API server (pods/exec); stdout, never echoed. */
+export async function execInPod(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+  const { Writable } = await import('node:stream');
+  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+  const sink = (into: Buffer[]) => new Writable({ write(c, _e, cb) { into.push(Buffer.from(c)); cb(); } });
+  const exec = new kube.k8s.Exec(kube.kc);
+  const status = await new Promise<{ status?: string; message?: string }>((resolve, reject) => {
+    exec.exec(namespace, pod, container, command, sink(chunks.out), sink(chunks.err), null, false, (s) => resolve(s as never)).catch(reject);
+  });
+  return { stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8'), ok: status.status === 'Success' };
+}
+
+/** The app's identity: a token for its ServiceAccount, logged in as its role (what the agent does). */
+async function appIdentity(kube: Kube, plan: Plan, vault: VaultClient, app: InjectorAppPlan): Promise<VaultClient> {
+  const jwt = await kube.createServiceAccountToken(app.namespace, app.serviceAccount, [plan.vault.kubernetesAuth.audience], 600);
+  const r = await vault.post<any>(`auth/${plan.vault.kubernetesAuth.mount}/login`, { role: app.role, jwt }, { anonymous: true, retry: false });
+  return vault.withToken(r.data.auth.client_token);
+}
+
+const ready = (pod: any) => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
+
+/** One app's files: what its Ready pod holds against what Vault's values make. */
+export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan, pod: any, vault: VaultClient): Promise<DeliveryCheck[]> {
+  const containers: string[] = (pod.spec?.containers ?? []).map((c: any) => c.name);
+  const initContainers: string[] = (pod.spec?.initContainers ?? []).map((c: any) => c.name);
+  const appContainer = containers.find((c) => c !== AGENT) ?? containers[0]!;
+  const mutated = initContainers.includes(AGENT_INIT) || containers.includes(AGENT);
+  const asApp = mutated ? await appIdentity(kube, plan, vault, app) : undefined;
+  try {
+    const out: DeliveryCheck[] = [];
+    for (const f of app.files) {
+      const problems: string[] = [];
+      if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
+      else {
+        const r = await execInPod(kube, app.namespace, pod.metadata.name, appContainer, ['sha256sum', f.file]);
+        const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+        if (!r.ok || !digest) problems.push(`${f.file} is not in pod ${pod.metadata.name}${r.stderr ? ` (${r.stderr.trim().split('\n')[0]})` : ''}`);
+        else if (f.fileTemplate === undefined) {
+          const values = new Map<string, string | undefined>();
+          for (const d of f.data) {
+            if (!values.has(`${d.path}\u0000${d.key}`)) values.set(`${d.path}\u0000${d.key}`, (await asApp!.kvRead(plan.vault.kvMount, d.path))?.data[d.key]);
+          }
+          const missing = f.data.filter((d) => values.get(`${d.path}\u0000${d.key}`) === undefined);
+          if (missing.length) problems.push(`${missing.map((d) => `${d.path}:${d.key}`).join(', ')} not in Vault`);
+          else if (sha256(expectedDefaultFile(f.data, (d) => values.get(`${d.path}\u0000${d.key}`)!)) !== digest) problems.push(`${f.file} differs from Vault's values (digest mismatch: not re-rendered yet, or Vault moved on)`);
+        }
+        // A file_template's output cannot be rebuilt here: its presence is what is checked.
+      }
+      out.push({ namespace: app.namespace, target: `${app.name}:${f.file}`, ok: problems.length === 0, problems, delivery: 'injector', app: app.name });
+    }
+    return out;
+  } finally {
+    asApp?.close();
+  }
+}
+
 export const injectorRuntime: DeliveryRuntime<'injector'> = {
-  async apply(ctx, apps) {
+  async apply(ctx, apps, report) {
     const kube = need(ctx.kube, 'kube');
-    const results = await kube.apply(injectorObjects(ctx.plan, apps));
-    return { applied: results.length, changed: results.filter((r) => r.action !== 'unchanged').length, detail: `${apps.length} injector app ServiceAccount(s)` };
+    const { plan } = ctx;
+    const results = await kube.apply(injectorObjects(plan, apps));
+    // Pods created before the webhook answers are not mutated (failurePolicy Ignore): wait for it
+    // when workloads follow.
+    if (!ctx.options.skipSamples && apps.some((a) => a.sample !== 'none')) {
+      const n = injectorNames(plan);
+      report(`waiting for ${plan.vault.namespace}/${n.deployment} to be Available`);
+      await guardPods(kube, plan.vault.namespace, n.selector, (signal) => kube.waitForCondition('apps/v1', 'Deployment', plan.vault.namespace, n.deployment, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }));
+    }
+    return { applied: results.length, changed: results.filter((r) => r.action !== 'unchanged').length, detail: `${apps.length} injector app(s)` };
   },
-  async verify() {
-    return [];
+
+  async verify(ctx: DeployContext, apps, report) {
+    const kube = need(ctx.kube, 'kube');
+    const vault = need(ctx.vault, 'vault');
+    const { plan } = ctx;
+    const checks: DeliveryCheck[] = [];
+    // Files exist only in pods: --skip-samples (or sample = "none") leaves nothing to compare.
+    if (ctx.options.skipSamples) return checks;
+    for (const app of apps.filter((a) => a.sample !== 'none')) {
+      report(`${app.namespace}/${app.name}: files in the pod`);
+      const selector = `app.kubernetes.io/name=${app.name}`;
+      try {
+        await guardPods(kube, app.namespace, selector, (signal) => kube.waitForCondition('apps/v1', 'Deployment', app.namespace, app.name, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }));
+      } catch (err) {
+        if (err instanceof PodProblemError && err.problem.container.startsWith('vault-agent')) {
+          const d = decodeAgentError(err.message, app, plan);
+          throw new VaultlabError(`the Vault Agent in ${app.namespace}/${err.problem.pod} cannot render its files: ${d.cause}`, { hint: d.fix, cause: err });
+        }
+        throw err;
+      }
+      const pod = (await kube.list<any>('v1', 'Pod', app.namespace, selector)).find(ready);
+      if (!pod) throw new VaultlabError(`no Ready pod of ${app.namespace}/${app.name}`, { hint: `kubectl -n ${app.namespace} get pods -l ${selector}` });
+      checks.push(...(await checkAppFiles(kube, plan, app, pod, vault)));
+    }
+    return checks;
   },
-  async status() {
-    return [];
+
+  async status(env: Environment, apps) {
+    const { plan, kube } = env;
+    if (!kube) return [];
+    const n = injectorNames(plan);
+    const [webhook, endpoints, pods] = await Promise.all([
+      kube.get<any>('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, n.webhook).catch(() => undefined),
+      kube.get<any>('v1', 'Endpoints', plan.vault.namespace, n.service).catch(() => undefined),
+      Promise.all(apps.map(async (a) => [a, await kube.list<any>('v1', 'Pod', a.namespace, `app.kubernetes.io/name=${a.name}`).catch((): any[] => [])] as const)),
+    ]);
+    const checks: Check[] = [];
+    const hooks = webhook?.webhooks ?? [];
+    const caOk = hooks.every((h: any) => h.clientConfig?.caBundle);
+    checks.push({
+      name: 'injector webhook',
+      ok: !!webhook && hooks.length > 0 && caOk,
+      detail: !webhook ? `MutatingWebhookConfiguration ${n.webhook} is not registered` : !caOk ? `${n.webhook} has no caBundle yet (the injector sets it at start-up)` : `${n.webhook} registered (${hooks.map((h: any) => h.name).join(', ')}, failurePolicy ${hooks[0]?.failurePolicy ?? '?'})`,
+      ...(!webhook || !caOk ? { fix: `vaultlab deploy (the Vault chart installs the injector); kubectl -n ${plan.vault.namespace} logs deploy/${n.deployment}` } : {}),
+    });
+    const addresses = (endpoints?.subsets ?? []).flatMap((s: any) => s.addresses ?? []);
+    checks.push({
+      name: 'injector endpoints',
+      ok: addresses.length > 0,
+      detail: addresses.length ? `Service ${plan.vault.namespace}/${n.service}: ${addresses.length} ready endpoint(s)` : `Service ${plan.vault.namespace}/${n.service} has no ready endpoint: the webhook cannot answer, and new pods start without their agent`,
+      ...(addresses.length ? {} : { fix: `kubectl -n ${plan.vault.namespace} get pods -l ${n.selector}` }),
+    });
+    for (const [app, list] of pods) {
+      if (app.sample === 'none' || list.length === 0) continue;
+      for (const pod of list) {
+        const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+        const mutated = statuses.some((s: any) => s.name === AGENT_INIT || s.name === AGENT) || (pod.spec?.initContainers ?? []).some((c: any) => c.name === AGENT_INIT);
+        const failing = statuses.find((s: any) => (s.name === AGENT_INIT || s.name === AGENT) && (s.state?.terminated?.exitCode > 0 || s.lastState?.terminated?.exitCode > 0 || s.state?.waiting?.reason === 'CrashLoopBackOff'));
+        if (!mutated) {
+          checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: false, detail: 'no Vault Agent in the pod: it was created while the injector webhook did not answer', fix: `kubectl -n ${app.namespace} rollout restart deployment ${app.name}` });
+          continue;
+        }
+        if (!failing) {
+          checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: true, detail: `role ${app.role}; ${app.files.map((f) => f.file).join(', ')}` });
+          continue;
+        }
+        const log = await kube.core().readNamespacedPodLog({ name: pod.metadata.name, namespace: app.namespace, container: failing.name, tailLines: 20, previous: !failing.state?.terminated && !!failing.lastState?.terminated }).then(String).catch(() => '');
+        const d = decodeAgentError(log, app, plan);
+        checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: false, detail: `${failing.name} fails: ${d.cause}`, fix: d.fix });
+      }
+    }
+    return checks;
   },
 };
