@@ -4,6 +4,7 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { DELIVERY_NAMES } from '../deliveries/types.ts';
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
 
@@ -42,10 +43,12 @@ export function durationSeconds(d: string): number {
 }
 
 const sameSet = (a: unknown, b: string[]) => Array.isArray(a) && a.length === b.length && [...a].map(String).sort().join('\u0000') === [...b].sort().join('\u0000');
-// What --prune may delete: the ESO policies and roles vaultlab names. Never vaultlab-setup (a
-// live setup token depends on it) and never anything else.
-const VAULTLAB_POLICY = /^(eso-policy|eso-[a-z0-9-]+-policy)$/;
-const VAULTLAB_ROLE = /^eso-[a-z0-9-]+-role$/;
+// What --prune may delete: the policies and roles vaultlab names for its deliveries
+// (eso-policy, eso-<ns>-policy, injector-<app>-role, ...). Never vaultlab-setup (a live setup
+// token depends on it) and never anything else.
+const DELIVERY_PREFIX = `(${DELIVERY_NAMES.join('|')})`;
+const VAULTLAB_POLICY = new RegExp(`^${DELIVERY_PREFIX}(-[a-z0-9-]+)?-policy$`);
+const VAULTLAB_ROLE = new RegExp(`^${DELIVERY_PREFIX}-[a-z0-9-]+-role$`);
 
 /** The policies a plan manages: the ESO policies, plus the setup policy in production. */
 export function managedPolicies(plan: Plan): PolicyPlan[] {

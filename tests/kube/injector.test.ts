@@ -21,7 +21,9 @@ import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { allManifests } from '../../scripts/plan/manifests.ts';
 import { certPem, issueCertificate, keyPem, newKey } from '../../scripts/tls/x509.ts';
-import { AGENT, AGENT_INIT } from '../../scripts/deliveries/injector/runtime.ts';
+import { AGENT, AGENT_INIT, injectorRuntime } from '../../scripts/deliveries/injector/runtime.ts';
+import { appsOf } from '../../scripts/deliveries/index.ts';
+import type { Environment } from '../../scripts/lifecycle/connect.ts';
 
 const CONFIG = `
 [[secrets]]
@@ -188,6 +190,14 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
     const config = JSON.parse(Buffer.from(init.env.find((e: any) => e.name === 'VAULT_CONFIG').value, 'base64').toString('utf8'));
     expect(config.vault).toMatchObject({ address: 'https://vault.vault.svc:8200', ca_cert: '/vault/tls/ca.crt' });
     expect(config.auto_auth.method.config.role).toBe('injector-shop-role');
+  });
+
+  it('status: the webhook registered with its CA, no endpoints (no Service in front of this out-of-cluster webhook), the pod\'s agent injected', async () => {
+    const checks = await injectorRuntime.status({ plan, kube } as unknown as Environment, appsOf(plan.apps, 'injector'));
+    const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
+    expect(byName['injector webhook']).toMatchObject({ ok: true, detail: 'vault-agent-injector-cfg registered (vault.hashicorp.com, failurePolicy Fail)' });
+    expect(byName['injector endpoints']).toMatchObject({ ok: false, detail: expect.stringMatching(/^Service vault\/vault-agent-injector-svc has no ready endpoint/) });
+    expect(byName['agent shop/shop-test']).toMatchObject({ ok: true, detail: 'role injector-shop-role; /vault/secrets/db, /vault/secrets/api' });
   });
 
   it('a namespace that is not a Vault client is left alone (the webhook selects by vaultlab\'s label)', async () => {

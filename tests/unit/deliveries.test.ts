@@ -10,6 +10,7 @@ import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { allManifests } from '../../scripts/plan/manifests.ts';
 import { DELIVERIES } from '../../scripts/deliveries/index.ts';
 import { DELIVERY_NAMES } from '../../scripts/deliveries/types.ts';
+import { decodeAgentError } from '../../scripts/deliveries/injector/runtime.ts';
 
 function configErrors(text: string, profile?: string): ConfigError[] {
   try {
@@ -212,5 +213,22 @@ data = [{ secret_key = "TOKEN", path = "web/api", key = "token" }]
     expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-web-role', 'injector-shop-role']);
     const kinds = allManifests(p).map((o) => `${o.metadata.namespace ?? o.metadata.name}:${o.kind}`);
     expect(kinds).toEqual(['shop:Namespace', 'shop:ServiceAccount', 'shop:Deployment', 'web:Namespace', 'web:ServiceAccount', 'web:SecretStore', 'web:ExternalSecret', 'web:Deployment']);
+  });
+});
+
+describe("the agent's errors, decoded", () => {
+  const p = buildPlan(loadConfigText(injectorApp(), 'config.toml', { env: {} }));
+  const app = p.apps[0]! as Extract<(typeof p.apps)[number], { delivery: 'injector' }>;
+  it('permission denied names the role, its ServiceAccount, namespace, policy and audience', () => {
+    const d = decodeAgentError('[ERROR] agent.auth.handler: error authenticating: error="Error making API request.\n\nURL: PUT http://vault.vault.svc:8200/v1/auth/kubernetes/login\nCode: 403. Errors:\n\n* permission denied"', app, p);
+    expect(d.cause).toBe('Vault refused the agent: role injector-shop-role (ServiceAccount shop in "shop", policy injector-policy, audience "vault")');
+    expect(d.fix).toMatch(/vault configure/);
+  });
+  it('an audience, a binding, a missing role, TLS and reachability each get their own cause', () => {
+    expect(decodeAgentError('Code: 403. Errors: * invalid audience (aud) claim', app, p).cause).toMatch(/audience/);
+    expect(decodeAgentError('* service account name not authorized', app, p).cause).toMatch(/does not bind this pod's ServiceAccount/);
+    expect(decodeAgentError('* invalid role name "injector-shop-role"', app, p).cause).toBe('Vault has no role injector-shop-role');
+    expect(decodeAgentError('x509: certificate signed by unknown authority', app, p).cause).toMatch(/does not trust Vault's certificate/);
+    expect(decodeAgentError('dial tcp 10.96.0.1:8200: connect: connection refused', app, p).cause).toMatch(/cannot reach Vault at http:\/\/vault.vault.svc:8200/);
   });
 });
