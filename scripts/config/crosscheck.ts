@@ -3,6 +3,7 @@
 import type { Config } from './schema.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
+import { crossCheckKubernetesRoles } from './kubernetes-roles.ts';
 
 type Where = (path: (string | number)[]) => string;
 
@@ -138,6 +139,7 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
     }
   });
 
+  errors.push(...crossCheckKubernetesRoles(config, where));
   if (config.apps.filter((a) => a.enabled).length === 0) warnings.push('no enabled [[apps]]: Vault and ESO will be installed, but nothing consumes a secret');
   return errors;
 }

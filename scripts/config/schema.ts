@@ -1,6 +1,7 @@
 // The config.toml model. Every table is strict: an unknown key is an error with a
 // "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
 import { z } from 'zod';
+import { kubernetesRoles } from './kubernetes-roles.ts';
 
 const dnsLabel = z
   .string()
@@ -204,6 +205,7 @@ export const configSchema = z.strictObject({
   passwords: z.record(passwordName, z.string()).default({}),
   secrets: z.array(secretEntry).default([]),
   apps: z.array(appSection).default([]),
+  kubernetes_roles: kubernetesRoles,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,7 +13,8 @@ import type {
   SeedEntry,
   VaultPlan,
 } from './types.ts';
-import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl } from './policies.ts';
+import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl } from './policies.ts';
+import { buildKubernetesSecrets, credsGrants, kubernetesSecretsEngine } from './kubernetes-secrets.ts';
 import { buildImages } from './images.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
@@ -156,10 +157,13 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
         return { path: 'transit', type: 'transit', options: {}, description: 'vaultlab: encryption as a service' };
     }
   });
+  const k8s = buildKubernetesSecrets(config);
+  if (k8s) engines.push(kubernetesSecretsEngine(k8s));
+  const k8sCreds = (ns: string | undefined) => (k8s ? kubernetesCredsHcl(k8s.mount, credsGrants(k8s, ns)) : '');
 
   const policies: PolicyPlan[] = production
-    ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) }))
-    : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) }];
+    ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) + k8sCreds(ns) }))
+    : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) + k8sCreds(undefined) }];
   const roles: RolePlan[] = namespaces.map((ns) => ({
     name: roleName(ns),
     namespace: ns,
@@ -199,8 +203,9 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
     audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
-    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) } },
+    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') } },
     networkPolicy: production && config.production.network_policy,
+    kubernetesSecrets: k8s,
   };
 }
 

@@ -10,6 +10,11 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { VAULT_RBAC_NAME, vaultClusterRules, vaultNamespaceRules } from './kubernetes-secrets.ts';
 import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret';
 import { SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1/SecretStore';
 import type { NamespacePlan, Plan, SamplePlan, ExternalSecretPlan } from './types.ts';
@@ -61,6 +66,7 @@ export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] 
       `SecretStore ${ns.name}/${store.name}`,
     ),
   );
+  out.push(...kubernetesSecretsRbac(plan, ns.name));
   for (const es of ns.externalSecrets) out.push(externalSecretManifest(ns, es, labels));
   for (const sample of ns.samples) out.push(...sampleManifests(plan, ns, sample));
   return out;
@@ -194,6 +200,58 @@ export function vaultNetworkPolicy(plan: Plan): KubeObject {
     }),
     'NetworkPolicy vault-allow-clients',
   );
+}
+
+/**
+ * [[kubernetes_roles]]: what Vault's ServiceAccount may do in one app namespace for the secrets
+ * engine, a Role and its RoleBinding; nothing when no role allows the namespace.
+ */
+export function kubernetesSecretsRbac(plan: Plan, ns: string): KubeObject[] {
+  const ks = plan.vault.kubernetesSecrets;
+  const rules = ks ? vaultNamespaceRules(ks, ns) : [];
+  if (!ks || rules.length === 0) return [];
+  const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
+  const subject = { kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace };
+  return [
+    checked(new Role({ metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels }, rules }), `Role ${ns}/${VAULT_RBAC_NAME}`),
+    checked(
+      new RoleBinding({
+        metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: VAULT_RBAC_NAME },
+        subjects: [subject],
+      }),
+      `RoleBinding ${ns}/${VAULT_RBAC_NAME}`,
+    ),
+  ];
+}
+
+/**
+ * Cluster-scoped objects of the secrets engine: an external Vault's own ServiceAccount, and (demo
+ * only: generated ClusterRoles, cluster-wide bindings) a ClusterRole and its binding.
+ */
+export function kubernetesSecretsClusterManifests(plan: Plan): KubeObject[] {
+  const ks = plan.vault.kubernetesSecrets;
+  if (!ks) return [];
+  const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
+  const out: KubeObject[] = [];
+  if (plan.vault.external) {
+    out.push(checked(new ServiceAccount({ metadata: { name: ks.identity.serviceAccount, namespace: ks.identity.namespace, labels } }), `ServiceAccount ${ks.identity.namespace}/${ks.identity.serviceAccount}`));
+  }
+  const rules = vaultClusterRules(ks);
+  if (rules.length) {
+    out.push(
+      checked(new ClusterRole({ metadata: { name: VAULT_RBAC_NAME, labels }, rules }), `ClusterRole ${VAULT_RBAC_NAME}`),
+      checked(
+        new ClusterRoleBinding({
+          metadata: { name: VAULT_RBAC_NAME, labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: VAULT_RBAC_NAME },
+          subjects: [{ kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace }],
+        }),
+        `ClusterRoleBinding ${VAULT_RBAC_NAME}`,
+      ),
+    );
+  }
+  return out;
 }
 
 export function allManifests(plan: Plan): KubeObject[] {

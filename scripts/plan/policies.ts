@@ -55,3 +55,27 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
     block('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
   ].join('\n');
 }
+
+/**
+ * Kubernetes ServiceAccount tokens: `update` on exactly the namespace's own
+ * <mount>/creds/<role> paths, and only for its own namespace (allowed_parameters; any other
+ * parameter, audiences included, is refused). Empty when no role is granted.
+ */
+export function kubernetesCredsHcl(mount: string, grants: { role: string; namespaces: string[]; clusterWide: boolean }[]): string {
+  return grants
+    .map((g) => {
+      const params = [
+        `    "kubernetes_namespace" = [${g.namespaces.map((n) => `"${n}"`).join(', ')}]`,
+        '    "ttl" = []',
+        ...(g.clusterWide ? ['    "cluster_role_binding" = []'] : []),
+      ];
+      return `\npath "${mount}/creds/${g.role}" {\n  capabilities = ["update"]\n  allowed_parameters = {\n${params.join('\n')}\n  }\n}\n`;
+    })
+    .join('');
+}
+
+/** production setup token: manage the Kubernetes secrets engine's config and roles (never issue credentials). */
+export function kubernetesSetupHcl(mount: string): string {
+  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete'])].join('\n');
+}

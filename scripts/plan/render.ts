@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { Plan } from './types.ts';
-import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
+import { allManifests, kubernetesSecretsClusterManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
 import { esoImageValues, vaultImageValues } from './images.ts';
@@ -193,5 +193,7 @@ export function renderArtifacts(plan: Plan): Artifacts {
   }
   if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') files.push([`manifests/${plan.vault.namespace}-tls-cert-manager.yaml`, HEADER + yamlDocs(certManagerManifests(plan))]);
   if (plan.vault.networkPolicy) files.push([`manifests/${plan.vault.namespace}-network-policy.yaml`, HEADER + yamlDocs([vaultNetworkPolicy(plan)])]);
+  const k8sCluster = kubernetesSecretsClusterManifests(plan);
+  if (k8sCluster.length) files.push(['manifests/vault-kubernetes-secrets.yaml', HEADER + yamlDocs(k8sCluster)]);
   return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

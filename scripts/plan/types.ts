@@ -50,7 +50,7 @@ export interface HelmChart {
 
 export interface EnginePlan {
   path: string;
-  type: 'kv' | 'database' | 'transit';
+  type: 'kv' | 'database' | 'transit' | 'kubernetes';
   options: Record<string, string>;
   description: string;
 }
@@ -104,6 +104,43 @@ export interface VaultPlan {
   /** production: a limited token for day-2 runs; the root token is revoked. */
   setupToken: { enabled: boolean; policy: PolicyPlan };
   networkPolicy: boolean;
+  /** Vault's `kubernetes` secrets engine: short-lived ServiceAccount tokens ([[kubernetes_roles]]). */
+  kubernetesSecrets: KubernetesSecretsPlan | undefined;
+}
+
+/** One RBAC rule, as the API spells it. */
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+export interface KubernetesRolePlan {
+  /** Vault role kubernetes/roles/<name>; credentials at kubernetes/creds/<name>. */
+  name: string;
+  namespaces: string[];
+  /** service-account: tokens for an existing account; rules / cluster-role: a generated account and binding per lease. */
+  mode: 'service-account' | 'rules' | 'cluster-role';
+  serviceAccount: string | undefined;
+  /** rules: the generated Role's (or ClusterRole's) rules. */
+  rules: RbacRule[];
+  /** cluster-role: the existing ClusterRole bound per lease. */
+  clusterRole: string | undefined;
+  /** What the generated binding refers to: a generated Role, or a ClusterRole (generated or existing). */
+  roleType: 'Role' | 'ClusterRole';
+  /** Leases bind with a ClusterRoleBinding (demo only). */
+  clusterWide: boolean;
+  tokenTtl: string;
+  tokenMaxTtl: string;
+  audiences: string[];
+}
+
+export interface KubernetesSecretsPlan {
+  mount: string;
+  /** The account whose token Vault uses for these API calls: its own pod's, or (external Vault) vaultlab's. */
+  identity: { namespace: string; serviceAccount: string };
+  roles: KubernetesRolePlan[];
 }
 
 export interface EsoPlan {

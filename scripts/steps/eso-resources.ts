@@ -3,7 +3,7 @@
 // retried with backoff, not failed.
 import { currentSignal, type TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
-import { namespaceManifests, type KubeObject } from '../plan/manifests.ts';
+import { kubernetesSecretsClusterManifests, namespaceManifests, type KubeObject } from '../plan/manifests.ts';
 import { caSecretsFromPem } from '../tls/certs.ts';
 import { vaultCaPem } from './install.ts';
 import type { Kube, ApplyResult } from '../adapters/kube.ts';
@@ -20,7 +20,7 @@ const ORDER = ['Namespace', 'ServiceAccount', 'Secret', 'SecretStore', 'External
  * --skip-samples or not: without them their ExternalSecret never syncs.
  */
 export function esoManifests(ctx: Pick<DeployContext, 'plan' | 'options'>): KubeObject[] {
-  const all = ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns));
+  const all = [...kubernetesSecretsClusterManifests(ctx.plan), ...ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns))];
   return all
     .filter((o) => !SAMPLE_KINDS.has(o.kind))
     .sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));

@@ -4,11 +4,12 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { configureKubernetesSecrets, type KubernetesSecretsTarget } from './kubernetes-secrets.ts';
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
 
 export interface ConfigureItem {
-  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role';
+  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role';
   name: string;
   action: Action;
   detail?: string;
@@ -28,6 +29,8 @@ export interface ConfigureOptions {
   kubernetes?: KubernetesAuthTarget | undefined;
   /** Where the file audit device writes (default: the plan's path, on the chart's audit volume). */
   auditPath?: string | undefined;
+  /** The Kubernetes secrets engine's API access ([[kubernetes_roles]]); host and CA default to `kubernetes`'s. */
+  kubernetesSecrets?: KubernetesSecretsTarget | undefined;
   /** Delete vaultlab-named policies and roles the plan no longer has. */
   prune?: boolean;
 }
@@ -170,6 +173,9 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
       items.push({ kind: 'role', name: role.name, action: cur ? 'updated' : 'created' });
     }
   }
+
+  // 6b. The Kubernetes secrets engine's config and roles ([[kubernetes_roles]]; prunes its own).
+  items.push(...(await configureKubernetesSecrets(client, plan, opts)));
 
   // 7. Prune what vaultlab created earlier and the config no longer has.
   if (opts.prune) {
