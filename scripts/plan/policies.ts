@@ -74,8 +74,11 @@ export function kubernetesCredsHcl(mount: string, grants: { role: string; namesp
     .join('');
 }
 
-/** production setup token: manage the Kubernetes secrets engine's config and roles (never issue credentials). */
+/**
+ * production setup token: manage the Kubernetes secrets engine's config and roles, and end its
+ * leases (`vaultlab creds --revoke`); never issue credentials.
+ */
 export function kubernetesSetupHcl(mount: string): string {
   const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
-  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete'])].join('\n');
+  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update'])].join('\n');
 }

@@ -71,5 +71,5 @@ export async function issueKubernetesToken(client: VaultClient, opts: IssueOptio
  * expires: Kubernetes has no way to revoke a single TokenRequest token.
  */
 export async function revokeKubernetesLease(client: VaultClient, leaseId: string): Promise<void> {
-  await client.put('sys/leases/revoke', { lease_id: leaseId }, { retry: false });
+  await client.put(`sys/leases/revoke/${leaseId}`, {}, { retry: false });
 }
