@@ -60,7 +60,7 @@ export const install: TaskStep<DeployContext> = {
   title: 'Install Vault and External Secrets Operator (Helm)',
   async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
-    const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext };
+    const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext, kube };
     const { plan } = ctx;
     const esoValues = parseYaml(renderArtifacts(plan).get('helm/eso-values.yaml')!) as Record<string, unknown>;
     const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
