@@ -6,7 +6,7 @@ import type * as K8s from '@kubernetes/client-node';
 import { VaultlabError } from '../lib/errors.ts';
 import { currentSignal } from '../lib/tasks.ts';
 import { pool } from '../lib/pool.ts';
-import { applyIsNoop } from './ssa-noop.ts';
+import { applyChangedNothing, applyIsNoop } from './ssa-noop.ts';
 import type { KubeObject } from '../plan/manifests.ts';
 
 /** Objects of one kind applied at once (a re-deploy's no-op patches; the API server takes them in parallel). */
@@ -187,7 +187,7 @@ export class Kube {
     } catch (err) {
       throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
     }
-    const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
+    const action: ApplyAction = !before ? 'created' : applyChangedNothing(obj, before, after, fieldManager) ? 'unchanged' : 'configured';
     return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action };
   }
 

@@ -63,15 +63,47 @@ function sameFields(fs: FieldSet, desired: Json, live: Json | undefined): boolea
   return keys.length === 0; // a scalar is a leaf
 }
 
-/** True when applying `desired` as `fieldManager` onto `live` provably changes nothing. */
-export function applyIsNoop(desired: KubeObject, live: any, fieldManager: string): boolean {
-  if (!isObject(live) || !isObject(live.metadata)) return false;
+/** M's one Apply entry in L's managedFields (no subresource), or undefined when there is not exactly one. */
+function ownEntry(live: any, fieldManager: string): any {
+  if (!isObject(live) || !isObject(live.metadata)) return undefined;
   const mine = ((live.metadata.managedFields ?? []) as any[]).filter((e) => e?.manager === fieldManager && !e.subresource);
-  if (mine.length !== 1 || mine[0].operation !== 'Apply' || mine[0].apiVersion !== desired.apiVersion || mine[0].fieldsType !== 'FieldsV1' || !isObject(mine[0].fieldsV1)) return false;
-  if (live.apiVersion !== desired.apiVersion || live.kind !== desired.kind) return false;
-  // apiVersion, kind, metadata.name and .namespace identify the object; they are not in field sets.
+  return mine.length === 1 && mine[0].operation === 'Apply' && mine[0].fieldsType === 'FieldsV1' && isObject(mine[0].fieldsV1) ? mine[0] : undefined;
+}
+
+/** D without what identifies the object (apiVersion, kind, metadata.name and .namespace are not in field sets). */
+function appliedBody(desired: KubeObject): Record<string, Json> {
   const { apiVersion: _a, kind: _k, metadata, ...rest } = desired as unknown as { apiVersion: string; kind: string; metadata: Record<string, Json> } & Record<string, Json>;
   const { name: _n, namespace: _ns, ...meta } = metadata;
-  const body: Record<string, Json> = { ...rest, ...(Object.keys(meta).length ? { metadata: meta } : {}) };
-  return holds(body, live as Json) && sameFields(mine[0].fieldsV1 as FieldSet, body, live as Json);
+  return { ...rest, ...(Object.keys(meta).length ? { metadata: meta } : {}) };
+}
+
+/** True when applying `desired` as `fieldManager` onto `live` provably changes nothing. */
+export function applyIsNoop(desired: KubeObject, live: any, fieldManager: string): boolean {
+  const mine = ownEntry(live, fieldManager);
+  if (!mine || mine.apiVersion !== desired.apiVersion) return false;
+  if (live.apiVersion !== desired.apiVersion || live.kind !== desired.kind) return false;
+  const body = appliedBody(desired);
+  return holds(body, live as Json) && sameFields(mine.fieldsV1 as FieldSet, body, live as Json);
+}
+
+/**
+ * After an apply that was sent: did it change the object? The resourceVersion alone cannot say:
+ * a controller writing the object's status between the GET and the PATCH (ESO does, each time it
+ * syncs an ExternalSecret) moves it too. So also unchanged when M's field set is the same before
+ * and after and the object is, but for its status and the API server's bookkeeping
+ * (resourceVersion, managedFields; M's entry time moves on applies of atomic lists the server
+ * defaults into, with no value changed).
+ */
+export function applyChangedNothing(desired: KubeObject, before: any, after: any, fieldManager: string): boolean {
+  if (!isObject(before) || !isObject(after) || !isObject(before.metadata) || !isObject(after.metadata)) return false;
+  if (before.metadata.resourceVersion === after.metadata.resourceVersion) return true;
+  const was = ownEntry(before, fieldManager);
+  const is = ownEntry(after, fieldManager);
+  if (!was || !is || was.apiVersion !== desired.apiVersion || is.apiVersion !== desired.apiVersion || canonical(was.fieldsV1) !== canonical(is.fieldsV1)) return false;
+  const content = (o: any): string => {
+    const { status: _s, metadata, ...rest } = o;
+    const { resourceVersion: _rv, managedFields: _mf, ...meta } = metadata;
+    return canonical({ ...rest, metadata: meta });
+  };
+  return content(before) === content(after);
 }

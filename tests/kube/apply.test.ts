@@ -8,7 +8,7 @@ import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
-import { applyIsNoop } from '../../scripts/adapters/ssa-noop.ts';
+import { applyChangedNothing, applyIsNoop } from '../../scripts/adapters/ssa-noop.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
@@ -165,6 +165,39 @@ describe('Kubernetes adapter on a real API server', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a status a controller writes between the read and the apply is not counted as the apply\'s change; a changed value is', async () => {
+    const objects = plan.namespaces.flatMap((ns) => namespaceManifests(plan, ns));
+    const es = objects.filter((o) => o.kind === 'ExternalSecret').at(-1)! as any;
+    await kube.apply([es]);
+    const at = () => kube.getJson(es.apiVersion, es.kind, es.metadata.namespace, es.metadata.name);
+    const before = await at();
+    // What ESO does after each sync: a status write, through the status subresource.
+    const { request } = await import('node:https');
+    const url = new URL(`${server.host}/apis/external-secrets.io/v1/namespaces/${es.metadata.namespace}/externalsecrets/${es.metadata.name}/status`);
+    const code = await new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'PATCH', ca: server.caPem, headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/merge-patch+json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ status: { refreshTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), syncedResourceVersion: '1-abc' } }));
+    });
+    expect(code).toBe(200);
+    await kube.apply([es]);
+    const after = await at();
+    expect(after.metadata.resourceVersion).not.toBe(before.metadata.resourceVersion);
+    expect(applyChangedNothing(es, before, after, 'vaultlab')).toBe(true);
+    // vaultlab's own change: configured, whatever else moved.
+    const changed = { ...JSON.parse(JSON.stringify(es)), spec: { ...es.spec, refreshInterval: '7m' } };
+    await kube.apply([changed]);
+    const afterChange = await at();
+    expect(applyChangedNothing(changed, after, afterChange, 'vaultlab')).toBe(false);
+    // Another manager's label in between is a change too (not only the status is set aside).
+    await kube.apply([{ apiVersion: es.apiVersion, kind: es.kind, metadata: { name: es.metadata.name, namespace: es.metadata.namespace, labels: { 'example.com/x': 'y' } } }] as any[], { fieldManager: 'someone-else' });
+    expect(applyChangedNothing(changed, afterChange, await at(), 'vaultlab')).toBe(false);
+    await kube.apply([es]);
   });
 
   it('a changed manifest is reported as configured; a field another manager owns survives', async () => {
