@@ -4,6 +4,7 @@ import type { Config } from './schema.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
 import { crossCheckKubernetesRoles } from './kubernetes-roles.ts';
+import { crossCheckDatabases } from './databases.ts';
 
 type Where = (path: (string | number)[]) => string;
 
@@ -140,6 +141,7 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
   });
 
   errors.push(...crossCheckKubernetesRoles(config, where));
+  errors.push(...crossCheckDatabases(config, passwords, where));
   if (config.apps.filter((a) => a.enabled).length === 0) warnings.push('no enabled [[apps]]: Vault and ESO will be installed, but nothing consumes a secret');
   return errors;
 }

@@ -2,6 +2,7 @@
 // "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
 import { z } from 'zod';
 import { kubernetesRoles } from './kubernetes-roles.ts';
+import { databases } from './databases.ts';
 
 const dnsLabel = z
   .string()
@@ -190,6 +191,8 @@ const imagesSection = z.strictObject({
   eso: imageRef.optional(),
   /** The image of the bundled sample apps (a busybox with sh, httpd, wget). */
   samples: imageRef.optional(),
+  /** The sample Postgres of [[databases]] with where = "sample". */
+  postgres: imageRef.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -206,6 +209,7 @@ export const configSchema = z.strictObject({
   secrets: z.array(secretEntry).default([]),
   apps: z.array(appSection).default([]),
   kubernetes_roles: kubernetesRoles,
+  databases,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,7 +13,8 @@ import type {
   SeedEntry,
   VaultPlan,
 } from './types.ts';
-import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl } from './policies.ts';
+import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl } from './policies.ts';
+import { buildDatabases, databaseGrants } from './databases.ts';
 import { buildKubernetesSecrets, credsGrants, kubernetesSecretsEngine } from './kubernetes-secrets.ts';
 import { buildImages } from './images.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -50,7 +51,7 @@ export function buildPlan(loaded: LoadedConfig): Plan {
   const production = loaded.profile === 'production';
   const namespaces = enabledNamespaces(config);
   const images = buildImages(config, defaultVaultImage(config));
-  const vault = buildVault(config, production, namespaces, loaded.file, images.vault);
+  const vault = buildVault(config, production, namespaces, loaded.file, images.vault, images.postgres);
 
   // Production ignores literal values unless explicitly allowed, and never a value that
   // is also a bundled demo default (a value that was committed to git is not a secret).
@@ -139,7 +140,7 @@ function splitRef(ref: string): { repository: string; tag: string } {
   return { repository, tag };
 }
 
-function buildVault(config: Config, production: boolean, namespaces: string[], configFile: string, serverImage: string): VaultPlan {
+function buildVault(config: Config, production: boolean, namespaces: string[], configFile: string, serverImage: string, postgresImage: string): VaultPlan {
   const dist = DISTRIBUTIONS[config.vault.distribution];
   const tls = production;
   const scheme = tls ? 'https' : 'http';
@@ -159,7 +160,9 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
   });
   const k8s = buildKubernetesSecrets(config);
   if (k8s) engines.push(kubernetesSecretsEngine(k8s));
-  const k8sCreds = (ns: string | undefined) => (k8s ? kubernetesCredsHcl(k8s.mount, credsGrants(k8s, ns)) : '');
+  const db = buildDatabases(config, postgresImage);
+  const k8sCreds = (ns: string | undefined) =>
+    (k8s ? kubernetesCredsHcl(k8s.mount, credsGrants(k8s, ns)) : '') + (db ? databaseCredsHcl(db.mount, databaseGrants(db, ns)) : '');
 
   const policies: PolicyPlan[] = production
     ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) + k8sCreds(ns) }))
@@ -203,9 +206,10 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
     audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
-    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') } },
+    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') + (db ? databaseSetupHcl(db.mount) : '') } },
     networkPolicy: production && config.production.network_policy,
     kubernetesSecrets: k8s,
+    databases: db,
   };
 }
 

@@ -82,3 +82,27 @@ export function kubernetesSetupHcl(mount: string): string {
   const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
   return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update'])].join('\n');
 }
+
+/** Dynamic database credentials: `read` on exactly the given <mount>/creds/<role> paths. Empty when none. */
+export function databaseCredsHcl(mount: string, roles: string[]): string {
+  return roles.map((r) => `\npath "${mount}/creds/${r}" {\n  capabilities = ["read"]\n}\n`).join('');
+}
+
+/**
+ * production setup token: manage the database engine's connections and roles, rotate an
+ * editor's password, list and end leases (`vaultlab status`, `creds --revoke`); never issue credentials.
+ */
+export function databaseSetupHcl(mount: string): string {
+  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+  return [
+    '',
+    block(`${mount}/config`, ['list']),
+    block(`${mount}/config/*`, ['create', 'read', 'update']),
+    block(`${mount}/roles`, ['list']),
+    block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']),
+    block(`${mount}/rotate-root/*`, ['update']),
+    block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo']),
+    block('sys/leases/lookup', ['update']),
+    block(`sys/leases/revoke/${mount}/creds/*`, ['update']),
+  ].join('\n');
+}

@@ -106,6 +106,63 @@ export interface VaultPlan {
   networkPolicy: boolean;
   /** Vault's `kubernetes` secrets engine: short-lived ServiceAccount tokens ([[kubernetes_roles]]). */
   kubernetesSecrets: KubernetesSecretsPlan | undefined;
+  /** Vault's `database` engine: dynamic Postgres users per lease ([[databases]]). */
+  databases: DatabasesPlan | undefined;
+}
+
+export interface DatabaseRolePlan {
+  /** Vault role database/roles/<name>; credentials at database/creds/<name>. */
+  name: string;
+  /** The connection (database/config/<dbName>) that creates its users. */
+  dbName: string;
+  app: string;
+  /** The app's namespace: its policy (production) may read the role's credentials. */
+  namespace: string;
+  groupRole: string;
+  database: string;
+  defaultTtl: string;
+  maxTtl: string;
+  creationStatements: string[];
+  revocationStatements: string[];
+}
+
+export interface DatabaseConnectionPlan {
+  name: string;
+  plugin: 'postgresql-database-plugin';
+  /** The sample Postgres vaultlab deploys, or an external server. */
+  sample: boolean;
+  host: string;
+  port: number;
+  database: string;
+  /** Templated: Vault fills in {{username}} and {{password}}; no secret in it. */
+  connectionUrl: string;
+  username: string;
+  /** The [passwords] entry with the editor's original password (used once: Vault rotates it). */
+  passwordName: string;
+  /** Exactly the configured roles, never "*". */
+  allowedRoles: string[];
+  roles: DatabaseRolePlan[];
+}
+
+export interface SamplePostgresPlan {
+  /** The connection that uses it. */
+  connection: string;
+  namespace: string;
+  /** StatefulSet and Service name. */
+  name: string;
+  image: string;
+  database: string;
+  editorUsername: string;
+  /** Secret (created by deploy, never rendered) holding the editor's original password under `password`. */
+  passwordSecret: string;
+  /** Group roles and a table each, created by the init step. */
+  groupRoles: { role: string; table: string }[];
+}
+
+export interface DatabasesPlan {
+  mount: string;
+  connections: DatabaseConnectionPlan[];
+  sample: SamplePostgresPlan | undefined;
 }
 
 /** One RBAC rule, as the API spells it. */

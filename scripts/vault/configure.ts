@@ -5,11 +5,12 @@ import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { configureKubernetesSecrets, type KubernetesSecretsTarget } from './kubernetes-secrets.ts';
+import { configureDatabases } from './database.ts';
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
 
 export interface ConfigureItem {
-  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role';
+  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role' | 'db-connection' | 'db-role';
   name: string;
   action: Action;
   detail?: string;
@@ -31,6 +32,8 @@ export interface ConfigureOptions {
   auditPath?: string | undefined;
   /** The Kubernetes secrets engine's API access ([[kubernetes_roles]]); host and CA default to `kubernetes`'s. */
   kubernetesSecrets?: KubernetesSecretsTarget | undefined;
+  /** Resolved [passwords] ([[databases]]: the editor's original password, used once when a connection is created). */
+  passwords?: Readonly<Record<string, string>> | undefined;
   /** Delete vaultlab-named policies and roles the plan no longer has. */
   prune?: boolean;
 }
@@ -176,6 +179,9 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
 
   // 6b. The Kubernetes secrets engine's config and roles ([[kubernetes_roles]]; prunes its own).
   items.push(...(await configureKubernetesSecrets(client, plan, opts)));
+
+  // 6c. The database engine's connections (root rotated once) and roles ([[databases]]; prunes its own roles).
+  items.push(...(await configureDatabases(client, plan, opts)));
 
   // 7. Prune what vaultlab created earlier and the config no longer has.
   if (opts.prune) {
