@@ -5,6 +5,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
+import { samplePostgresManifests } from '../plan/postgres-sample.ts';
 import { esoValues, vaultValues } from '../plan/render.ts';
 import { helmTemplate } from '../adapters/helm.ts';
 import { dockerImageIds } from '../adapters/docker.ts';
@@ -61,7 +62,7 @@ export async function deployImages(plan: Plan): Promise<DeployImage[]> {
   ]);
   add(imagesOf(docs(vault), plan.vault.distribution));
   add(imagesOf(docs(eso), 'eso'));
-  add(imagesOf(allManifests(plan), 'sample'));
+  add(imagesOf([...allManifests(plan), ...samplePostgresManifests(plan)], 'sample'));
   return [...all].map(([image, usedBy]) => ({ image, usedBy }));
 }
 

@@ -25,7 +25,7 @@ export { MANAGED_BY, TOKEN_REVIEWER, type KubeObject } from './objects.ts';
 import { MANAGED_BY, type KubeObject } from './objects.ts';
 
 /** Validated through its kubernetes-models class, returned as a plain object. */
-function checked<T extends { validate(): void; toJSON(): unknown }>(model: T, what: string): KubeObject {
+export function checked<T extends { validate(): void; toJSON(): unknown }>(model: T, what: string): KubeObject {
   try {
     model.validate();
   } catch (err) {

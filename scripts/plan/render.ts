@@ -8,6 +8,8 @@ import { allManifests, kubernetesSecretsClusterManifests, vaultNetworkPolicy, ty
 import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
 import { esoImageValues, vaultImageValues } from './images.ts';
+import { samplePostgresManifests } from './postgres-sample.ts';
+import { databaseRoles } from './databases.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -193,6 +195,27 @@ export function renderArtifacts(plan: Plan): Artifacts {
   }
   if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') files.push([`manifests/${plan.vault.namespace}-tls-cert-manager.yaml`, HEADER + yamlDocs(certManagerManifests(plan))]);
   if (plan.vault.networkPolicy) files.push([`manifests/${plan.vault.namespace}-network-policy.yaml`, HEADER + yamlDocs([vaultNetworkPolicy(plan)])]);
+  const db = plan.vault.databases;
+  if (db) {
+    files.push([
+      'vault/databases.yaml',
+      HEADER +
+        yaml({
+          mount: db.mount,
+          connections: db.connections.map((c) => ({
+            name: c.name,
+            plugin: c.plugin,
+            connectionUrl: c.connectionUrl,
+            username: c.username,
+            password: `[passwords].${c.passwordName} (used once; rotated by Vault with rotate-root)`,
+            allowedRoles: c.allowedRoles,
+          })),
+          roles: databaseRoles(db).map((r) => ({ name: r.name, connection: r.dbName, app: r.app, groupRole: r.groupRole, defaultTtl: r.defaultTtl, maxTtl: r.maxTtl, creationStatements: r.creationStatements, revocationStatements: r.revocationStatements })),
+        }),
+    ]);
+    const pg = samplePostgresManifests(plan);
+    if (pg.length) files.push([`manifests/${db.sample!.namespace}.yaml`, HEADER + yamlDocs(pg)]);
+  }
   const k8sCluster = kubernetesSecretsClusterManifests(plan);
   if (k8sCluster.length) files.push(['manifests/vault-kubernetes-secrets.yaml', HEADER + yamlDocs(k8sCluster)]);
   return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
