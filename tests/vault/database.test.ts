@@ -20,6 +20,7 @@ import { renderArtifacts } from '../../scripts/plan/render.ts';
 import { configureVault, type ConfigureItem } from '../../scripts/vault/configure.ts';
 import { issueDatabaseCredentials, revokeDatabaseLease, renewDatabaseLease, listLeases } from '../../scripts/vault/database-creds.ts';
 import { redact } from '../../scripts/lib/redact.ts';
+import { leaseReport, nearMaxTtl } from '../../scripts/lifecycle/lease-status.ts';
 import type { VaultlabError } from '../../scripts/lib/errors.ts';
 
 const bin = postgresBinDir();
@@ -251,6 +252,24 @@ describe.skipIf('skip' in bin)('database engine against a real PostgreSQL', () =
       expect(leases.map((l) => l.id).sort()).toEqual([a.leaseId, b.leaseId].sort());
       for (const l of leases) expect(l.ttl).toBeGreaterThan(3500);
       expect(await listLeases(setup, 'database/creds/billing-app')).toEqual([]);
+      // status: two active on orders-app, none near its 2 h max_ttl; a lease of orders-short (max 10 s) is.
+      const short = await issueDatabaseCredentials(shop, { role: 'orders-short' });
+      const report = await leaseReport(setup, plan);
+      expect(report.roles).toEqual([
+        { kind: 'database', role: 'orders-app', active: 2, nearMaxTtl: [] },
+        { kind: 'database', role: 'billing-app', active: 0, nearMaxTtl: [] },
+        { kind: 'database', role: 'orders-short', active: 1, nearMaxTtl: [short.leaseId] },
+      ]);
+      const check = report.checks.find((c) => c.name === 'leases database/orders-short')!;
+      expect(check).toMatchObject({ ok: false, severity: 'warning' });
+      expect(check.fix).toMatch(/fetch new credentials/);
+      expect(report.checks.find((c) => c.name === 'leases database/orders-app')).toMatchObject({ ok: true, detail: expect.stringMatching(/^2 active, next expiry 20/) });
+      // Two hours later the orders-app leases would be at their max_ttl too.
+      expect(nearMaxTtl(leases[0]!, 7200, new Date(Date.now() + 7000 * 1000))).toBe(true);
+      await revokeDatabaseLease(vault, short.leaseId);
+      // A token without list+sudo on sys/leases/lookup: a warning, not a failure.
+      const denied = await leaseReport(shop, plan);
+      expect(denied.checks).toEqual([expect.objectContaining({ name: 'leases', ok: false, severity: 'warning', detail: 'this token may not list leases' })]);
     } finally {
       await Promise.all([a, b].map((x) => revokeDatabaseLease(vault, x.leaseId)));
     }
