@@ -210,3 +210,25 @@ describe('the sample Postgres (where = "sample")', () => {
     expect(plan.vault.databases!.connections[0]!.connectionUrl).toBe('postgresql://{{username}}:{{password}}@db.example.com:5432/shop?sslmode=disable');
   });
 });
+
+describe('the commented [[databases]] example in the bundled config.toml', () => {
+  it('uncommented, it loads and plans: a connection to the sample Postgres, the dashboard policy reads its creds', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { BUNDLED_CONFIG } = await import('../../scripts/config/load.ts');
+    const text = readFileSync(BUNDLED_CONFIG, 'utf8');
+    const begin = text.indexOf('# --- databases example: begin');
+    const end = text.indexOf('# --- databases example: end');
+    expect(begin).toBeGreaterThan(0);
+    const block = text.slice(begin, end).split('\n').slice(1).map((l) => l.replace(/^# ?/, '')).join('\n');
+    const enabled = text.slice(0, begin).replace('# shop_editor = ""', 'shop_editor = ""') + block;
+    // Without the example, the bundled config has no databases.
+    expect(buildPlan(loadConfigText(text, 'config.toml', { env: {} })).vault.databases).toBeUndefined();
+    const plan = buildPlan(loadConfigText(enabled, 'config.toml', { env: {} }));
+    expect(plan.vault.databases!.connections[0]).toMatchObject({ name: 'shop', sample: true, allowedRoles: ['dashboard-db'] });
+    expect(plan.vault.policies[0]!.hcl).toContain('path "database/creds/dashboard-db"');
+    expect(samplePostgresManifests(plan).map((o) => o.kind)).toEqual(['Namespace', 'ConfigMap', 'Service', 'StatefulSet']);
+    const prod = buildPlan(loadConfigText(enabled, 'config.toml', { env: {}, profile: 'production' }));
+    expect(prod.vault.policies.find((p) => p.name === 'eso-dashboard-policy')!.hcl).toContain('path "database/creds/dashboard-db"');
+    expect(prod.vault.policies.find((p) => p.name === 'eso-webapp-policy')!.hcl).not.toContain('database/creds');
+  });
+});
