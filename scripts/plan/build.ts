@@ -13,7 +13,7 @@ import type {
   SeedEntry,
   VaultPlan,
 } from './types.ts';
-import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl } from './policies.ts';
+import { policyHcl, setupPolicyHcl, broadEsoPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
 import { buildDatabases, databaseGrants } from './databases.ts';
 import { buildKubernetesSecrets, credsGrants, kubernetesSecretsEngine } from './kubernetes-secrets.ts';
 import { buildImages } from './images.ts';
@@ -206,7 +206,7 @@ function buildVault(config: Config, production: boolean, namespaces: string[], c
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
     audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
-    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') + (db ? databaseSetupHcl(db.mount) : '') } },
+    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') + (db ? databaseSetupHcl(db.mount) : '') + (k8s || db ? leaseLookupHcl() : '') } },
     networkPolicy: production && config.production.network_policy,
     kubernetesSecrets: k8s,
     databases: db,

@@ -75,12 +75,17 @@ export function kubernetesCredsHcl(mount: string, grants: { role: string; namesp
 }
 
 /**
- * production setup token: manage the Kubernetes secrets engine's config and roles, and end its
- * leases (`vaultlab creds --revoke`); never issue credentials.
+ * production setup token: manage the Kubernetes secrets engine's config and roles, list and end
+ * its leases (`vaultlab status`, `vaultlab creds --revoke`); never issue credentials.
  */
 export function kubernetesSetupHcl(mount: string): string {
   const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
-  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update'])].join('\n');
+  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update']), block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo'])].join('\n');
+}
+
+/** production setup token: look up a lease's times (`vaultlab status`), once for every short-lived credential engine. */
+export function leaseLookupHcl(): string {
+  return '\npath "sys/leases/lookup" {\n  capabilities = ["update"]\n}\n';
 }
 
 /** Dynamic database credentials: `read` on exactly the given <mount>/creds/<role> paths. Empty when none. */
@@ -102,7 +107,6 @@ export function databaseSetupHcl(mount: string): string {
     block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']),
     block(`${mount}/rotate-root/*`, ['update']),
     block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo']),
-    block('sys/leases/lookup', ['update']),
     block(`sys/leases/revoke/${mount}/creds/*`, ['update']),
   ].join('\n');
 }

@@ -79,7 +79,17 @@ export async function renewDatabaseLease(client: VaultClient, leaseId: string, t
 
 /** Ends a lease now: Vault runs the role's revocation SQL, so the user is gone from pg_roles. */
 export async function revokeDatabaseLease(client: VaultClient, leaseId: string): Promise<void> {
-  await client.put(`sys/leases/revoke/${leaseId}`, {}, { retry: false });
+  try {
+    await client.put(`sys/leases/revoke/${leaseId}`, {}, { retry: false });
+  } catch (err) {
+    if (err instanceof VaultApiError && err.status === 403) {
+      throw new VaultlabError(`this token may not revoke ${leaseId}`, {
+        hint: `Revoking needs update on sys/leases/revoke/${leaseId.split('/').slice(0, -1).join('/')}/*: use the vaultlab-setup token (production; the state dir holds it) or root (demo).`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }
 
 export interface LeaseInfo {

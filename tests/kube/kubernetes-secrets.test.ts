@@ -5,6 +5,7 @@
 // their lease. No mocks on either side.
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setupOrFail } from '../harness/kube/setup.ts';
@@ -13,7 +14,8 @@ import { startBao, type BaoServer } from '../harness/bao.ts';
 import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 import { Kube, KubeError } from '../../scripts/adapters/kube.ts';
 import { VaultClient, VaultApiError } from '../../scripts/adapters/vault.ts';
-import { loadConfigText } from '../../scripts/config/load.ts';
+import { loadConfigText, PROJECT_ROOT } from '../../scripts/config/load.ts';
+import { leaseReport } from '../../scripts/lifecycle/lease-status.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { kubernetesSecretsRbac } from '../../scripts/plan/manifests.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
@@ -111,6 +113,13 @@ describe('Kubernetes secrets engine against a real API server', () => {
     const jwt = await kube.createServiceAccountToken(ns, 'external-secrets', ['vault']);
     const r = await vault.post<any>('auth/kubernetes/login', { role: `eso-${ns}-role`, jwt }, { anonymous: true, retry: false });
     return new VaultClient({ address: bao.address, token: r.data.auth.client_token, attempts: 1 });
+  };
+
+  /** The Vault token of an ESO login for a namespace (what `vaultlab creds` gets as VAULT_TOKEN). */
+  const esoToken = async (ns: string) => {
+    const jwt = await kube.createServiceAccountToken(ns, 'external-secrets', ['vault']);
+    const r = await vault.post<any>('auth/kubernetes/login', { role: `eso-${ns}-role`, jwt }, { anonymous: true, retry: false });
+    return r.data.auth.client_token as string;
   };
 
   setupOrFail(async () => {
@@ -282,5 +291,56 @@ describe('Kubernetes secrets engine against a real API server', () => {
     const err = (await issueKubernetesToken(a, { role: 'deployer', namespace: 'team-a', ttl: 60 }).catch((e) => e)) as VaultApiError;
     expect(err).toBeInstanceOf(VaultApiError);
     expect(err.message).toMatch(/10 minutes|expirationSeconds|600/);
+  });
+
+  it('`vaultlab creds` issues a ServiceAccount token (--namespace), prints the account, lease and expiry, the token only with --show-secret; status lists the lease; --revoke deletes the account', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vaultlab-k8s-creds-'));
+    writeFileSync(join(dir, 'config.toml'), CONFIG);
+    const token = await esoToken('team-a');
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'vaultlab.js'), ...args, '--config', join(dir, 'config.toml'), '--profile', 'production', '--vault-addr', bao.address, '--state-dir', join(dir, 'state')], {
+        encoding: 'utf8',
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, NO_COLOR: '1', VAULT_ADDR: '', BAO_ADDR: '', BAO_TOKEN: '', VAULT_TOKEN: token },
+      });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const ambiguous = run(['creds', 'pod-reader']);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/allows several namespaces: give --namespace/);
+    const issued = run(['creds', 'pod-reader', '--namespace', 'team-a', '--json']);
+    expect(issued.code, issued.stderr).toBe(0);
+    const out = JSON.parse(issued.stdout);
+    expect(out).toMatchObject({ ok: true, kind: 'kubernetes', role: 'pod-reader', leaseDuration: 900 });
+    expect(out.token).toBeUndefined();
+    expect(out.serviceAccount).toMatch(/^team-a\/v-/);
+    const sa = out.serviceAccount.split('/')[1];
+    expect(await kube.get('v1', 'ServiceAccount', 'team-a', sa)).toBeDefined();
+
+    const text = run(['creds', 'deployer', '--show-secret']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/kubernetes role deployer: ServiceAccount team-a\/deployer/);
+    const jwt = text.stdout.trim().split('\n').pop()!;
+    expect((await review(jwt)).user?.username).toBe('system:serviceaccount:team-a:deployer');
+    expect(text.stderr).not.toContain(jwt);
+
+    // status, as the setup token: one active lease on each role used above.
+    const report = await leaseReport(vault, plan);
+    expect(report.roles.filter((r) => r.active > 0).map((r) => `${r.kind}/${r.role} ${r.active}`).sort()).toEqual(['kubernetes/deployer 1', 'kubernetes/pod-reader 1']);
+    expect(report.checks.every((c) => c.ok)).toBe(true);
+
+    // An app's token may issue but not revoke; the setup token (from the state dir) may.
+    const refused = run(['creds', '--revoke', out.leaseId]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/may not revoke kubernetes\/creds\/pod-reader\/.*\n.*vaultlab-setup token/);
+    const revoked = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'vaultlab.js'), 'creds', '--revoke', out.leaseId, '--config', join(dir, 'config.toml'), '--profile', 'production', '--vault-addr', bao.address, '--state-dir', join(tmp, 'state')], {
+      encoding: 'utf8',
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, NO_COLOR: '1', VAULT_ADDR: '', BAO_ADDR: '', BAO_TOKEN: '', VAULT_TOKEN: '' },
+    });
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect(await kube.get('v1', 'ServiceAccount', 'team-a', sa)).toBeUndefined();
+    const lease = /lease {4}(\S+)/.exec(text.stdout)![1]!;
+    await revokeKubernetesLease(vault, lease);
   });
 });
