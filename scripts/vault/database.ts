@@ -70,7 +70,17 @@ export async function configureDatabases(client: VaultClient, plan: Plan, opts: 
       registerSecret(password);
       await writeConnection(client, path, { ...connectionBody(c), password }, c);
       // The original password stops working now; only Vault holds the new one.
-      await client.post(`${dp.mount}/rotate-root/${c.name}`, {}, { retry: false });
+      try {
+        await client.post(`${dp.mount}/rotate-root/${c.name}`, {}, { retry: false });
+      } catch (err) {
+        // Not rotated, the connection would look finished to the next run: remove it, so the next
+        // run starts over (with the original password, which still works).
+        await client.delete(path).catch(() => undefined);
+        throw new VaultlabError(`Vault could not rotate the editor's password of database "${c.name}": ${(err as Error).message}`, {
+          hint: `"${c.username}" must be able to change its own password (ALTER ROLE). The connection was removed again; fix that and re-run \`vaultlab vault configure\`.`,
+          cause: err,
+        });
+      }
       items.push({ kind: 'db-connection', name: c.name, action: cur ? 'updated' : 'created', detail: `${detail}; root rotated` });
     } else {
       // Same account: the stored (rotated) password is kept, as Vault merges an update into what it holds.

@@ -162,6 +162,20 @@ describe.skipIf('skip' in bin)('database engine against a real PostgreSQL', () =
     expect([...(await vault.get<any>('database/config/shop')).data.data.allowed_roles].sort()).toEqual(['billing-app', 'orders-app', 'orders-short']);
   });
 
+  it('without the editor password (a sample whose Secret deploy has not made yet) the connection and its roles are skipped, nothing written', async () => {
+    const other = loadConfigText(configText(pg.port).replace(`name = "shop"\nwhere = "127.0.0.1:${pg.port}"`, 'name = "later"\nwhere = "sample"').replace(/name = "(orders-app|billing-app|orders-short)"/g, 'name = "later-$1"'), 'config.toml', { env: {} });
+    const p = buildPlan(other);
+    const before = vault.writes;
+    const items = (await configureVault(vault, p, { passwords: other.passwords })).filter((i) => i.kind.startsWith('db-'));
+    expect(items.map((i) => `${i.kind} ${i.name} ${i.action}`)).toEqual(['db-connection later skipped', 'db-role later-orders-app skipped', 'db-role later-billing-app skipped', 'db-role later-orders-short skipped']);
+    expect(items[0]!.detail).toMatch(/VAULTLAB_PASSWORD_SHOP_EDITOR/);
+    // Only its policies changed (other creds paths); nothing on database/.
+    expect((await vault.get<any>('database/config/later', { accept: [404] })).status).toBe(404);
+    expect((await vault.get<any>('database/roles/later-orders-app', { accept: [404] })).status).toBe(404);
+    expect(vault.writes - before).toBe(2); // eso-shop-policy and eso-finance-policy: their creds paths changed
+    await configureVault(vault, plan, { passwords: loaded.passwords });
+  });
+
   it("a lease is a LOGIN user of its own: it reads its app's table, and is refused another app's", async () => {
     const c = await issueDatabaseCredentials(shop, { role: 'orders-app' });
     expect(c.leaseId).toMatch(/^database\/creds\/orders-app\//);
