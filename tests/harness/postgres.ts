@@ -45,7 +45,7 @@ export interface PostgresServer {
   /** The bootstrap superuser and its password (the tests' own administration, not vaultlab's). */
   superuser: string;
   superPassword: string;
-  /** psql as `user` (password through PGPASSWORD), one command, unaligned tuples only. */
+  /** psql as `user` (password through PGPASSWORD, SQL on stdin), unaligned tuples only; stops at the first error. */
   sql(user: string, password: string, sql: string, database?: string): SqlResult;
   /** psql as the superuser; throws on failure. */
   admin(sql: string, database?: string): string;
@@ -81,8 +81,10 @@ export async function startPostgres(opts: { binDir: string; timeoutMs?: number }
   child.stderr!.on('data', (d) => (output += d));
 
   const sql = (user: string, password: string, text: string, database = 'postgres'): SqlResult => {
-    const r = spawnSync(bin('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', database, '-c', text], {
+    // The SQL goes on stdin (it may hold a password: CREATE ROLE ... PASSWORD), never argv.
+    const r = spawnSync(bin('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', database, '-f', '-'], {
       encoding: 'utf8',
+      input: text,
       env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '5', PGSSLMODE: 'disable' },
     });
     return { code: r.status ?? 1, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
