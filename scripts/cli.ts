@@ -32,6 +32,7 @@ export const COMMANDS: Entry[] = [
   { name: 'images', summary: 'List every image a deploy runs (from the rendered charts) and which ones Docker holds', load: () => import('./commands/images.ts').then(pick('images')) },
   { name: 'plan', summary: 'Render everything a deploy would do (no cluster needed); --out DIR writes the artifacts', load: () => import('./commands/plan.ts').then(pick('plan')) },
   { name: 'seed', summary: 'Write the [[secrets]] matrix into Vault; idempotent, --rotate to regenerate random values', load: () => import('./commands/seed.ts').then(pick('seed')) },
+  { name: 'creds', summary: 'Issue one short-lived credential (database user or ServiceAccount token) from Vault; --revoke ends one', load: () => import('./commands/creds.ts').then(pick('creds')) },
   { name: 'vault init', summary: 'Initialize Vault and store the keys before anything else', load: () => import('./commands/vault.ts').then(pick('vault init')) },
   { name: 'vault unseal', summary: 'Unseal Vault from stored keys, a file, stdin or a prompt', load: () => import('./commands/vault.ts').then(pick('vault unseal')) },
   { name: 'vault configure', summary: 'Reconcile engines, Kubernetes auth, roles, policies and audit with the config', load: () => import('./commands/vault.ts').then(pick('vault configure')) },

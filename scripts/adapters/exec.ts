@@ -26,6 +26,19 @@ export const DOCKER_FIX = 'Start Docker (Docker Desktop, or `sudo systemctl star
 /** Output of a tool that could not reach the Docker engine (kind shells out to docker). */
 export const dockerDown = (text: string) => /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect|docker\.sock: connect: (permission denied|no such file)/i.test(text);
 
+/**
+ * The environment a child runs in. zx runs every command through bash, and bash reads the user's
+ * ~/.bashrc when its stdin is a socket (Node's pipes are) and SHLVL is unset or 0: its rsh/sshd
+ * detection. Started from systemd, cron, an IDE or `env -i`, every `kind`/`helm` call would then
+ * pay for the rc file (pyenv init: ~130 ms each) and anything it prints would land in the output
+ * vaultlab parses. A SHLVL of at least 1 says "started from a shell", which is what we are.
+ */
+export function childEnv(extra?: NodeJS.ProcessEnv, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env = { ...base, ...extra };
+  if (!(Number(env.SHLVL) >= 1)) env.SHLVL = '1';
+  return env;
+}
+
 export async function exec(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const { $ } = await import('zx');
   const signal = opts.signal ?? currentSignal();
@@ -33,7 +46,7 @@ export async function exec(cmd: string, args: string[], opts: ExecOptions = {}):
     quiet: true,
     nothrow: true,
     input: opts.input ?? '',
-    env: { ...process.env, ...opts.env },
+    env: childEnv(opts.env),
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     ...(signal ? { signal } : {}),
   });

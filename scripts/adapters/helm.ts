@@ -1,6 +1,7 @@
 // helm: repositories (added once, refreshed only when an install needs them), `upgrade
 // --install` with a pinned --version and values from a 0600 temp file (never --set, so no value
 // reaches argv), status, and recovery from a release left pending by an interrupted run.
+import { gunzipSync } from 'node:zlib';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import type { HelmChart } from '../plan/types.ts';
 import { exec } from './exec.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import type { Kube } from './kube.ts';
 
 /** Which cluster helm talks to: a kubeconfig file and, optionally, one of its contexts. */
 export interface HelmTarget {
@@ -87,6 +89,44 @@ export interface HelmRelease extends HelmTarget {
   timeoutSeconds?: number;
   /** Stops helm (e.g. a pod of the release is stuck: see guardPods). Default: the step's signal. */
   signal?: AbortSignal;
+  /** The cluster's API: a re-run reads the release record itself instead of asking two helm processes. */
+  kube?: Kube | undefined;
+}
+
+/** The latest revision of a release as Helm's storage (the default `secret` driver) keeps it. */
+export interface StoredRelease {
+  revision: number;
+  status: string;
+  /** "<chart>-<version>", as `helm list` prints it. */
+  chart: string;
+  /** The values given to helm (what `helm get values` prints). */
+  values: Record<string, unknown>;
+}
+
+/**
+ * Helm 3 and 4 keep each revision in a Secret `sh.helm.release.v1.<name>.v<revision>` labelled
+ * owner=helm, name, status, version; its `release` key is the release as JSON, gzipped, base64
+ * (inside the Secret's own base64). One list answers what `helm list` + `helm get values` would,
+ * without two processes that each load a kubeconfig and run discovery. Undefined when the
+ * storage is another driver (HELM_DRIVER), the release is absent, or a record cannot be read:
+ * callers then ask helm.
+ */
+export async function storedRelease(kube: Kube, name: string, namespace: string, env: NodeJS.ProcessEnv = process.env): Promise<StoredRelease | undefined> {
+  if (env.HELM_DRIVER && !['secret', 'secrets'].includes(env.HELM_DRIVER)) return undefined;
+  const secrets = await kube.list<{ metadata: { labels?: Record<string, string> }; type?: string; data?: Record<string, string> }>('v1', 'Secret', namespace, `owner=helm,name=${name}`);
+  const latest = secrets
+    .filter((s) => s.type === 'helm.sh/release.v1' && s.data?.release)
+    .sort((a, b) => Number(b.metadata.labels?.version ?? 0) - Number(a.metadata.labels?.version ?? 0))[0];
+  if (!latest) return undefined;
+  try {
+    const packed = Buffer.from(Buffer.from(latest.data!.release!, 'base64').toString('latin1'), 'base64');
+    const json = packed[0] === 0x1f && packed[1] === 0x8b ? gunzipSync(packed).toString('utf8') : packed.toString('utf8');
+    const r = JSON.parse(json) as { name?: string; version?: number; info?: { status?: string }; chart?: { metadata?: { name?: string; version?: string } }; config?: Record<string, unknown> | null };
+    if (r.name !== name || !r.chart?.metadata?.name) return undefined;
+    return { revision: Number(r.version ?? 0), status: r.info?.status ?? 'unknown', chart: `${r.chart.metadata.name}-${r.chart.metadata.version}`, values: r.config ?? {} };
+  } catch {
+    return undefined;
+  }
 }
 
 export interface HelmOutcome {
@@ -161,9 +201,14 @@ export const DEFAULT_KUBE_VERSION = '1.34.0';
 /**
  * Installs or upgrades a release. Nothing happens (not even a repository refresh) when the
  * deployed release already runs this chart version with exactly these values, so a re-deploy
- * restarts nothing and needs no network.
+ * restarts nothing and needs no network. With `kube`, that is read from the release record
+ * through the API (no helm process); anything else goes through helm, which checks again.
  */
 export async function helmUpgradeInstall(rel: HelmRelease): Promise<HelmOutcome> {
+  if (rel.kube) {
+    const stored = await storedRelease(rel.kube, rel.name, rel.namespace).catch(() => undefined);
+    if (stored?.status === 'deployed' && stored.chart === `${rel.chart.chart}-${rel.chart.version}` && sameValues(stored.values, rel.values)) return { action: 'unchanged' };
+  }
   let current = await helmStatus(rel.name, rel.namespace, rel);
   if (current?.status === 'deployed' && current.chart === `${rel.chart.chart}-${rel.chart.version}`) {
     const values = await helmValues(rel.name, rel.namespace, rel);

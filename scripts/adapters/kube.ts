@@ -6,6 +6,7 @@ import type * as K8s from '@kubernetes/client-node';
 import { VaultlabError } from '../lib/errors.ts';
 import { currentSignal } from '../lib/tasks.ts';
 import { pool } from '../lib/pool.ts';
+import { applyChangedNothing, applyIsNoop } from './ssa-noop.ts';
 import type { KubeObject } from '../plan/manifests.ts';
 
 /** Objects of one kind applied at once (a re-deploy's no-op patches; the API server takes them in parallel). */
@@ -172,15 +173,21 @@ export class Kube {
     let before: any;
     let after: any;
     try {
-      before = await this.read(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      const path = await this.objectPath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      before = await this.rawJson('GET', path, {}).catch((err) => {
+        if (apiMessage(err).status === 404) return undefined;
+        throw err;
+      });
+      // A re-deploy: what the API server holds already is what this apply would make of it.
+      if (before && applyIsNoop(obj, before, fieldManager)) return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action: 'unchanged' };
       // Sent as rendered, never through client-node's typed serializer: it drops every field
       // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
       // policy went out allowing every source) and every field its model does not know.
-      after = await this.rawJson('PATCH', await this.objectPath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), { fieldManager, force: 'true' }, obj, 'application/apply-patch+yaml');
+      after = await this.rawJson('PATCH', path, { fieldManager, force: 'true' }, obj, 'application/apply-patch+yaml');
     } catch (err) {
       throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
     }
-    const action: ApplyAction = !before ? 'created' : before.metadata && (before.metadata as any).resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
+    const action: ApplyAction = !before ? 'created' : applyChangedNothing(obj, before, after, fieldManager) ? 'unchanged' : 'configured';
     return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action };
   }
 

@@ -125,6 +125,7 @@ export const commands: Command[] = [
         const items = await configureVault(s.client, s.plan, {
           kubernetes: kubeTarget(ctx),
           auditPath: ctx.options['audit-path'] as string | undefined,
+          passwords: s.loaded.passwords,
           prune: !!ctx.options.prune,
         });
         const counts = countActions(items);

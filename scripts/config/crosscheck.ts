@@ -5,6 +5,8 @@ import { DELIVERIES } from '../deliveries/index.ts';
 import { COMMON_SECRET_FIELDS } from '../deliveries/types.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
+import { crossCheckKubernetesRoles } from './kubernetes-roles.ts';
+import { crossCheckDatabases } from './databases.ts';
 
 type Where = (path: (string | number)[]) => string;
 
@@ -153,6 +155,8 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
     delivery.check(app, entries, { config, production, appIndex: ai, secretsKey, error: err, seeded: (path, key) => seeded.has(slot(path, key)) });
   });
 
+  errors.push(...crossCheckKubernetesRoles(config, where));
+  errors.push(...crossCheckDatabases(config, passwords, where));
   if (config.apps.filter((a) => a.enabled).length === 0) warnings.push('no enabled [[apps]]: Vault and ESO will be installed, but nothing consumes a secret');
   return errors;
 }

@@ -7,6 +7,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { configSchema, PROFILES, type Config, type ProfileName } from './schema.ts';
 import { crossCheck } from './crosscheck.ts';
+import { databasePasswordNames } from './databases.ts';
 import { indexLines, lineOf } from './locate.ts';
 import { ConfigError, ConfigErrors } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
@@ -124,7 +125,7 @@ export function loadConfigText(
   // Passwords: the file's values, overridden by VAULTLAB_PASSWORD_<NAME>; names may also exist only in the environment.
   const passwords: Record<string, string> = { ...config.passwords };
   const passwordsFromEnv: string[] = [];
-  const referenced = new Set(config.secrets.map((s) => s.password).filter((p): p is string => !!p));
+  const referenced = new Set([...config.secrets.map((s) => s.password).filter((p): p is string => !!p), ...databasePasswordNames(config)]);
   for (const name of new Set([...Object.keys(passwords), ...referenced])) {
     const fromEnv = env[passwordEnvName(name)];
     if (fromEnv !== undefined) {

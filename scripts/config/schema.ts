@@ -2,6 +2,8 @@
 // "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
 import { z } from 'zod';
 import { DELIVERY_NAMES, DEFAULT_DELIVERY } from '../deliveries/types.ts';
+import { kubernetesRoles } from './kubernetes-roles.ts';
+import { databases } from './databases.ts';
 
 const dnsLabel = z
   .string()
@@ -218,6 +220,8 @@ const imagesSection = z.strictObject({
   eso: imageRef.optional(),
   /** The image of the bundled sample apps (a busybox with sh, httpd, wget). */
   samples: imageRef.optional(),
+  /** The sample Postgres of [[databases]] with where = "sample". */
+  postgres: imageRef.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -233,6 +237,8 @@ export const configSchema = z.strictObject({
   passwords: z.record(passwordName, z.string()).default({}),
   secrets: z.array(secretEntry).default([]),
   apps: z.array(appSection).default([]),
+  kubernetes_roles: kubernetesRoles,
+  databases,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -113,6 +113,12 @@ export interface PlanContext {
     /** production: the Secret (in every app namespace) holding Vault's CA. */
     caSecret: { name: string; key: string } | undefined;
   };
+  /**
+   * Policy paths for dynamic credentials ([[kubernetes_roles]] tokens, [[databases.roles]] users)
+   * that a delivery's policy for namespace `ns` gains (demo's shared policy: undefined, every
+   * role); "" when there are none.
+   */
+  dynamicCredsHcl(ns: string | undefined): string;
 }
 
 /** A pod template (a Deployment's spec.template) a delivery wires its secrets into. */

@@ -20,6 +20,8 @@ export interface DestroyReport {
   removed: string[];
   /** What is left on purpose, or could not be removed, and why. */
   notes: string[];
+  /** Where the time went (--json): e.g. the checks, then `kind delete cluster` itself. */
+  steps?: { name: string; ms: number }[];
 }
 
 export interface Ownership {
@@ -64,6 +66,7 @@ export async function destroyEnvironment(plan: Plan, state: StateDir, opts: Dest
 
 async function destroyKind(plan: Plan, state: StateDir): Promise<DestroyReport> {
   const name = plan.cluster.name;
+  const t0 = performance.now();
   const list = await listKindClusters();
   if (!list.ok) {
     if (list.reason === 'no-kind') {
@@ -85,9 +88,17 @@ async function destroyKind(plan: Plan, state: StateDir): Promise<DestroyReport> 
     });
   }
   const { kindDelete } = await import('../adapters/kind.ts');
+  const t1 = performance.now();
   await kindDelete(name);
+  const t2 = performance.now();
   const notes: string[] = [];
-  return { action: 'deleted-cluster', removed: [`kind cluster ${name} (${own.reason})`, ...removeState(plan, state, notes)], notes };
+  const removed = [`kind cluster ${name} (${own.reason})`, ...removeState(plan, state, notes)];
+  const steps = [
+    { name: 'checks', ms: Math.round(t1 - t0) },
+    { name: 'kind delete', ms: Math.round(t2 - t1) },
+    { name: 'state', ms: Math.round(performance.now() - t2) },
+  ];
+  return { action: 'deleted-cluster', removed, notes, steps };
 }
 
 /**

@@ -5,6 +5,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
+import { samplePostgresManifests } from '../plan/postgres-sample.ts';
 import { vaultChartValues } from '../plan/render.ts';
 import { usedDeliveries } from '../deliveries/index.ts';
 import { helmTemplate } from '../adapters/helm.ts';
@@ -79,7 +80,7 @@ export async function deployImages(plan: Plan): Promise<DeployImage[]> {
   add(imagesOf(docs(vault), plan.vault.distribution));
   add(injectedAgentImages(docs(vault), plan.vault.distribution));
   releases.forEach((r, i) => add(imagesOf(docs(charts[i]!), r.title.toLowerCase())));
-  add(imagesOf(allManifests(plan), 'sample'));
+  add(imagesOf([...allManifests(plan), ...samplePostgresManifests(plan)], 'sample'));
   return [...all].map(([image, usedBy]) => ({ image, usedBy }));
 }
 

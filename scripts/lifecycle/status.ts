@@ -12,6 +12,7 @@ import { REVIEWER_FILE } from '../vault/keys.ts';
 import { TOKEN_REVIEWER } from '../plan/objects.ts';
 import { appsOf, usedDeliveries } from '../deliveries/index.ts';
 import type { Delivery, DeliveryName } from '../deliveries/types.ts';
+import { leaseReport, type RoleLeases } from './lease-status.ts';
 
 
 export interface Check {
@@ -34,6 +35,8 @@ export interface VaultStatus {
   members?: { id: string; address: string; leader: boolean; voter: boolean }[];
   engines?: string[];
   auth?: string[];
+  /** Active leases per [[databases.roles]] / [[kubernetes_roles]] role. */
+  leases?: RoleLeases[];
 }
 
 export interface StatusReport {
@@ -150,6 +153,12 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
         });
       } catch (err) {
         add({ name: 'vault engines', ok: false, severity: 'warning', detail: (err as Error).message, fix: 'Give a token that may read sys/mounts and sys/auth: VAULT_TOKEN, or the state dir of this environment.' });
+      }
+      // Short-lived credentials: active leases per role, a warning near max_ttl.
+      if (plan.vault.databases || plan.vault.kubernetesSecrets) {
+        const leases = await leaseReport(vault, plan);
+        v.leases = leases.roles;
+        checks.push(...leases.checks);
       }
       if (plan.vault.ha.enabled) {
         try {

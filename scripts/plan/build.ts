@@ -2,10 +2,12 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { appSecrets, type Config } from '../config/schema.ts';
 import type { EnginePlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, SamplePlan, SeedEntry, VaultPlan } from './types.ts';
-import { setupPolicyHcl } from './policies.ts';
+import { setupPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
 import { DELIVERIES, appsOf, eachUsed, usedDeliveryNames } from '../deliveries/index.ts';
 import type { AppPlan, PlanContext } from '../deliveries/types.ts';
 import { SECRET_STORE, SERVICE_ACCOUNT, roleName } from '../deliveries/eso/plan.ts';
+import { buildDatabases, databaseGrants } from './databases.ts';
+import { buildKubernetesSecrets, credsGrants, kubernetesSecretsEngine } from './kubernetes-secrets.ts';
 import { buildImages } from './images.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
@@ -37,7 +39,7 @@ export function buildPlan(loaded: LoadedConfig): Plan {
   const production = loaded.profile === 'production';
   const namespaces = enabledNamespaces(config);
   const images = buildImages(config, defaultVaultImage(config));
-  const vault = buildVault(config, production, loaded.file, images.vault);
+  const vault = buildVault(config, production, loaded.file, images.vault, images.postgres);
 
   // Each enabled app through its delivery; then each used delivery's Vault roles and policies.
   const ctx = planContext(config, production, vault);
@@ -149,11 +151,22 @@ function planContext(config: Config, production: boolean, vault: VaultPlan): Pla
       tokenTtl: auth.tokenTtl,
       caSecret: vault.tls ? { name: VAULT_CA_SECRET, key: 'ca.crt' } : undefined,
     },
+    dynamicCredsHcl: (ns) => dynamicCredsHcl(vault, ns),
   };
 }
 
+/**
+ * What a namespace's policy (every delivery's; demo: the shared one, ns undefined) gains for
+ * dynamic credentials: [[kubernetes_roles]] tokens in that namespace, its apps' [[databases.roles]].
+ */
+function dynamicCredsHcl(vault: VaultPlan, ns: string | undefined): string {
+  const k8s = vault.kubernetesSecrets;
+  const db = vault.databases;
+  return (k8s ? kubernetesCredsHcl(k8s.mount, credsGrants(k8s, ns)) : '') + (db ? databaseCredsHcl(db.mount, databaseGrants(db, ns)) : '');
+}
+
 /** Vault's plan; its roles and policies are the deliveries' (added by buildPlan). */
-function buildVault(config: Config, production: boolean, configFile: string, serverImage: string): VaultPlan {
+function buildVault(config: Config, production: boolean, configFile: string, serverImage: string, postgresImage: string): VaultPlan {
   const dist = DISTRIBUTIONS[config.vault.distribution];
   const tls = production;
   const scheme = tls ? 'https' : 'http';
@@ -171,6 +184,9 @@ function buildVault(config: Config, production: boolean, configFile: string, ser
         return { path: 'transit', type: 'transit', options: {}, description: 'vaultlab: encryption as a service' };
     }
   });
+  const k8s = buildKubernetesSecrets(config);
+  if (k8s) engines.push(kubernetesSecretsEngine(k8s));
+  const db = buildDatabases(config, postgresImage);
 
   const policies: PolicyPlan[] = [];
   const roles: RolePlan[] = [];
@@ -205,8 +221,10 @@ function buildVault(config: Config, production: boolean, configFile: string, ser
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
     audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
-    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) } },
+    setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') + (db ? databaseSetupHcl(db.mount) : '') + (k8s || db ? leaseLookupHcl() : '') } },
     networkPolicy: production && config.production.network_policy,
+    kubernetesSecrets: k8s,
+    databases: db,
   };
 }
 

@@ -69,11 +69,14 @@ export interface ImagesPlan {
   eso: string | undefined;
   /** The sample apps' image. */
   samples: string;
+  /** The sample Postgres of [[databases]] (where = "sample"). */
+  postgres: string;
   /** The kind node image (cluster.node_image, through the mirror). */
   node: string;
 }
 
 export const SAMPLES_IMAGE = 'busybox:1.37';
+export const POSTGRES_IMAGE = 'postgres:15-alpine';
 
 export function buildImages(config: Config, defaultVault: string): ImagesPlan {
   const m = config.images.mirror;
@@ -85,6 +88,7 @@ export function buildImages(config: Config, defaultVault: string): ImagesPlan {
     agent: config.images.agent,
     eso: config.images.eso,
     samples: pick(config.images.samples, SAMPLES_IMAGE),
+    postgres: pick(config.images.postgres, POSTGRES_IMAGE),
     node: mirrored(config.cluster.node_image, m),
   };
 }

@@ -8,16 +8,23 @@ import type { NamespacePlan, Plan, SamplePlan } from './types.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { checked, validated } from './validate.ts';
+export { checked } from './validate.ts';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { VAULT_RBAC_NAME, vaultClusterRules, vaultNamespaceRules } from './kubernetes-secrets.ts';
 import { deliveryOf, appsOf } from '../deliveries/index.ts';
 import type { AppPlan, Delivery, DeliveryName, PodTemplate } from '../deliveries/types.ts';
 
 export { MANAGED_BY, TOKEN_REVIEWER, type KubeObject } from './objects.ts';
 import { MANAGED_BY, type KubeObject } from './objects.ts';
 
-/** The namespace, each of its deliveries' objects, then its sample workloads. */
+/** The namespace, each of its deliveries' objects, Vault's RBAC there for [[kubernetes_roles]], then its sample workloads. */
 export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
   const out: KubeObject[] = [checked(new Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`)];
@@ -25,6 +32,7 @@ export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] 
     const d = deliveryOf(name) as Delivery<DeliveryName>;
     out.push(...d.manifests(plan, ns, appsOf(plan.apps, name).filter((a) => a.namespace === ns.name) as never[]).map((o) => validated(o)));
   }
+  out.push(...kubernetesSecretsRbac(plan, ns.name));
   for (const sample of ns.samples) out.push(...sampleManifests(plan, ns, sample));
   return out;
 }
@@ -120,6 +128,58 @@ export function vaultNetworkPolicy(plan: Plan): KubeObject {
     }),
     'NetworkPolicy vault-allow-clients',
   );
+}
+
+/**
+ * [[kubernetes_roles]]: what Vault's ServiceAccount may do in one app namespace for the secrets
+ * engine, a Role and its RoleBinding; nothing when no role allows the namespace.
+ */
+export function kubernetesSecretsRbac(plan: Plan, ns: string): KubeObject[] {
+  const ks = plan.vault.kubernetesSecrets;
+  const rules = ks ? vaultNamespaceRules(ks, ns) : [];
+  if (!ks || rules.length === 0) return [];
+  const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
+  const subject = { kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace };
+  return [
+    checked(new Role({ metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels }, rules }), `Role ${ns}/${VAULT_RBAC_NAME}`),
+    checked(
+      new RoleBinding({
+        metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: VAULT_RBAC_NAME },
+        subjects: [subject],
+      }),
+      `RoleBinding ${ns}/${VAULT_RBAC_NAME}`,
+    ),
+  ];
+}
+
+/**
+ * Cluster-scoped objects of the secrets engine: an external Vault's own ServiceAccount, and (demo
+ * only: generated ClusterRoles, cluster-wide bindings) a ClusterRole and its binding.
+ */
+export function kubernetesSecretsClusterManifests(plan: Plan): KubeObject[] {
+  const ks = plan.vault.kubernetesSecrets;
+  if (!ks) return [];
+  const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
+  const out: KubeObject[] = [];
+  if (plan.vault.external) {
+    out.push(checked(new ServiceAccount({ metadata: { name: ks.identity.serviceAccount, namespace: ks.identity.namespace, labels } }), `ServiceAccount ${ks.identity.namespace}/${ks.identity.serviceAccount}`));
+  }
+  const rules = vaultClusterRules(ks);
+  if (rules.length) {
+    out.push(
+      checked(new ClusterRole({ metadata: { name: VAULT_RBAC_NAME, labels }, rules }), `ClusterRole ${VAULT_RBAC_NAME}`),
+      checked(
+        new ClusterRoleBinding({
+          metadata: { name: VAULT_RBAC_NAME, labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: VAULT_RBAC_NAME },
+          subjects: [{ kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace }],
+        }),
+        `ClusterRoleBinding ${VAULT_RBAC_NAME}`,
+      ),
+    );
+  }
+  return out;
 }
 
 export function allManifests(plan: Plan): KubeObject[] {

@@ -47,6 +47,13 @@ export function summarize(plan: Plan, artifacts: Artifacts): string {
       : `Vault:   ${v.distribution} ${v.image.tag} (chart ${v.chart.chart} ${v.chart.version}) in "${v.namespace}", ${v.ha.enabled ? `HA Raft x${v.ha.replicas}` : 'standalone'}, TLS ${v.tls ? 'on' : 'off'}, ${v.init.shares} key share(s) / threshold ${v.init.threshold}`,
     `         engines ${v.engines.map((e) => `${e.path}/ (${e.type})`).join(', ')}; auth ${v.kubernetesAuth.mount}/ audience "${v.kubernetesAuth.audience}"`,
     `         policies ${v.policies.map((p) => p.name).join(', ')}${v.setupToken.enabled ? `, ${v.setupToken.policy.name}` : ''}; audit ${v.audit.enabled ? 'on' : 'off'}`,
+    ...(v.databases
+      ? v.databases.connections.map(
+          (c) =>
+            `Database: ${c.name} (${c.sample ? `sample Postgres ${v.databases!.sample!.image} in "${v.databases!.sample!.namespace}"` : `${c.host}:${c.port}`}/${c.database}, editor ${c.username}, root rotated by Vault); ` +
+            `roles ${c.roles.map((r) => `${r.name} -> ${r.app} (group ${r.groupRole}, ${r.defaultTtl}/${r.maxTtl})`).join(', ')}`,
+        )
+      : []),
     `Deliveries: ${usedDeliveries(plan).map((d) => `${d.name} (${plan.apps.filter((a) => a.delivery === d.name).length} app(s)${d.name === 'eso' ? `, chart ${plan.eso.chart.version} in "${plan.eso.namespace}"` : d.name === 'injector' ? `, in the ${plan.vault.chart.chart} chart` : ''})`).join(', ')}`,
     `Seeding: ${plan.seeding.entries.length} key(s) in ${new Set(plan.seeding.entries.map((e) => e.path)).size} path(s) under ${plan.seeding.mount}/ ` +
       `(${plan.seeding.entries.filter((e) => e.source.type === 'literal').length} literal, ${plan.seeding.entries.filter((e) => e.source.type === 'random').length} random, ` +

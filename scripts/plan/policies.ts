@@ -55,3 +55,58 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
     block('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
   ].join('\n');
 }
+
+/**
+ * Kubernetes ServiceAccount tokens: `update` on exactly the namespace's own
+ * <mount>/creds/<role> paths, and only for its own namespace (allowed_parameters; any other
+ * parameter, audiences included, is refused). Empty when no role is granted.
+ */
+export function kubernetesCredsHcl(mount: string, grants: { role: string; namespaces: string[]; clusterWide: boolean }[]): string {
+  return grants
+    .map((g) => {
+      const params = [
+        `    "kubernetes_namespace" = [${g.namespaces.map((n) => `"${n}"`).join(', ')}]`,
+        '    "ttl" = []',
+        ...(g.clusterWide ? ['    "cluster_role_binding" = []'] : []),
+      ];
+      return `\npath "${mount}/creds/${g.role}" {\n  capabilities = ["update"]\n  allowed_parameters = {\n${params.join('\n')}\n  }\n}\n`;
+    })
+    .join('');
+}
+
+/**
+ * production setup token: manage the Kubernetes secrets engine's config and roles, list and end
+ * its leases (`vaultlab status`, `vaultlab creds --revoke`); never issue credentials.
+ */
+export function kubernetesSetupHcl(mount: string): string {
+  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update']), block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo'])].join('\n');
+}
+
+/** production setup token: look up a lease's times (`vaultlab status`), once for every short-lived credential engine. */
+export function leaseLookupHcl(): string {
+  return '\npath "sys/leases/lookup" {\n  capabilities = ["update"]\n}\n';
+}
+
+/** Dynamic database credentials: `read` on exactly the given <mount>/creds/<role> paths. Empty when none. */
+export function databaseCredsHcl(mount: string, roles: string[]): string {
+  return roles.map((r) => `\npath "${mount}/creds/${r}" {\n  capabilities = ["read"]\n}\n`).join('');
+}
+
+/**
+ * production setup token: manage the database engine's connections and roles, rotate an
+ * editor's password, list and end leases (`vaultlab status`, `creds --revoke`); never issue credentials.
+ */
+export function databaseSetupHcl(mount: string): string {
+  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+  return [
+    '',
+    block(`${mount}/config`, ['list']),
+    block(`${mount}/config/*`, ['create', 'read', 'update']),
+    block(`${mount}/roles`, ['list']),
+    block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']),
+    block(`${mount}/rotate-root/*`, ['update']),
+    block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo']),
+    block(`sys/leases/revoke/${mount}/creds/*`, ['update']),
+  ].join('\n');
+}

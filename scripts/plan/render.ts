@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { Plan } from './types.ts';
-import { allManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
+import { allManifests, kubernetesSecretsClusterManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
 import { vaultImageValues } from './images.ts';
 import { usedDeliveries } from '../deliveries/index.ts';
+import { samplePostgresManifests } from './postgres-sample.ts';
+import { databaseRoles } from './databases.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -218,5 +220,28 @@ export function renderArtifacts(plan: Plan): Artifacts {
   }
   if (plan.vault.tls && plan.vault.tlsIssuer === 'cert-manager') files.push([`manifests/${plan.vault.namespace}-tls-cert-manager.yaml`, HEADER + yamlDocs(certManagerManifests(plan))]);
   if (plan.vault.networkPolicy) files.push([`manifests/${plan.vault.namespace}-network-policy.yaml`, HEADER + yamlDocs([vaultNetworkPolicy(plan)])]);
+  const db = plan.vault.databases;
+  if (db) {
+    files.push([
+      'vault/databases.yaml',
+      HEADER +
+        yaml({
+          mount: db.mount,
+          connections: db.connections.map((c) => ({
+            name: c.name,
+            plugin: c.plugin,
+            connectionUrl: c.connectionUrl,
+            username: c.username,
+            password: `[passwords].${c.passwordName} (used once; rotated by Vault with rotate-root)`,
+            allowedRoles: c.allowedRoles,
+          })),
+          roles: databaseRoles(db).map((r) => ({ name: r.name, connection: r.dbName, app: r.app, groupRole: r.groupRole, defaultTtl: r.defaultTtl, maxTtl: r.maxTtl, creationStatements: r.creationStatements, revocationStatements: r.revocationStatements })),
+        }),
+    ]);
+    const pg = samplePostgresManifests(plan);
+    if (pg.length) files.push([`manifests/${db.sample!.namespace}.yaml`, HEADER + yamlDocs(pg)]);
+  }
+  const k8sCluster = kubernetesSecretsClusterManifests(plan);
+  if (k8sCluster.length) files.push(['manifests/vault-kubernetes-secrets.yaml', HEADER + yamlDocs(k8sCluster)]);
   return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

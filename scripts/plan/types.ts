@@ -53,7 +53,7 @@ export interface HelmChart {
 
 export interface EnginePlan {
   path: string;
-  type: 'kv' | 'database' | 'transit';
+  type: 'kv' | 'database' | 'transit' | 'kubernetes';
   options: Record<string, string>;
   description: string;
 }
@@ -107,6 +107,100 @@ export interface VaultPlan {
   /** production: a limited token for day-2 runs; the root token is revoked. */
   setupToken: { enabled: boolean; policy: PolicyPlan };
   networkPolicy: boolean;
+  /** Vault's `kubernetes` secrets engine: short-lived ServiceAccount tokens ([[kubernetes_roles]]). */
+  kubernetesSecrets: KubernetesSecretsPlan | undefined;
+  /** Vault's `database` engine: dynamic Postgres users per lease ([[databases]]). */
+  databases: DatabasesPlan | undefined;
+}
+
+export interface DatabaseRolePlan {
+  /** Vault role database/roles/<name>; credentials at database/creds/<name>. */
+  name: string;
+  /** The connection (database/config/<dbName>) that creates its users. */
+  dbName: string;
+  app: string;
+  /** The app's namespace: its policy (production) may read the role's credentials. */
+  namespace: string;
+  groupRole: string;
+  database: string;
+  defaultTtl: string;
+  maxTtl: string;
+  creationStatements: string[];
+  revocationStatements: string[];
+}
+
+export interface DatabaseConnectionPlan {
+  name: string;
+  plugin: 'postgresql-database-plugin';
+  /** The sample Postgres vaultlab deploys, or an external server. */
+  sample: boolean;
+  host: string;
+  port: number;
+  database: string;
+  /** Templated: Vault fills in {{username}} and {{password}}; no secret in it. */
+  connectionUrl: string;
+  username: string;
+  /** The [passwords] entry with the editor's original password (used once: Vault rotates it). */
+  passwordName: string;
+  /** Exactly the configured roles, never "*". */
+  allowedRoles: string[];
+  roles: DatabaseRolePlan[];
+}
+
+export interface SamplePostgresPlan {
+  /** The connection that uses it. */
+  connection: string;
+  namespace: string;
+  /** StatefulSet and Service name. */
+  name: string;
+  image: string;
+  database: string;
+  editorUsername: string;
+  /** Secret (created by deploy, never rendered) holding the editor's original password under `password`. */
+  passwordSecret: string;
+  /** Group roles and a table each, created by the init step. */
+  groupRoles: { role: string; table: string }[];
+}
+
+export interface DatabasesPlan {
+  mount: string;
+  connections: DatabaseConnectionPlan[];
+  sample: SamplePostgresPlan | undefined;
+}
+
+/** One RBAC rule, as the API spells it. */
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+export interface KubernetesRolePlan {
+  /** Vault role kubernetes/roles/<name>; credentials at kubernetes/creds/<name>. */
+  name: string;
+  namespaces: string[];
+  /** service-account: tokens for an existing account; rules / cluster-role: a generated account and binding per lease. */
+  mode: 'service-account' | 'rules' | 'cluster-role';
+  serviceAccount: string | undefined;
+  /** rules: the generated Role's (or ClusterRole's) rules. */
+  rules: RbacRule[];
+  /** cluster-role: the existing ClusterRole bound per lease. */
+  clusterRole: string | undefined;
+  /** What the generated binding refers to: a generated Role, or a ClusterRole (generated or existing). */
+  roleType: 'Role' | 'ClusterRole';
+  /** Leases bind with a ClusterRoleBinding (demo only). */
+  clusterWide: boolean;
+  tokenTtl: string;
+  tokenMaxTtl: string;
+  audiences: string[];
+}
+
+export interface KubernetesSecretsPlan {
+  mount: string;
+  /** The account whose token Vault uses for these API calls: its own pod's, or (external Vault) vaultlab's. */
+  identity: { namespace: string; serviceAccount: string };
+  roles: KubernetesRolePlan[];
 }
 
 export interface EsoPlan {

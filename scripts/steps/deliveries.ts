@@ -1,9 +1,10 @@
 // Per app namespace: the Namespace, (production) the Vault CA, the Secrets samples stand in for
-// (argocd-secret, which ESO merges into), then each used delivery's objects, by server-side apply,
-// each delivery waiting until its objects are ready (ESO: SecretStores Ready).
+// (argocd-secret, which ESO merges into), Vault's RBAC for [[kubernetes_roles]] (and its
+// cluster-scoped objects), then each used delivery's objects, by server-side apply, each delivery
+// waiting until its objects are ready (ESO: SecretStores Ready).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
-import { namespaceManifests, sampleManifests, type KubeObject } from '../plan/manifests.ts';
+import { kubernetesSecretsClusterManifests, kubernetesSecretsRbac, namespaceManifests, sampleManifests, type KubeObject } from '../plan/manifests.ts';
 import { caSecretsFromPem } from '../tls/certs.ts';
 import { vaultCaPem } from './install.ts';
 import type { Plan } from '../plan/types.ts';
@@ -21,17 +22,21 @@ const rank = (kind: string) => (ORDER.includes(kind) ? ORDER.indexOf(kind) : ORD
  * without them their ExternalSecret never syncs.
  */
 export function resourceManifests(ctx: Pick<DeployContext, 'plan'> & Partial<Pick<DeployContext, 'options'>>): KubeObject[] {
-  return ctx.plan.namespaces
-    .flatMap((ns) => namespaceManifests(ctx.plan, ns))
+  return [...kubernetesSecretsClusterManifests(ctx.plan), ...ctx.plan.namespaces.flatMap((ns) => namespaceManifests(ctx.plan, ns))]
     .filter((o) => !SAMPLE_KINDS.has(o.kind))
     .sort((a, b) => rank(a.kind) - rank(b.kind));
 }
 
-/** The objects no delivery owns: Namespaces, and the sample stand-in Secrets. */
+/**
+ * The objects no delivery owns: Namespaces, the sample stand-in Secrets, and what Vault's
+ * ServiceAccount may do for the Kubernetes secrets engine (cluster-scoped objects, a Role and
+ * RoleBinding per namespace).
+ */
 function sharedObjects(plan: Plan): KubeObject[] {
   const namespaces = plan.namespaces.map((ns) => namespaceManifests(plan, ns).find((o) => o.kind === 'Namespace')!);
   const standIns = plan.namespaces.flatMap((ns) => ns.samples.flatMap((s) => sampleManifests(plan, ns, s))).filter((o) => !SAMPLE_KINDS.has(o.kind));
-  return [...namespaces, ...standIns];
+  const vaultRbac = [...kubernetesSecretsClusterManifests(plan), ...plan.namespaces.flatMap((ns) => kubernetesSecretsRbac(plan, ns.name))];
+  return [...namespaces, ...standIns, ...vaultRbac];
 }
 
 export const deliveries: TaskStep<DeployContext> = {

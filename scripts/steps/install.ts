@@ -61,7 +61,7 @@ export const install: TaskStep<DeployContext> = {
   title: 'Install Vault and the deliveries\' charts (Helm)',
   async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
-    const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext };
+    const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext, kube };
     const { plan } = ctx;
     const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
     const jobs: Promise<string>[] = [];

@@ -5,11 +5,13 @@ import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { DELIVERY_NAMES } from '../deliveries/types.ts';
+import { configureKubernetesSecrets, type KubernetesSecretsTarget } from './kubernetes-secrets.ts';
+import { configureDatabases } from './database.ts';
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
 
 export interface ConfigureItem {
-  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role';
+  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role' | 'db-connection' | 'db-role';
   name: string;
   action: Action;
   detail?: string;
@@ -29,6 +31,10 @@ export interface ConfigureOptions {
   kubernetes?: KubernetesAuthTarget | undefined;
   /** Where the file audit device writes (default: the plan's path, on the chart's audit volume). */
   auditPath?: string | undefined;
+  /** The Kubernetes secrets engine's API access ([[kubernetes_roles]]); host and CA default to `kubernetes`'s. */
+  kubernetesSecrets?: KubernetesSecretsTarget | undefined;
+  /** Resolved [passwords] ([[databases]]: the editor's original password, used once when a connection is created). */
+  passwords?: Readonly<Record<string, string>> | undefined;
   /** Delete vaultlab-named policies and roles the plan no longer has. */
   prune?: boolean;
 }
@@ -173,6 +179,12 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
       items.push({ kind: 'role', name: role.name, action: cur ? 'updated' : 'created' });
     }
   }
+
+  // 6b. The Kubernetes secrets engine's config and roles ([[kubernetes_roles]]; prunes its own).
+  items.push(...(await configureKubernetesSecrets(client, plan, opts)));
+
+  // 6c. The database engine's connections (root rotated once) and roles ([[databases]]; prunes its own roles).
+  items.push(...(await configureDatabases(client, plan, opts)));
 
   // 7. Prune what vaultlab created earlier and the config no longer has.
   if (opts.prune) {

@@ -76,7 +76,7 @@ export async function vaultUp(client: VaultClient, plan: Plan, state: StateDir, 
     }
   }
 
-  const configure = await configureVault(client, plan, opts.configure);
+  const configure = await configureVault(client, plan, { passwords: opts.passwords, ...opts.configure });
   let setupToken: UpReport['setupToken'];
   if (plan.vault.setupToken.enabled) setupToken = await establishSetupToken(client, plan, state);
   const seed = opts.seed === false ? undefined : await seedVault(client, plan, opts.passwords, { ledger: state, ...opts.seed });

@@ -22,7 +22,7 @@ results.push({
 
 // Benchmarks that need a real OpenBao; each module exports `bench(): Promise<Result[]>`.
 // deploy.bench.ts: on real kind clusters (VAULTLAB_BENCH_DEPLOY=0 leaves it out).
-for (const file of ['seed.bench.ts', 'reset.bench.ts', 'deploy.bench.ts']) {
+for (const file of ['seed.bench.ts', 'reset.bench.ts', 'creds.bench.ts', 'sa-tokens.bench.ts', 'deploy.bench.ts']) {
   const path = join(import.meta.dirname, file);
   if (!existsSync(path)) continue;
   const mod = (await import(path)) as { bench?: () => Promise<Result[]> };

@@ -1,13 +1,14 @@
 // vaultlab's Kubernetes layer against a real kube-apiserver + etcd (no kind, no mocks).
 import { describe, it, expect, afterAll } from 'vitest';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
+import { applyChangedNothing, applyIsNoop } from '../../scripts/adapters/ssa-noop.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
@@ -103,6 +104,100 @@ describe('Kubernetes adapter on a real API server', () => {
     expect(again.metadata.resourceVersion).toBe(rv.metadata.resourceVersion);
     expect(again.metadata.managedFields.map((m: any) => m.manager)).toContain('vaultlab');
     expect(again.spec.secretStoreRef).toEqual({ kind: 'SecretStore', name: 'vault-backend' });
+  });
+
+  it('a re-apply that changes nothing sends no PATCH (a read-only token applies every manifest); a change, a dropped field or a value another manager set still goes to the API', async () => {
+    const objects = plan.namespaces.flatMap((ns) => namespaceManifests(plan, ns));
+    // A ServiceAccount that may read everything and write nothing: any PATCH it sends is refused.
+    await kube.apply([
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: 'default' } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'test-reader' }, rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'test-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'test-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: 'default' }] },
+    ] as any[]);
+    const token = await kube.createServiceAccountToken('default', 'reader', [], 600);
+    const dir = mkdtempSync(join(tmpdir(), 'vaultlab-reader-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'reader',
+      clusters: [{ name: 'test', cluster: { server: server.host, 'certificate-authority-data': Buffer.from(server.caPem).toString('base64') } }],
+      users: [{ name: 'reader', user: { token } }],
+      contexts: [{ name: 'reader', context: { cluster: 'test', user: 'reader' } }],
+    }), { mode: 0o600 });
+    const reader = await Kube.connect({ kubeconfig });
+    try {
+      // This ESO CRD defaults fields inside each element of an ExternalSecret's `data`, an atomic
+      // list: what vaultlab set cannot be told from a default, so those are applied (the API's own
+      // verdict: unchanged). Everything else is proven from what the server holds.
+      const provable = objects.filter((o) => o.kind !== 'ExternalSecret');
+      for (const o of objects.filter((x) => x.kind === 'ExternalSecret')) {
+        expect(applyIsNoop(o, await kube.getJson(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name), 'vaultlab'), o.metadata.name).toBe(false);
+      }
+      expect((await kube.apply(objects)).filter((r) => r.action !== 'unchanged')).toEqual([]);
+      expect((await reader.apply(provable)).filter((r) => r.action !== 'unchanged')).toEqual([]);
+
+      const clone = <T,>(o: T): T => JSON.parse(JSON.stringify(o));
+      const deployment = clone(objects.find((o) => o.kind === 'Deployment')!) as any;
+      deployment.spec.replicas = 2; // a changed value
+      await expect(reader.apply([deployment])).rejects.toThrow(/forbidden|403/i);
+      const service = clone(objects.find((o) => o.kind === 'Service')!) as any;
+      delete service.metadata.labels['app.kubernetes.io/part-of']; // a field vaultlab owned and no longer sets: the apply removes it
+      await expect(reader.apply([service])).rejects.toThrow(/forbidden|403/i);
+      const selector = clone(objects.find((o) => o.kind === 'Deployment')!) as any;
+      selector.spec.selector.matchLabels = { ...selector.spec.selector.matchLabels, extra: 'x' }; // an atomic map: replaced whole
+      await expect(reader.apply([selector])).rejects.toThrow(/forbidden|403/i);
+
+      // Another manager sets a field vaultlab applies: vaultlab's apply takes it back.
+      const original = objects.find((o) => o.kind === 'Deployment')! as any;
+      await kube.apply([{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: original.metadata.name, namespace: original.metadata.namespace, labels: { 'app.kubernetes.io/part-of': 'someone-else' } } }] as any[], { fieldManager: 'someone-else' });
+      await expect(reader.apply([original])).rejects.toThrow(/forbidden|403/i);
+      expect((await kube.apply([original]))[0]!.action).toBe('configured');
+      expect((await kube.getJson('apps/v1', 'Deployment', original.metadata.namespace, original.metadata.name)).metadata.labels['app.kubernetes.io/part-of']).toBe(original.metadata.labels['app.kubernetes.io/part-of']);
+      expect((await reader.apply(provable)).filter((r) => r.action !== 'unchanged')).toEqual([]);
+
+      // What cannot be read with certainty is applied, never assumed: two Apply entries for the manager, a null.
+      const live = await kube.getJson('v1', 'Service', service.metadata.namespace, service.metadata.name);
+      const svc = objects.find((o) => o.kind === 'Service')!;
+      expect(applyIsNoop(svc, live, 'vaultlab')).toBe(true);
+      const mine = live.metadata.managedFields.find((m: any) => m.manager === 'vaultlab');
+      expect(applyIsNoop(svc, { ...live, metadata: { ...live.metadata, managedFields: [...live.metadata.managedFields, { ...mine, apiVersion: 'v2' }] } }, 'vaultlab')).toBe(false);
+      expect(applyIsNoop({ ...clone(svc), spec: { ...(svc as any).spec, externalName: null } } as any, live, 'vaultlab')).toBe(false);
+      expect(applyIsNoop(svc, live, 'another-manager')).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a status a controller writes between the read and the apply is not counted as the apply\'s change; a changed value is', async () => {
+    const objects = plan.namespaces.flatMap((ns) => namespaceManifests(plan, ns));
+    const es = objects.filter((o) => o.kind === 'ExternalSecret').at(-1)! as any;
+    await kube.apply([es]);
+    const at = () => kube.getJson(es.apiVersion, es.kind, es.metadata.namespace, es.metadata.name);
+    const before = await at();
+    // What ESO does after each sync: a status write, through the status subresource.
+    const { request } = await import('node:https');
+    const url = new URL(`${server.host}/apis/external-secrets.io/v1/namespaces/${es.metadata.namespace}/externalsecrets/${es.metadata.name}/status`);
+    const code = await new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'PATCH', ca: server.caPem, headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/merge-patch+json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ status: { refreshTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), syncedResourceVersion: '1-abc' } }));
+    });
+    expect(code).toBe(200);
+    await kube.apply([es]);
+    const after = await at();
+    expect(after.metadata.resourceVersion).not.toBe(before.metadata.resourceVersion);
+    expect(applyChangedNothing(es, before, after, 'vaultlab')).toBe(true);
+    // vaultlab's own change: configured, whatever else moved.
+    const changed = { ...JSON.parse(JSON.stringify(es)), spec: { ...es.spec, refreshInterval: '7m' } };
+    await kube.apply([changed]);
+    const afterChange = await at();
+    expect(applyChangedNothing(changed, after, afterChange, 'vaultlab')).toBe(false);
+    // Another manager's label in between is a change too (not only the status is set aside).
+    await kube.apply([{ apiVersion: es.apiVersion, kind: es.kind, metadata: { name: es.metadata.name, namespace: es.metadata.namespace, labels: { 'example.com/x': 'y' } } }] as any[], { fieldManager: 'someone-else' });
+    expect(applyChangedNothing(changed, afterChange, await at(), 'vaultlab')).toBe(false);
+    await kube.apply([es]);
   });
 
   it('a changed manifest is reported as configured; a field another manager owns survives', async () => {

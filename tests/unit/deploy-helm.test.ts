@@ -28,7 +28,7 @@ import { esoModuleDir, ESO_VERSION } from '../harness/kube/eso.ts';
 import { ensureTool, binDir, KUBERNETES_VERSION } from '../harness/kube/build.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { exec } from '../../scripts/adapters/exec.ts';
-import { helmStatus, helmTemplate, helmUpgradeInstall, helmRepoList, type HelmRelease } from '../../scripts/adapters/helm.ts';
+import { helmStatus, helmTemplate, helmUpgradeInstall, helmRepoList, storedRelease, type HelmRelease } from '../../scripts/adapters/helm.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
@@ -220,21 +220,43 @@ describe.each(['helm', 'helm4'] as const)(`helm adapter (%s): ESO chart ${VERSIO
     expect((await helmStatus(rel.name, rel.namespace, rel))?.revision).toBe(1);
   });
 
+  it("a re-run given the API reads the release record itself: 'unchanged' with no helm process; a change still goes to helm", async () => {
+    const stored = await storedRelease(kube, rel.name, rel.namespace);
+    expect(stored).toMatchObject({ revision: 1, status: 'deployed', chart: `external-secrets-${VERSION}` });
+    const listed = await helmStatus(rel.name, rel.namespace, rel);
+    expect({ revision: stored!.revision, status: stored!.status, chart: stored!.chart }).toEqual({ revision: listed!.revision, status: listed!.status, chart: listed!.chart });
+    writeFileSync(log, '');
+    expect(await helmUpgradeInstall({ ...rel, kube })).toEqual({ action: 'unchanged' });
+    expect(readFileSync(log, 'utf8')).toBe('');
+    // Another storage driver: the record is not in Secrets, so helm is asked.
+    expect(await storedRelease(kube, rel.name, rel.namespace, { HELM_DRIVER: 'configmap' })).toBeUndefined();
+    expect(await storedRelease(kube, 'no-such-release', rel.namespace)).toBeUndefined();
+    // Values that differ from the record: helm checks and decides (here: same chart, a value changed -> upgrade).
+    writeFileSync(log, '');
+    const changed = { ...rel, kube, values: { ...rel.values, replicaCount: 2 } };
+    expect(await helmUpgradeInstall(changed)).toEqual({ action: 'upgraded' });
+    expect(calls().map((c) => c.slice(0, 2).join(' '))).toContain('upgrade --install');
+    expect((await storedRelease(kube, rel.name, rel.namespace))?.revision).toBe(2);
+    // Back to the original values, as the test after this one expects to start from.
+    await helmUpgradeInstall({ ...rel, kube });
+    expect(await storedRelease(kube, rel.name, rel.namespace)).toMatchObject({ revision: 3, status: 'deployed' });
+  });
+
   it('changed values upgrade the release (after a repository refresh)', async () => {
     writeFileSync(log, '');
     const changed = { ...rel, values: { ...rel.values, replicaCount: 2 } };
     expect(await helmUpgradeInstall(changed)).toEqual({ action: 'upgraded' });
     expect(calls().map((c) => c.slice(0, 2).join(' '))).toEqual(['list -n', 'get values', 'repo list', 'repo update', 'upgrade --install']);
-    expect((await helmStatus(rel.name, rel.namespace, rel))?.revision).toBe(2);
+    expect((await helmStatus(rel.name, rel.namespace, rel))?.revision).toBe(4);
     expect(await helmUpgradeInstall(changed)).toEqual({ action: 'unchanged' });
   });
 
   it('an upgrade cut short (pending-upgrade) is rolled back, then upgraded', async () => {
     expect(await interruptedHelm({ ...rel.values, replicaCount: 3 })).toBe('pending-upgrade');
     const r = await helmUpgradeInstall(rel);
-    expect(r).toEqual({ action: 'upgraded', recovered: 'rolled back the pending-upgrade revision 3 an interrupted run left' });
-    expect(await helmStatus(rel.name, rel.namespace, rel)).toMatchObject({ status: 'deployed', revision: 5 });
-    expect((await helm(['history', rel.name, '-n', rel.namespace])).stdout).toMatch(/Rollback to 2/);
+    expect(r).toEqual({ action: 'upgraded', recovered: 'rolled back the pending-upgrade revision 5 an interrupted run left' });
+    expect(await helmStatus(rel.name, rel.namespace, rel)).toMatchObject({ status: 'deployed', revision: 7 });
+    expect((await helm(['history', rel.name, '-n', rel.namespace])).stdout).toMatch(/Rollback to 4/);
   });
 
   it("Vault's rendered values (demo and production: HCL blocks, empty strings, numbers) survive helm's round trip, so a re-run is 'unchanged'", async () => {
@@ -242,6 +264,7 @@ describe.each(['helm', 'helm4'] as const)(`helm adapter (%s): ESO chart ${VERSIO
       const vaultRel: HelmRelease = { name: `vault-${p.profile}`, namespace: 'vault', chart: { ...p.vault.chart, repoName: 'external-secrets', repoUrl: rel.chart.repoUrl }, values: vaultValues(p), kubeconfig: helmKubeconfig };
       expect(await helmUpgradeInstall(vaultRel)).toMatchObject({ action: 'installed' });
       expect(await helmUpgradeInstall(vaultRel)).toEqual({ action: 'unchanged' });
+      expect(await helmUpgradeInstall({ ...vaultRel, kube })).toEqual({ action: 'unchanged' }); // from the record: the same verdict
     }
   });
 

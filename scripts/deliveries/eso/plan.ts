@@ -37,11 +37,13 @@ export function planEsoApp(app: AppConfig, secrets: AppSecretConfig[]): EsoAppPl
   };
 }
 
-/** demo: one broad read policy (eso-policy); production: eso-<ns>-policy reads only <kv_mount>/<ns>/*. One role per namespace. */
+/** demo: one broad read policy (eso-policy); production: eso-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. One role per namespace. */
 export function esoVaultAccess(apps: EsoAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
   const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
   const mount = c.vault.kvMount;
-  const policies: PolicyPlan[] = c.production ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) })) : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) }];
+  const policies: PolicyPlan[] = c.production
+    ? namespaces.map((ns) => ({ name: nsPolicyName(ns), hcl: policyHcl(mount, ns) + c.dynamicCredsHcl(ns) }))
+    : [{ name: BROAD_POLICY, hcl: broadEsoPolicyHcl(mount) + c.dynamicCredsHcl(undefined) }];
   const roles: RolePlan[] = namespaces.map((ns) => ({
     name: roleName(ns),
     namespace: ns,

@@ -43,13 +43,13 @@ export function planInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: P
   return { delivery: 'injector', name: app.name, namespace: app.namespace, serviceAccount: app.name, role: deliveryRoleName('injector', app.name), sample: app.sample, files };
 }
 
-/** One role per app (its own ServiceAccount); demo: one broad read policy, production: injector-<ns>-policy reads only <kv_mount>/<ns>/*. */
+/** One role per app (its own ServiceAccount); demo: one broad read policy, production: injector-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. */
 export function injectorVaultAccess(apps: InjectorAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
   const mount = c.vault.kvMount;
   const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
   const policies: PolicyPlan[] = c.production
-    ? namespaces.map((ns) => ({ name: deliveryPolicyName('injector', ns), hcl: policyHcl(mount, ns) }))
-    : [{ name: deliveryPolicyName('injector'), hcl: broadEsoPolicyHcl(mount) }];
+    ? namespaces.map((ns) => ({ name: deliveryPolicyName('injector', ns), hcl: policyHcl(mount, ns) + c.dynamicCredsHcl(ns) }))
+    : [{ name: deliveryPolicyName('injector'), hcl: broadEsoPolicyHcl(mount) + c.dynamicCredsHcl(undefined) }];
   const roles: RolePlan[] = [...apps]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((a) => ({

@@ -1,0 +1,114 @@
+// [[databases]]: dynamic database credentials from Vault's `database` secrets engine. One table per
+// connection (a privileged "editor" account Vault logs in with, its password rotated by Vault
+// after the first configuration) and [[databases.roles]] per app: each lease is a LOGIN role of
+// its own, granted the app's non-login group role. Strict like every table; checks that span
+// entries (apps that exist, TTL order, names unique across connections) live in crossCheckDatabases.
+import { z } from 'zod';
+import type { Config } from './schema.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { suggest } from '../lib/suggest.ts';
+import { durationSeconds } from './kubernetes-roles.ts';
+
+const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "30s", "15m" or "1h"');
+/** A Postgres identifier vaultlab writes into SQL unquoted-safe: lowercase letters, digits, "_". */
+const pgIdent = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a Postgres identifier: lowercase letters, digits and "_", starting with a letter or "_", at most 63 characters');
+const passwordRef = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must name a [passwords] entry (letters, digits and "_"; VAULTLAB_PASSWORD_<NAME> overrides it)');
+/** "sample" (the Postgres vaultlab deploys) or an external "host:port". */
+const where = z.string().regex(/^(sample|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5})$/, 'must be "sample" (the Postgres vaultlab deploys in the cluster) or an external "host:port" like "db.example.com:5432"');
+
+export const databaseRole = z.strictObject({
+  /** The Vault role: database/roles/<name>, credentials at database/creds/<name>. */
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits, "-" or "_" (it is a Vault role name)'),
+  /** The [[apps]] entry whose policy may read database/creds/<name>. */
+  app: z.string().min(1),
+  /** The non-login role each lease user is granted (it must exist in the database first). */
+  group_role: pgIdent,
+  /** The Postgres database; default: the connection's (a Vault role runs its SQL through that connection). */
+  database: pgIdent.optional(),
+  default_ttl: duration.default('1h'),
+  max_ttl: duration.default('24h'),
+});
+
+export const databaseSection = z.strictObject({
+  /** The Vault connection: database/config/<name>. */
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits, "-" or "_" (it is a Vault connection name)'),
+  engine: z.enum(['postgres']).default('postgres'),
+  where,
+  /** The Postgres database the connection (and every role's lease user) logs into. */
+  database: pgIdent,
+  /** The privileged account Vault logs in with and rotates (CREATEROLE, and ADMIN of the group roles). */
+  editor_username: pgIdent.default('vaultlab_editor'),
+  /** Name of the [passwords] entry holding the editor's original password (env VAULTLAB_PASSWORD_<NAME>). */
+  editor_password: passwordRef,
+  /** libpq sslmode in the connection URL. */
+  ssl_mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
+  roles: z.array(databaseRole).min(1),
+});
+
+export const databases = z.array(databaseSection).default([]);
+export type DatabaseConfig = z.infer<typeof databaseSection>;
+export type DatabaseRoleConfig = z.infer<typeof databaseRole>;
+
+/** Where vaultlab mounts the database engine (one of vault.engines). */
+export const DATABASE_MOUNT = 'database';
+
+type Where = (path: (string | number)[]) => string;
+
+/** The [passwords] names [[databases]] refer to (so VAULTLAB_PASSWORD_<NAME> alone may supply them). */
+export const databasePasswordNames = (config: Config): string[] => [...new Set(config.databases.map((d) => d.editor_password))];
+
+export function crossCheckDatabases(config: Config, passwords: Record<string, string>, where: Where): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const err = (path: (string | number)[], message: string, hint?: string) => errors.push(new ConfigError(where(path), message, hint));
+  if (config.databases.length === 0) return errors;
+  if (!config.vault.engines.includes('database')) {
+    err(['vault', 'engines'], 'must include "database": [[databases]] are served by Vault\'s database secrets engine', 'Add "database" to vault.engines, or remove the [[databases]] tables.');
+  }
+  const apps = config.apps.filter((a) => a.enabled).map((a) => a.name);
+  const disabled = new Set(config.apps.filter((a) => !a.enabled).map((a) => a.name));
+  const connections = new Map<string, number>();
+  const roles = new Map<string, string>();
+  let samples = 0;
+  config.databases.forEach((d, i) => {
+    const at = (...p: (string | number)[]) => ['databases', i, ...p];
+    if (connections.has(d.name)) err(at('name'), `duplicate database "${d.name}" (also databases[${connections.get(d.name)}])`);
+    else connections.set(d.name, i);
+    if (d.where === 'sample' && ++samples > 1) err(at('where'), 'only one [[databases]] entry can use the sample Postgres', 'Point the others at an external "host:port".');
+    if (d.where === 'sample' && config.vault.address !== undefined) {
+      err(at('where'), 'the sample Postgres runs in the cluster, which an external Vault (vault.address) cannot reach', 'Point where at a "host:port" that Vault reaches, or use the in-cluster Vault.');
+    }
+    if (d.where !== 'sample') {
+      const port = Number(d.where.slice(d.where.lastIndexOf(':') + 1));
+      if (port < 1 || port > 65535) err(at('where'), `port ${port} is not a TCP port (1-65535)`);
+    }
+    if (!(d.editor_password in passwords)) {
+      const guess = suggest(d.editor_password, Object.keys(passwords));
+      err(at('editor_password'), `refers to "${d.editor_password}", which is neither in [passwords] nor set as VAULTLAB_PASSWORD_${d.editor_password.toUpperCase()}${guess ? `; did you mean "${guess}"?` : ''}`,
+        `Add ${d.editor_password} = "" to [passwords]${d.where === 'sample' ? ' (empty: deploy generates one for the sample Postgres)' : ' and give the editor\'s password through the environment'}.`);
+    } else if (d.where !== 'sample' && passwords[d.editor_password] === '') {
+      err(at('editor_password'), `"${d.editor_password}" is empty: Vault needs the external database's editor password once, to log in and rotate it`,
+        `Set VAULTLAB_PASSWORD_${d.editor_password.toUpperCase()} in the environment (preferred) or a value in [passwords].`);
+    }
+    d.roles.forEach((r, ri) => {
+      const rat = (...p: (string | number)[]) => at('roles', ri, ...p);
+      if (config.kubernetes_roles.some((k) => k.name === r.name)) err(rat('name'), `"${r.name}" is also a [[kubernetes_roles]] name: \`vaultlab creds <role>\` must know which one is meant`, 'Give one of them another name.');
+      if (roles.has(r.name)) err(rat('name'), `duplicate database role "${r.name}" (also ${roles.get(r.name)}): Vault's database roles share one namespace`);
+      else roles.set(r.name, `databases[${i}] "${d.name}"`);
+      if (!apps.includes(r.app)) {
+        const guess = suggest(r.app, apps);
+        err(rat('app'), disabled.has(r.app) ? `app "${r.app}" is disabled (enabled = false)` : `"${r.app}" is not the name of an [[apps]] entry${guess ? `; did you mean "${guess}"?` : ''}`,
+          apps.length ? `Credentials are granted to an enabled app's policy: ${apps.join(', ')}.` : 'Add an [[apps]] entry first.');
+      }
+      if (r.database !== undefined && r.database !== d.database) {
+        err(rat('database'), `"${r.database}" differs from the connection's database "${d.database}": a Vault role creates its users through that connection`,
+          'Remove database here, or add a [[databases]] entry for that database.');
+      }
+      if (r.group_role === d.editor_username) err(rat('group_role'), `"${r.group_role}" is the editor account; the group role must be a non-login role of the app`);
+      const def = durationSeconds(r.default_ttl);
+      const max = durationSeconds(r.max_ttl);
+      if (def < 1) err(rat('default_ttl'), `${r.default_ttl} is shorter than a second`, 'Use at least "1s".');
+      if (max < def) err(rat('max_ttl'), `${r.max_ttl} is shorter than default_ttl ${r.default_ttl}`, 'Make max_ttl at least default_ttl: a lease is renewed up to max_ttl, then re-issued.');
+    });
+  });
+  return errors;
+}
