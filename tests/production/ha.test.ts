@@ -16,6 +16,7 @@ import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan, nsPolicyName, SETUP_POLICY } from '../../scripts/plan/build.ts';
 import { raftConfig, TLS_DIR } from '../../scripts/plan/render.ts';
 import { policyHcl } from '../../scripts/plan/policies.ts';
+import { deliveryPolicyName } from '../../scripts/deliveries/types.ts';
 import { StateDir } from '../../scripts/lib/state.ts';
 import { ensureVaultTls, type TlsFiles } from '../../scripts/tls/certs.ts';
 import { initVault } from '../../scripts/vault/init.ts';
@@ -171,16 +172,20 @@ describe('production on a three-member HA Raft cluster over TLS (real OpenBao)',
     const setup = readSetupToken(state)!;
     const c = new VaultClient({ address: active.address, caPem: tls.caPem, token: setup.token });
     extra.push(c);
-    // What Vault holds is the plan's text for every namespace.
+    // What Vault holds is the plan's text for every namespace, for each delivery it uses
+    // (eso-<ns>-policy; the injector's "reports": injector-reports-policy).
+    const policyOf = (ns: string) => deliveryPolicyName(plan.namespaces.find((n) => n.name === ns)!.deliveries[0]!, ns);
     for (const ns of plan.namespaces) {
-      const r = await c.get<any>(`sys/policies/acl/${nsPolicyName(ns.name)}`);
-      expect(r.data.data.policy).toBe(policyHcl(MOUNT, ns.name));
+      for (const d of ns.deliveries) {
+        const r = await c.get<any>(`sys/policies/acl/${deliveryPolicyName(d, ns.name)}`);
+        expect(r.data.data.policy).toBe(policyHcl(MOUNT, ns.name));
+      }
     }
     // Break glass: a root token regenerated from 3 shares, only to mint the test tokens, then revoked.
     const root = await generateRoot(c, readInit(state)!.keys_base64.slice(0, 3));
     tokensSeen.push(root);
     const nsToken = async (ns: string) => {
-      const r = await active.post<any>('auth/token/create', { policies: [nsPolicyName(ns)], ttl: '10m' }, { token: root });
+      const r = await active.post<any>('auth/token/create', { policies: [policyOf(ns)], ttl: '10m' }, { token: root });
       tokensSeen.push(r.data.auth.client_token);
       return new VaultClient({ address: active.address, caPem: tls.caPem, token: r.data.auth.client_token });
     };

@@ -45,7 +45,7 @@ describe('vault commands as child processes', () => {
     const init = readInit(new StateDir(stateDir))!;
     const client = new VaultClient({ address: bao.address, token: init.root_token! });
     const values: string[] = [init.root_token!, ...init.keys_base64];
-    for (const path of ['webapp/db', 'webapp/api', 'webapp/worker', 'argocd/admin', 'registry/creds', 'dashboard/config']) {
+    for (const path of ['webapp/db', 'webapp/api', 'webapp/worker', 'argocd/admin', 'registry/creds', 'dashboard/config', 'reports/db', 'reports/api']) {
       const meta = (await client.kvMetadata('secret', path))!;
       for (let v = 1; v <= meta.current_version; v++) {
         const r = await client.get<any>(`secret/data/${path}?version=${v}`);
@@ -56,11 +56,12 @@ describe('vault commands as child processes', () => {
     expect(values.length).toBeGreaterThan(15);
     const all = outputs.join('\n');
     for (const v of values) expect(all.includes(v), `a value leaked into the output`).toBe(false);
-    // The re-seed: the two paths holding only random values are checked by version (seed
-    // ledger), the four with a literal or a bcrypt hash of one are read and compared.
-    expect(outputs[1]).toContain('0 created, 0 updated, 0 rotated, 10 unchanged (0 write request(s); 2 path(s) checked by version, 4 read)');
+    // The re-seed: the four paths holding only random values are checked by version (seed
+    // ledger; two of them the injector app "reports"'s), the four with a literal or a bcrypt
+    // hash of one are read and compared.
+    expect(outputs[1]).toContain('0 created, 0 updated, 0 rotated, 12 unchanged (0 write request(s); 4 path(s) checked by version, 4 read)');
     expect(JSON.parse(outputs[2]!.slice(outputs[2]!.indexOf('{'))).writes).toBe(0);
-    expect(outputs[3]).toMatch(/5 rotated/);
+    expect(outputs[3]).toMatch(/7 rotated/); // every random value: 5, and the two of "reports"
   });
 
   it('without a token or a state dir, seed fails with exit 1 and says how to fix it', () => {
