@@ -14,7 +14,7 @@ import type { Plan } from '../../scripts/plan/types.ts';
 
 export interface Offline {
   node: string;
-  images: { openbao: string; vault: string; eso: string; busybox: string; networkPolicies: string };
+  images: { openbao: string; vault: string; eso: string; injector: string; busybox: string; networkPolicies: string };
   charts: Record<'vault' | 'openbao' | 'external-secrets', string>;
   vault: boolean;
 }
@@ -67,6 +67,7 @@ export function suiteEnv(opts: { name: string; profile: 'demo' | 'production'; d
     toml.images = {
       vault: opts.distribution === 'openbao' ? offline.images.openbao : offline.images.vault,
       eso: offline.images.eso,
+      injector: offline.images.injector,
       samples: offline.images.busybox,
     };
     toml.charts = { vault: { path: offline.charts[opts.distribution === 'openbao' ? 'openbao' : 'vault'] }, eso: { path: offline.charts['external-secrets'] } };

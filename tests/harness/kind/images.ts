@@ -23,13 +23,15 @@
 //                     user as the chart's StatefulSet expects (uid 100, gid 1000)
 //   HashiCorp Vault   built from its Go module when a release builds (vault-build.ts); else absent
 //   ESO               the controller from its Go module (tests/harness/kube/build.ts)
+//   Agent Injector    vault-k8s from its Go module (both charts run it; the agent is the server
+//                     image, OpenBao's with the `vault` link its official image has)
 //   busybox           Debian's busybox-static: the sample apps and the storage helper
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baoBinary } from '../bao.ts';
-import { cacheDir, ensureEsoController, ensureTool, ESO_CONTROLLER_VERSION, TOOL_VERSIONS } from '../kube/build.ts';
+import { cacheDir, ensureEsoController, ensureTool, ensureVaultK8s, ESO_CONTROLLER_VERSION, TOOL_VERSIONS, VAULT_K8S_VERSION } from '../kube/build.ts';
 import { docker, startPrivateDocker } from './dockerd.ts';
 import { ensureVaultBinary, VAULT_BUILD } from './vault-build.ts';
 
@@ -58,6 +60,8 @@ export function productImages() {
     openbao: `quay.io/openbao/openbao:${baoVersion()}`,
     vault: `hashicorp/vault:${VAULT_BUILD.version}`,
     eso: `ghcr.io/external-secrets/external-secrets:${ESO_CONTROLLER_VERSION}`,
+    // The Vault Agent Injector (both charts run HashiCorp's vault-k8s); its newest release the proxy serves.
+    injector: `hashicorp/vault-k8s:${VAULT_K8S_VERSION.replace(/^v/, '')}`,
     busybox: `vaultlab-e2e/busybox:${busyboxVersion()}`,
     networkPolicies: `vaultlab-e2e/kube-network-policies:${PINS.networkPolicies}`,
   };
@@ -321,13 +325,22 @@ function buildImages(): void {
 
   // The images vaultlab deploys (loaded into kind by `deploy --preload`).
   const images = productImages();
-  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao', 'openbao'), owned: 2 }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
+  step('openbao', { image: images.openbao, entry: ENTRYPOINT('bao', 'openbao'), owned: 2, vaultLink: 1 }, () => hasImage(images.openbao), () => serverImage(ctx, 'openbao', 'bao', baoBinary(), images.openbao));
   if (ensureVaultBinary()) step('vault', { image: images.vault, build: VAULT_BUILD, entry: ENTRYPOINT('vault', 'vault'), owned: 2 }, () => hasImage(images.vault), () => serverImage(ctx, 'vault', 'vault', join(binDir(), 'vault'), images.vault));
   const esoBin = ensureEsoController();
   step('eso', { image: images.eso }, () => hasImage(images.eso), () =>
     sh(
       `rm -rf $CTX/eso && mkdir -p $CTX/eso/rootfs/bin $CTX/eso/rootfs/tmp && chmod 1777 $CTX/eso/rootfs/tmp && cp "${esoBin}" $CTX/eso/rootfs/bin/external-secrets
        ${build('$CTX/eso', 'FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\nENTRYPOINT ["/bin/external-secrets"]\n', images.eso)}`,
+      env,
+    ),
+  );
+  const injectorBin = ensureVaultK8s();
+  step('vault-k8s', { image: images.injector, version: VAULT_K8S_VERSION }, () => hasImage(images.injector), () =>
+    sh(
+      // As the official image: the binary at /vault-k8s, the chart's args (agent-inject) after it, uid 100.
+      `rm -rf $CTX/vault-k8s && mkdir -p $CTX/vault-k8s/rootfs/tmp && chmod 1777 $CTX/vault-k8s/rootfs/tmp && cp "${injectorBin}" $CTX/vault-k8s/rootfs/vault-k8s
+       ${build('$CTX/vault-k8s', 'FROM scratch\nCOPY rootfs/ /\nUSER 100:1000\nENTRYPOINT ["/vault-k8s"]\n', images.injector)}`,
       env,
     ),
   );
@@ -362,6 +375,7 @@ function serverImage(ctx: string, name: 'vault' | 'openbao', bin: string, binary
     `P=$DIR/rootfs; ${busyboxRoot('$P')}
      mkdir -p $P/usr/local/bin $P/${name}/data $P/${name}/config $P/${name}/logs $P/${name}/file $P/home/${name}
      cp -L "$BINARY" $P/bin/${bin} && install -m 0755 $DIR/docker-entrypoint.sh $P/usr/local/bin/docker-entrypoint.sh
+     ${name === 'openbao' ? '# As the official image (openbao/openbao#548): the injector runs `vault agent` in the agent image.\n     ln -s bao $P/bin/vault' : ''}
      echo "root:x:0:0:root:/root:/bin/sh" > $P/etc/passwd; echo "${name}:x:100:1000:${name}:/home/${name}:/bin/sh" >> $P/etc/passwd
      echo "root:x:0:" > $P/etc/group; echo "${name}:x:1000:${name}" >> $P/etc/group
      chown -R 100:1000 $P/${name} $P/home/${name}
@@ -393,7 +407,7 @@ export interface ImageSetStatus {
 /** Which images of the set the private dockerd holds (it must be running). */
 export function imageSetStatus(): ImageSetStatus {
   const images = productImages();
-  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.busybox, images.networkPolicies];
+  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.injector, images.busybox, images.networkPolicies];
   const present = wanted.filter(hasImage);
   const missing = wanted.filter((w) => !present.includes(w));
   return { complete: missing.length === 0, present, missing, vault: hasImage(images.vault) };
