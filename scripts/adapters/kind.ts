@@ -54,6 +54,34 @@ export async function kindNodes(name: string): Promise<string[]> {
   return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
+/**
+ * Preload while `kind create` runs: the node containers exist, and their containerd answers,
+ * seconds into a creation that then spends most of its time in kubeadm. So the images go in
+ * meanwhile, once every node (`nodes` of them) is listed and `crictl` answers in each. When the
+ * creation ends first, or an early load fails, they are loaded after it, as a warm run would.
+ */
+export async function kindLoadImagesDuringCreate(name: string, nodes: number, images: string[], creating: Promise<void>): Promise<PreloadReport> {
+  let settled = false;
+  const done = creating.then(
+    () => void (settled = true),
+    () => void (settled = true),
+  );
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  while (!settled) {
+    const listed = await kindNodes(name).catch((): string[] => []);
+    if (listed.length >= nodes && (await Promise.all(listed.map((n) => exec('docker', ['exec', n, 'crictl', 'info'], { allowFail: true, timeoutMs: 10_000 })))).every((r) => r.code === 0)) {
+      try {
+        return await kindLoadImages(name, images);
+      } catch {
+        break; // loaded after the creation, below
+      }
+    }
+    await Promise.race([done, sleep(1000)]);
+  }
+  await creating;
+  return kindLoadImages(name, images);
+}
+
 /** image ID per tag in one node's containerd (crictl, as the kubelet sees them). */
 async function nodeImageIds(node: string): Promise<Map<string, string>> {
   const r = await exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });

@@ -78,6 +78,13 @@ export interface VaultClientOptions {
    * deploy reaching a pod through a port-forward names the pod instead of a temporary port.
    */
   unreachableHint?: string;
+  /**
+   * How long to keep asking when a standby answers 307 (default 30 s). An HA standby forwards
+   * requests to the active node; right after a leader change (a rollout replacing the active pod)
+   * it cannot yet, and redirects instead, to an address only the cluster resolves. The request was
+   * not handled, so asking again is safe for writes too.
+   */
+  standbyWaitMs?: number;
 }
 
 export interface RequestOptions {
@@ -163,6 +170,7 @@ export class VaultClient {
     const token = opts.token ?? (opts.anonymous ? undefined : this.token);
     if (token) headers['X-Vault-Token'] = token;
     let lastError: unknown;
+    let standbyUntil: number | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       this.requests++;
       if (MUTATING.has(method)) this.writes++;
@@ -201,6 +209,17 @@ export class VaultClient {
       }
       if (status === 204 || (status >= 200 && status < 300)) return { status, data: data as T };
       if (opts.accept?.includes(status)) return { status, data: data as T };
+      if (status === 307 && opts.retry !== false) {
+        // A standby that could not forward: nothing was done; the same node is asked again.
+        if (MUTATING.has(method)) this.writes--;
+        standbyUntil ??= Date.now() + (this.options.standbyWaitMs ?? 30_000);
+        if (Date.now() < standbyUntil) {
+          await sleep(500);
+          attempt--;
+          continue;
+        }
+        throw new VaultApiError(method, clean, status, [], `The Vault node at ${this.address} is a standby that could not forward this request to the active node for ${Math.round((this.options.standbyWaitMs ?? 30_000) / 1000)} s (HTTP 307, a redirect to the active node). Is the HA cluster's leader elected? \`vaultlab status\` shows each member.`);
+      }
       const errors: string[] = Array.isArray(data?.errors) ? data.errors.map((e: unknown) => redact(String(e))) : [];
       const sealed = errors.some((e) => /Vault is sealed/i.test(e));
       if (status >= 500 && !sealed && attempt < attempts) {

@@ -4,7 +4,7 @@
 import type { TaskStep } from '../lib/tasks.ts';
 import { cachedKindClusters, forgetKindClusters, type DeployContext } from './context.ts';
 import { kindConfig } from '../plan/render.ts';
-import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages } from '../adapters/kind.ts';
+import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages, kindLoadImagesDuringCreate, type PreloadReport } from '../adapters/kind.ts';
 import { Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { MANAGED_BY, type KubeObject } from '../plan/objects.ts';
@@ -39,6 +39,12 @@ export function clusterAction(name: string, existing: string[], recorded: Cluste
   return 'reuse';
 }
 
+/** What --preload loads: every image the deploy runs, except the node image itself. */
+async function preloadImages(ctx: DeployContext): Promise<string[]> {
+  const { deployImages } = await import('../lifecycle/images.ts');
+  return (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image);
+}
+
 export const cluster: TaskStep<DeployContext> = {
   name: 'cluster',
   title: 'Cluster',
@@ -57,12 +63,17 @@ export const cluster: TaskStep<DeployContext> = {
         report(`deleting kind cluster "${c.name}": its creation was interrupted`);
         await kindDelete(c.name);
       }
+      let preloaded: Promise<PreloadReport> | undefined;
       if (action !== 'reuse') {
-        report(`creating kind cluster "${c.name}" (${c.workers + 1} node(s), ${c.nodeImage})`);
+        report(`creating kind cluster "${c.name}" (${c.workers + 1} node(s), ${c.nodeImage})${ctx.options.preload ? '; loading images into the nodes meanwhile' : ''}`);
         // Recorded first: a cluster left by Ctrl-C during create is ours, and incomplete.
         record({ createdByVaultlab: true, complete: false });
         forgetKindClusters(ctx);
-        await kindCreate(c.name, kindConfig(ctx.plan));
+        const creating = kindCreate(c.name, kindConfig(ctx.plan));
+        // --preload overlaps the creation (kubeadm's part); a creation failure is the one reported.
+        if (ctx.options.preload) preloaded = preloadImages(ctx).then((images) => kindLoadImagesDuringCreate(c.name, c.workers + 1, images, creating));
+        preloaded?.catch(() => {});
+        await creating;
         created = true;
       }
       // A reused cluster that answers through the kubeconfig of the last run needs no `kind get kubeconfig`.
@@ -72,9 +83,7 @@ export const cluster: TaskStep<DeployContext> = {
       detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
       if (ctx.options.preload) {
         report('loading images from the host into the nodes');
-        const { deployImages } = await import('../lifecycle/images.ts');
-        const images = (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image);
-        const p = await kindLoadImages(c.name, images);
+        const p = await (preloaded ?? preloadImages(ctx).then((images) => kindLoadImages(c.name, images)));
         ctx.summary.preload = p;
         detail += `; preloaded ${p.loaded.length} image(s)${p.present.length ? `, ${p.present.length} already in the nodes` : ''}${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
       }

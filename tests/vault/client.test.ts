@@ -141,6 +141,49 @@ describe('VaultClient against a real OpenBao', () => {
     }
   });
 
+  it('a standby\'s 307 (it cannot forward yet, just after a leader change) is asked again until the request is handled, a write counted once; a standby that never forwards ends with a hint', async () => {
+    let redirected = 0;
+    let redirectAll = false;
+    const target = new URL(bao.address);
+    // What HashiCorp Vault's standby answers while its request forwarding is not up: 307 to the
+    // active node's api_addr (a cluster-internal name), nothing done.
+    const standby = http.createServer((req, res) => {
+      if (redirectAll || redirected < 3) {
+        redirected++;
+        res.writeHead(307, { Location: `https://vault-1.vault-internal:8200${req.url}`, 'Cache-Control': 'no-store' }).end();
+        return;
+      }
+      const up = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => standby.listen(0, '127.0.0.1', r));
+    const address = `http://127.0.0.1:${(standby.address() as { port: number }).port}`;
+    const c = new VaultClient({ address, token: bao.token });
+    const short = new VaultClient({ address, token: bao.token, standbyWaitMs: 1500 });
+    try {
+      const w0 = c.writes;
+      await c.put('secret/data/standby-test', { data: { k: 'v' } });
+      expect(redirected).toBe(3);
+      expect(c.writes - w0).toBe(1);
+      expect((await c.get('secret/data/standby-test')).data.data.data).toEqual({ k: 'v' });
+      redirectAll = true;
+      const t0 = Date.now();
+      const err = (await short.get('auth/token/lookup-self').catch((e) => e)) as VaultApiError;
+      expect(err).toBeInstanceOf(VaultApiError);
+      expect(err.status).toBe(307);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+      expect(err.hint).toMatch(/standby that could not forward/);
+      expect(String(err.message) + String(err.hint)).not.toContain(bao.token);
+    } finally {
+      c.close();
+      short.close();
+      standby.close();
+    }
+  });
+
   it('a request that gets no answer times out after timeoutMs, per request', async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((s) => sockets.push(s)); // accepts, never answers

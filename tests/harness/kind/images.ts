@@ -3,7 +3,7 @@
 // the private dockerd's data root (dockerd.ts), cached and keyed by the pins below: a step whose
 // inputs did not change is skipped, so only a changed pin rebuilds.
 //
-//   npm run e2e:images            build what is missing (cold: 20-40 min on 2 cores, mostly Go)
+//   npm run e2e:images            build what is missing (cold: 12 min on 2 cores after npm test's Go builds, + 10 min for Vault)
 //   npm run e2e:images -- --check print what is there and what is missing; exit 1 if incomplete
 //
 // What is built, and from what:

@@ -25,6 +25,11 @@ const stamp = () => `${bin()}.version`;
 export function ensureVaultBinary(): boolean {
   const want = JSON.stringify(VAULT_BUILD);
   if (existsSync(bin()) && existsSync(stamp()) && readFileSync(stamp(), 'utf8') === want) return true;
+  // .ci/run sets it when the time left cannot hold a cold Vault build: the HashiCorp Vault suites then skip, saying so.
+  if (process.env.VAULTLAB_E2E_SKIP_VAULT_BUILD === '1') {
+    console.log('e2e images: not building HashiCorp Vault (VAULTLAB_E2E_SKIP_VAULT_BUILD=1); its suites will skip');
+    return false;
+  }
   const dir = join(cacheDir(), 'e2e', 'src', 'vault');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
