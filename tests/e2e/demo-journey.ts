@@ -60,7 +60,10 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(first.steps.map((s: any) => s.name)).toEqual(STEPS);
       expect(first.steps.every((s: any) => typeof s.ms === 'number' && s.outcome === 'ok')).toBe(true);
       console.log(`e2e timing (${distribution}): cold deploy ${first.ms} ms; ${first.steps.map((s: any) => `${s.name} ${s.ms}`).join(', ')}`);
-      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0);
+      // Every ExternalSecret's Secret, and every file the Agent Injector renders into an app's pod.
+      const files = plan.apps.flatMap((a: any) => (a.delivery === 'injector' ? a.files : []));
+      expect(files.length).toBeGreaterThan(0);
+      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length;
       expect(first.summary.verify.length).toBe(expected);
       expect(first.summary.verify.every((c: any) => c.ok)).toBe(true);
       expect(first.summary.vault.init).toBe('initialized');
@@ -121,7 +124,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       const r = e.vaultlab(deployArgs(false));
       expect(r.code, r.stderr).toBe(0);
       const lines = r.stdout.split('\n');
-      for (const title of ['Preflight checks', 'Cluster', 'Install Vault and External Secrets Operator (Helm)', 'Verify']) {
+      for (const title of ['Preflight checks', 'Cluster', 'Install Vault and the deliveries\' charts (Helm)', 'Deliveries', 'Verify']) {
         expect(lines.filter((l) => l.startsWith(`✔ ${title}`)).length, title).toBe(1);
       }
       expect(r.stdout).toContain(`vaultlab demo environment "${e.name}" is ready.`);
@@ -150,7 +153,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(s.code, s.stdout).toBe(0);
       expect(json(s).vault.unseal).toBe('was-sealed-now-unsealed');
       const d = json(e.vaultlab(deployArgs()));
-      expect(d.ok).toBe(true);
+      expect(d.ok, JSON.stringify(d.error ?? d.steps)).toBe(true);
       expect(d.summary.vault.seedWrites).toBe(0);
       expect(d.summary.verify.every((c: any) => c.ok)).toBe(true);
     });
@@ -172,10 +175,14 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(dj.summary.verify.every((c: any) => c.ok)).toBe(true);
       // ESO's pods restart one after the other for a while after the node came back (the
       // Deployments' status lags the kubelet): status turns green within two minutes.
+      let last = '';
       const status = await until('status to be green after the deploy', async () => {
         const s = e.vaultlab(['status', '--json']);
+        last = s.stdout;
         return s.code === 0 ? json(s) : undefined;
-      }, 120_000, 5000);
+      }, 120_000, 5000).catch((err: Error) => {
+        throw new Error(`${err.message}; the last status: ${last.slice(0, 3000)}`);
+      });
       expect(status.ok).toBe(true);
     });
 
@@ -190,7 +197,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
         child.stdout!.on('data', (b: Buffer) => {
           out += b.toString();
           // Interrupt once the Vault step is under way (its predecessors printed their lines).
-          if (/✔ Install Vault and External Secrets Operator/.test(out) && !child.killed) child.kill('SIGINT');
+          if (/✔ Install Vault and the deliveries' charts/.test(out) && !child.killed) child.kill('SIGINT');
         });
         child.stderr!.on('data', (b: Buffer) => void (out += b.toString()));
         child.on('exit', (c) => resolve(c));

@@ -200,6 +200,26 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
     expect(byName['agent shop/shop-test']).toMatchObject({ ok: true, detail: 'role injector-shop-role; /vault/secrets/db, /vault/secrets/api' });
   });
 
+  it('status after a node restart: an agent running again is healthy whatever its last exit; one waiting after an error is failing', async () => {
+    const core = kube.core();
+    const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const agentOf = () => appsOf(plan.apps, 'injector');
+    const status = async (sidecar: Record<string, unknown>) => {
+      // What the kubelet writes (no kubelet here): the init agent done, the sidecar as given.
+      const pod = await core.readNamespacedPod({ name: 'shop-test', namespace: 'shop' });
+      const body = { ...pod, status: { phase: 'Running', initContainerStatuses: [{ name: AGENT_INIT, image: 'x', imageID: '', ready: true, restartCount: 1, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at } } }], containerStatuses: [{ name: AGENT, image: 'x', imageID: '', restartCount: 1, ...sidecar }] } };
+      await core.replaceNamespacedPodStatus({ name: 'shop-test', namespace: 'shop', body: body as any });
+      const checks = await injectorRuntime.status({ plan, kube } as unknown as Environment, agentOf());
+      return checks.find((c) => c.name === 'agent shop/shop-test')!;
+    };
+    // docker restart of the node: the sidecar was stopped (143) and runs again.
+    expect(await status({ ready: true, state: { running: { startedAt: at } }, lastState: { terminated: { exitCode: 143, reason: 'Error', startedAt: at, finishedAt: at } } })).toMatchObject({ ok: true });
+    // A crash loop, and a wait after a failed run: failing, with the container named.
+    expect(await status({ ready: false, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: at, finishedAt: at } } })).toMatchObject({ ok: false, detail: expect.stringMatching(/^vault-agent fails/) });
+    expect(await status({ ready: false, state: { waiting: { reason: 'ContainerCreating' } }, lastState: { terminated: { exitCode: 2, reason: 'Error', startedAt: at, finishedAt: at } } })).toMatchObject({ ok: false });
+    expect(await status({ ready: false, state: { terminated: { exitCode: 1, reason: 'Error', startedAt: at, finishedAt: at } } })).toMatchObject({ ok: false });
+  });
+
   it('a namespace that is not a Vault client is left alone (the webhook selects by vaultlab\'s label)', async () => {
     await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'plain' } }]);
     const template = (allManifests(plan).find((o) => o.kind === 'Deployment') as any).spec.template;

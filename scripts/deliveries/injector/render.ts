@@ -7,6 +7,11 @@ import type { InjectorAppPlan, PodTemplate } from '../types.ts';
 import { TOKEN_VOLUME } from './plan.ts';
 
 export const ANNOTATION = 'vault.hashicorp.com';
+/**
+ * How often the sidecar agent renders KV (static) secrets again: the agent's default is 5 min, so
+ * a rotated value would reach the pod's file only minutes later. verify waits up to twice this.
+ */
+export const STATIC_RENDER_INTERVAL_S = 15;
 /** Where the injector mounts a tls-secret in the agent containers. */
 const TLS_MOUNT = '/vault/tls';
 
@@ -26,6 +31,7 @@ export function injectorAnnotations(plan: Plan, app: InjectorAppPlan): Record<st
     // Files are there before the app starts (init container), and kept current by the sidecar.
     [`${ANNOTATION}/agent-pre-populate`]: 'true',
     [`${ANNOTATION}/agent-service-account-token-volume-name`]: TOKEN_VOLUME,
+    [`${ANNOTATION}/template-static-secret-render-interval`]: `${STATIC_RENDER_INTERVAL_S}s`,
   };
   if (v.tls) {
     out[`${ANNOTATION}/tls-secret`] = 'vault-ca';

@@ -14,7 +14,7 @@ import { guardPods, PodProblemError, type Kube } from '../../adapters/kube.ts';
 import type { VaultClient } from '../../adapters/vault.ts';
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
-import { injectorManifests } from './render.ts';
+import { injectorManifests, STATIC_RENDER_INTERVAL_S } from './render.ts';
 import { expectedDefaultFile } from './plan.ts';
 import { validated } from '../../plan/validate.ts';
 
@@ -78,7 +78,7 @@ async function appIdentity(kube: Kube, plan: Plan, vault: VaultClient, app: Inje
 const ready = (pod: any) => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
 
 /** One app's files: what its Ready pod holds against what Vault's values make. */
-export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan, pod: any, vault: VaultClient): Promise<DeliveryCheck[]> {
+export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan, pod: any, vault: VaultClient, renderWaitMs = 2 * STATIC_RENDER_INTERVAL_S * 1000): Promise<DeliveryCheck[]> {
   const containers: string[] = (pod.spec?.containers ?? []).map((c: any) => c.name);
   const initContainers: string[] = (pod.spec?.initContainers ?? []).map((c: any) => c.name);
   const appContainer = containers.find((c) => c !== AGENT) ?? containers[0]!;
@@ -90,19 +90,34 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
       const problems: string[] = [];
       if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
       else {
-        const r = await execInPod(kube, app.namespace, pod.metadata.name, appContainer, ['sha256sum', f.file]);
-        const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
-        if (!r.ok || !digest) problems.push(`${f.file} is not in pod ${pod.metadata.name}${r.stderr ? ` (${r.stderr.trim().split('\n')[0]})` : ''}`);
-        else if (f.fileTemplate === undefined) {
+        // A value changed in Vault (reset, rotation) reaches the file at the agent's next static
+        // render: a mismatch is asked again until then, so what passes is what the pod holds now.
+        const until = Date.now() + renderWaitMs;
+        for (;;) {
+          const r = await execInPod(kube, app.namespace, pod.metadata.name, appContainer, ['sha256sum', f.file]);
+          const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+          if (!r.ok || !digest) {
+            problems.push(`${f.file} is not in pod ${pod.metadata.name}${r.stderr ? ` (${r.stderr.trim().split('\n')[0]})` : ''}`);
+            break;
+          }
+          // A file_template's output cannot be rebuilt here: its presence is what is checked.
+          if (f.fileTemplate !== undefined) break;
           const values = new Map<string, string | undefined>();
           for (const d of f.data) {
             if (!values.has(`${d.path}\u0000${d.key}`)) values.set(`${d.path}\u0000${d.key}`, (await asApp!.kvRead(plan.vault.kvMount, d.path))?.data[d.key]);
           }
           const missing = f.data.filter((d) => values.get(`${d.path}\u0000${d.key}`) === undefined);
-          if (missing.length) problems.push(`${missing.map((d) => `${d.path}:${d.key}`).join(', ')} not in Vault`);
-          else if (sha256(expectedDefaultFile(f.data, (d) => values.get(`${d.path}\u0000${d.key}`)!)) !== digest) problems.push(`${f.file} differs from Vault's values (digest mismatch: not re-rendered yet, or Vault moved on)`);
+          if (missing.length) {
+            problems.push(`${missing.map((d) => `${d.path}:${d.key}`).join(', ')} not in Vault`);
+            break;
+          }
+          if (sha256(expectedDefaultFile(f.data, (d) => values.get(`${d.path}\u0000${d.key}`)!)) === digest) break;
+          if (Date.now() >= until) {
+            problems.push(`${f.file} differs from Vault's values (digest mismatch after ${Math.round(renderWaitMs / 1000)} s: the agent has not rendered Vault's current values; \`kubectl -n ${app.namespace} logs ${pod.metadata.name} -c ${AGENT}\`)`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 2000));
         }
-        // A file_template's output cannot be rebuilt here: its presence is what is checked.
       }
       out.push({ namespace: app.namespace, target: `${app.name}:${f.file}`, ok: problems.length === 0, problems, delivery: 'injector', app: app.name });
     }
@@ -183,7 +198,9 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
       for (const pod of list) {
         const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
         const mutated = statuses.some((s: any) => s.name === AGENT_INIT || s.name === AGENT) || (pod.spec?.initContainers ?? []).some((c: any) => c.name === AGENT_INIT);
-        const failing = statuses.find((s: any) => (s.name === AGENT_INIT || s.name === AGENT) && (s.state?.terminated?.exitCode > 0 || s.lastState?.terminated?.exitCode > 0 || s.state?.waiting?.reason === 'CrashLoopBackOff'));
+        // Failing: ended with an error, or waiting after one (a crash loop). A container running
+        // again is not: its last exit may be the node's restart (143, 137, 255), not the agent's.
+        const failing = statuses.find((s: any) => (s.name === AGENT_INIT || s.name === AGENT) && (s.state?.terminated?.exitCode > 0 || s.state?.waiting?.reason === 'CrashLoopBackOff' || (!!s.state?.waiting && s.lastState?.terminated?.exitCode > 0)));
         if (!mutated) {
           checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: false, detail: 'no Vault Agent in the pod: it was created while the injector webhook did not answer', fix: `kubectl -n ${app.namespace} rollout restart deployment ${app.name}` });
           continue;
