@@ -5,7 +5,7 @@
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployArgs, dockerCli, json, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
+import { deployArgs, dockerCli, json, offline, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
 
 const STEPS = ['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary'];
 
@@ -208,6 +208,25 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(d.code, d.stderr).toBe(0);
       expect(json(d).summary.verify.every((c: any) => c.ok)).toBe(true);
       expect(await kube.get('apps/v1', 'Deployment', sample.ns, sample.app)).toBeDefined();
+    });
+
+    it('doctor on the running environment passes; reset --full --yes rebuilds it from scratch (a new Vault, its data included) and the next deploy changes nothing', () => {
+      const doc = e.vaultlab(['doctor', '--json']);
+      expect(doc.code, doc.stdout).toBe(0);
+      expect(json(doc).ok).toBe(true);
+      const r = timed('reset --full', () => e.vaultlab(['reset', '--full', '--yes', '--json', ...(offline ? ['--preload'] : [])]));
+      expect(r.code, r.stderr).toBe(0);
+      const j = json(r);
+      expect(j.ok).toBe(true);
+      expect(j.destroy).toBeDefined();
+      // A new cluster and a new Vault: initialized again, every secret seeded again and synced.
+      expect(j.deploy.summary.vault.init).toBe('initialized');
+      expect(j.deploy.summary.verify.length).toBe(first.summary.verify.length);
+      expect(j.deploy.summary.verify.every((c: any) => c.ok)).toBe(true);
+      noValues(r);
+      const d = json(e.vaultlab(deployArgs()));
+      expect(d.ok).toBe(true);
+      expect(d.summary.vault.seedWrites).toBe(0);
     });
 
     it('destroy leaves no container, volume or state, and is safe to run twice', () => {

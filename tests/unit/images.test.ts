@@ -51,7 +51,8 @@ describe('[images]: a mirror and per-component overrides reach every chart value
     expect(p.images).toMatchObject({ mirror: undefined, vault: 'hashicorp/vault:2.0.4', eso: undefined, samples: 'busybox:1.37' });
     expect(vaultValues(p).server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.4' });
     // The injector (an app of the bundled config uses it) keeps the chart's image; its agent runs the server image.
-    expect(vaultValues(p).injector).toEqual({ enabled: true, replicas: 1, agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' } });
+    expect(vaultValues(p).injector).toMatchObject({ enabled: true, replicas: 1, agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' } });
+    expect(vaultValues(p).injector.image).toBeUndefined();
     expect(esoValues(p).image).toBeUndefined();
     expect(new Set(sampleImages(p))).toEqual(new Set(['busybox:1.37']));
   });

@@ -174,7 +174,14 @@ describe('rendered artifacts', () => {
     expect(v.server.standalone.enabled).toBe(true);
     expect(v.server.service).toEqual({ type: 'NodePort', nodePort: 30200 });
     expect(v.server.image).toEqual({ repository: 'hashicorp/vault', tag: '2.0.4' });
-    expect(v.injector).toEqual({ enabled: true, replicas: 1, agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' } });
+    expect(v.injector).toEqual({
+      enabled: true,
+      replicas: 1,
+      agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' },
+      // Small requests: with the charts' 250m per agent container a 2-core node could not schedule production's Vault pods.
+      agentDefaults: { cpuRequest: '10m', cpuLimit: '500m', memRequest: '32Mi', memLimit: '128Mi' },
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    });
   });
 
   it('production Vault values: HA Raft with a retry_join per replica, TLS, audit storage, no NodePort', () => {

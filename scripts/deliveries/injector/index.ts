@@ -18,6 +18,17 @@ export const injector: Delivery<'injector'> = {
   manifests: injectorManifests,
   consume: injectorConsume,
   // The agent runs the server's own image unless [images] agent says otherwise: one image fewer to pull.
-  vaultChartValues: (plan) => ({ injector: { enabled: true, replicas: 1, ...(plan.images.agent ? {} : { agentImage: vaultChartImage(plan.vault.distribution, plan.images.vault) }) } }),
+  vaultChartValues: (plan) => ({
+    injector: {
+      enabled: true,
+      replicas: 1,
+      ...(plan.images.agent ? {} : { agentImage: vaultChartImage(plan.vault.distribution, plan.images.vault) }),
+      // Requests sized like the rest of a demo cluster (the agent uses ~20 MiB, next to no CPU):
+      // the charts' 250m per agent container (init and sidecar) and none for the injector left a
+      // 2-core kind node unable to schedule the production Vault pods ("Insufficient cpu").
+      agentDefaults: { cpuRequest: '10m', cpuLimit: '500m', memRequest: '32Mi', memLimit: '128Mi' },
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    },
+  }),
   runtime: async () => (await import('./runtime.ts')).injectorRuntime,
 };
