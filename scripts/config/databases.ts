@@ -7,9 +7,8 @@ import { z } from 'zod';
 import type { Config } from './schema.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
-import { durationSeconds } from './kubernetes-roles.ts';
+import { duration, durationSeconds } from './fields.ts';
 
-const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "30s", "15m" or "1h"');
 /** A Postgres identifier vaultlab writes into SQL unquoted-safe: lowercase letters, digits, "_". */
 const pgIdent = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a Postgres identifier: lowercase letters, digits and "_", starting with a letter or "_", at most 63 characters');
 const passwordRef = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must name a [passwords] entry (letters, digits and "_"; VAULTLAB_PASSWORD_<NAME> overrides it)');

@@ -5,15 +5,12 @@ import { z } from 'zod';
 import type { Config } from './schema.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { suggest } from '../lib/suggest.ts';
+import { dnsLabel, duration, durationSeconds } from './fields.ts';
 
-const dnsLabel = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
 const dnsSubdomain = z
   .string()
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/, 'must be a Kubernetes object name: lowercase letters, digits, "-", "." or ":"');
-const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "10m" or "1h"');
 
 /** One RBAC rule of a generated Role, TOML-cased (api_groups, resource_names). */
 const rbacRule = z.strictObject({
@@ -55,15 +52,6 @@ export const KUBERNETES_SECRETS_MOUNT = 'kubernetes';
 
 /** The TokenRequest API refuses expirationSeconds below 600 (k8s.io/kubernetes validation). */
 export const TOKEN_REQUEST_MIN_SECONDS = 600;
-
-export function durationSeconds(d: string): number {
-  let total = 0;
-  for (const m of d.matchAll(/([0-9]+)(ms|s|m|h)/g)) {
-    const n = Number(m[1]);
-    total += m[2] === 'h' ? n * 3600 : m[2] === 'm' ? n * 60 : m[2] === 's' ? n : n / 1000;
-  }
-  return Math.round(total);
-}
 
 type Where = (path: (string | number)[]) => string;
 

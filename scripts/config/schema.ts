@@ -4,10 +4,7 @@ import { z } from 'zod';
 import { DELIVERY_NAMES, DEFAULT_DELIVERY } from '../deliveries/types.ts';
 import { kubernetesRoles } from './kubernetes-roles.ts';
 import { databases } from './databases.ts';
-
-const dnsLabel = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
+import { dnsLabel, duration } from './fields.ts';
 
 const dnsSubdomain = z
   .string()
@@ -15,7 +12,6 @@ const dnsSubdomain = z
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain: lowercase letters, digits, "-" and "."');
 
 const port = z.number().int().min(1).max(65535);
-const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "30s", "15m" or "1h"');
 
 /** A KV path below the mount: "argocd/admin". No leading slash, no "data/" prefix, no "..". */
 export const kvPath = z

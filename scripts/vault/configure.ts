@@ -4,6 +4,7 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { durationSeconds } from '../config/fields.ts';
 import { DELIVERY_NAMES } from '../deliveries/types.ts';
 import { configureKubernetesSecrets, type KubernetesSecretsTarget } from './kubernetes-secrets.ts';
 import { configureDatabases } from './database.ts';
@@ -39,14 +40,6 @@ export interface ConfigureOptions {
   prune?: boolean;
 }
 
-export function durationSeconds(d: string): number {
-  let total = 0;
-  for (const m of d.matchAll(/([0-9]+)(ms|s|m|h)/g)) {
-    const n = Number(m[1]);
-    total += m[2] === 'h' ? n * 3600 : m[2] === 'm' ? n * 60 : m[2] === 's' ? n : n / 1000;
-  }
-  return Math.round(total);
-}
 
 const sameSet = (a: unknown, b: string[]) => Array.isArray(a) && a.length === b.length && [...a].map(String).sort().join('\u0000') === [...b].sort().join('\u0000');
 // What --prune may delete: the policies and roles vaultlab names for its deliveries

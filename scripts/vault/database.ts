@@ -7,11 +7,12 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { DatabaseConnectionPlan, Plan } from '../plan/types.ts';
 import { connectionBody, databaseRoleBody, databaseRoles } from '../plan/databases.ts';
-import { durationSeconds } from '../config/kubernetes-roles.ts';
+import { durationSeconds } from '../config/fields.ts';
 import { passwordEnvName } from '../config/load.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import type { ConfigureItem, ConfigureOptions } from './configure.ts';
+import { pruneMountRoles } from './prune-roles.ts';
 
 const sameList = (a: unknown, b: string[]) => Array.isArray(a) && a.length === b.length && a.every((x, i) => String(x) === b[i]);
 const sameSet = (a: unknown, b: string[]) => Array.isArray(a) && sameList([...a].map(String).sort(), [...b].sort());
@@ -114,15 +115,6 @@ export async function configureDatabases(client: VaultClient, plan: Plan, opts: 
   }
 
   // Prune: roles on the mount the config no longer has (vaultlab enabled the mount for [[databases]]).
-  if (opts.prune) {
-    const keep = new Set(databaseRoles(dp).map((r) => r.name));
-    const listed = await client.get<any>(`${dp.mount}/roles?list=true`, { accept: [404] });
-    for (const role of (listed.data?.data?.keys ?? []) as string[]) {
-      if (!keep.has(role)) {
-        await client.delete(`${dp.mount}/roles/${role}`);
-        items.push({ kind: 'db-role', name: role, action: 'deleted' });
-      }
-    }
-  }
+  if (opts.prune) items.push(...(await pruneMountRoles(client, dp.mount, new Set(databaseRoles(dp).map((r) => r.name)), 'db-role')));
   return items;
 }

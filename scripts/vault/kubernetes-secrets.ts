@@ -5,9 +5,10 @@
 import type { VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import { generatedRoleRules, vaultRoleBody } from '../plan/kubernetes-secrets.ts';
-import { durationSeconds } from '../config/kubernetes-roles.ts';
+import { durationSeconds } from '../config/fields.ts';
 import { registerSecret } from '../lib/redact.ts';
 import type { ConfigureItem, ConfigureOptions } from './configure.ts';
+import { pruneMountRoles } from './prune-roles.ts';
 
 export interface KubernetesSecretsTarget {
   /** The API server as Vault reaches it; default: the auth method's (ConfigureOptions.kubernetes). */
@@ -82,15 +83,6 @@ export async function configureKubernetesSecrets(client: VaultClient, plan: Plan
   }
 
   // Prune: vaultlab owns the whole mount (it created it for [[kubernetes_roles]]).
-  if (opts.prune) {
-    const keep = new Set(ks.roles.map((r) => r.name));
-    const listed = await client.get<any>(`${ks.mount}/roles?list=true`, { accept: [404] });
-    for (const role of (listed.data?.data?.keys ?? []) as string[]) {
-      if (!keep.has(role)) {
-        await client.delete(`${ks.mount}/roles/${role}`);
-        items.push({ kind: 'k8s-role', name: role, action: 'deleted' });
-      }
-    }
-  }
+  if (opts.prune) items.push(...(await pruneMountRoles(client, ks.mount, new Set(ks.roles.map((r) => r.name)), 'k8s-role')));
   return items;
 }
