@@ -153,6 +153,11 @@ describe.skipIf('skip' in bin)('database engine against a real PostgreSQL', () =
     const items = await configureVault(vault, changed, { passwords: loaded.passwords });
     expect(items.filter((i) => i.kind.startsWith('db-') && i.action !== 'unchanged').map((i) => `${i.kind} ${i.name} ${i.action}`)).toEqual(['db-connection shop updated', 'db-role orders-app updated']);
     expect([...(await vault.get<any>('database/config/shop')).data.data.allowed_roles].sort()).toEqual(['orders-app', 'orders-short']);
+    // --prune: the role the config dropped goes from the mount, the others stay.
+    const pruned = await configureVault(vault, changed, { passwords: loaded.passwords, prune: true });
+    expect(pruned.filter((i) => i.kind === 'db-role' && i.action === 'deleted').map((i) => i.name)).toEqual(['billing-app']);
+    expect((await vault.get<any>('database/roles/billing-app', { accept: [404] })).status).toBe(404);
+    expect((await vault.get<any>('database/roles/orders-app', { accept: [404] })).status).toBe(200);
     // The password Vault rotated to is still the one it uses: a lease works.
     const c = await issueDatabaseCredentials(vault, { role: 'orders-app' });
     expect(loginAs(c.username, c.password).code).toBe(0);
