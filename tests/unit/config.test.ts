@@ -3,19 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
-import { ConfigError, ConfigErrors } from '../../scripts/lib/errors.ts';
 import { editDistance, suggest } from '../../scripts/lib/suggest.ts';
-
-function configError(text: string, opts: Parameters<typeof loadConfigText>[2] = {}): ConfigError[] {
-  try {
-    loadConfigText(text, 'config.toml', { env: {}, ...opts });
-  } catch (err) {
-    if (err instanceof ConfigErrors) return err.errors;
-    if (err instanceof ConfigError) return [err];
-    throw err;
-  }
-  throw new Error('expected a config error');
-}
+import { configErrors as configError } from '../harness/config-errors.ts';
 
 const seeded = `
 [passwords]

@@ -6,7 +6,7 @@ import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts } from '../../scripts/plan/render.ts';
 import { summarize } from '../../scripts/plan/output.ts';
 import { samplePostgresManifests } from '../../scripts/plan/postgres-sample.ts';
-import { ConfigError, ConfigErrors } from '../../scripts/lib/errors.ts';
+import { configErrors as errorsOf } from '../harness/config-errors.ts';
 import { main } from '../../scripts/cli.ts';
 
 const APPS = `
@@ -42,17 +42,6 @@ name = "billing-app"
 app = "billing"
 group_role = "billing_app"
 `;
-
-function errorsOf(text: string, opts: Parameters<typeof loadConfigText>[2] = {}): ConfigError[] {
-  try {
-    loadConfigText(text, 'config.toml', { env: {}, ...opts });
-  } catch (err) {
-    if (err instanceof ConfigErrors) return err.errors;
-    if (err instanceof ConfigError) return [err];
-    throw err;
-  }
-  throw new Error('expected a config error');
-}
 
 /** Line of the first occurrence of `needle` in `text`, 1-based. */
 const lineOf = (text: string, needle: string, from = 0) => text.slice(0, text.indexOf(needle, from)).split('\n').length;

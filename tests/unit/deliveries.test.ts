@@ -4,24 +4,16 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
-import { ConfigError, ConfigErrors } from '../../scripts/lib/errors.ts';
+import type { ConfigError } from '../../scripts/lib/errors.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { allManifests } from '../../scripts/plan/manifests.ts';
 import { DELIVERIES } from '../../scripts/deliveries/index.ts';
 import { DELIVERY_NAMES } from '../../scripts/deliveries/types.ts';
 import { decodeAgentError } from '../../scripts/deliveries/injector/runtime.ts';
+import { configErrors as configErrorsOf } from '../harness/config-errors.ts';
 
-function configErrors(text: string, profile?: string): ConfigError[] {
-  try {
-    loadConfigText(text, 'config.toml', { env: {}, ...(profile ? { profile } : {}) });
-  } catch (err) {
-    if (err instanceof ConfigErrors) return err.errors;
-    if (err instanceof ConfigError) return [err];
-    throw err;
-  }
-  throw new Error('expected a config error');
-}
+const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
 /** The message without its "file:line: field: " prefix. */
 const msg = (e: ConfigError) => e.message.slice(e.where.length + 2);
 
