@@ -212,13 +212,14 @@ export class VaultClient {
       if (status === 307 && opts.retry !== false) {
         // A standby that could not forward: nothing was done; the same node is asked again.
         if (MUTATING.has(method)) this.writes--;
-        standbyUntil ??= Date.now() + (this.options.standbyWaitMs ?? 30_000);
+        const waitMs = this.options.standbyWaitMs ?? 30_000;
+        standbyUntil ??= Date.now() + waitMs;
         if (Date.now() < standbyUntil) {
           await sleep(500);
           attempt--;
           continue;
         }
-        throw new VaultApiError(method, clean, status, [], `The Vault node at ${this.address} is a standby that could not forward this request to the active node for ${Math.round((this.options.standbyWaitMs ?? 30_000) / 1000)} s (HTTP 307, a redirect to the active node). Is the HA cluster's leader elected? \`vaultlab status\` shows each member.`);
+        throw new VaultApiError(method, clean, status, [], `The Vault node at ${this.address} is a standby that could not forward this request to the active node for ${Math.round(waitMs / 1000)} s (HTTP 307, a redirect to the active node). Is the HA cluster's leader elected? \`vaultlab status\` shows each member.`);
       }
       const errors: string[] = Array.isArray(data?.errors) ? data.errors.map((e: unknown) => redact(String(e))) : [];
       const sealed = errors.some((e) => /Vault is sealed/i.test(e));
