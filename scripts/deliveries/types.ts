@@ -198,6 +198,32 @@ export interface DeliveryRuntime<N extends DeliveryName = DeliveryName> {
   verify(ctx: DeployContext, apps: AppPlanOf<N>[], report: (message: string) => void, signal: AbortSignal): Promise<DeliveryCheck[]>;
   /** `vaultlab status`: its checks (a failed check with severity "error" makes the environment unhealthy). */
   status(env: Environment, apps: AppPlanOf<N>[]): Promise<Check[]>;
+  /**
+   * Rotation (`vaultlab rotate`, `reset --secrets`): Vault's values at `changed` are new. Make every
+   * consumer of them among `apps` see them (ESO: force a sync, then restart the Deployments that
+   * read the Secret; injector: the agent re-renders; VSO: its rolloutRestartTargets), and resolve
+   * only when each consumer's pod holds the new value (compared by digest); throw naming the one
+   * that did not within the deadline. Omitted: the delivery has no consumers to converge.
+   */
+  converge?(env: Environment, apps: AppPlanOf<N>[], changed: ChangedValue[], signal: AbortSignal): Promise<ConvergeResult[]>;
+}
+
+/** One Vault value a rotation changed: <kv_mount>/<path> key <key>. */
+export interface ChangedValue {
+  path: string;
+  key: string;
+}
+
+/** What a delivery did so that one consumer sees a rotated value. */
+export interface ConvergeResult {
+  namespace: string;
+  app: string;
+  /** The Secret, file or Deployment concerned. */
+  target: string;
+  /** "re-synced", "restarted", "re-rendered", "rolled by VSO", or "unchanged" (it does not read a changed value). */
+  action: string;
+  /** Seconds from the start of the convergence until the pod held the new value. */
+  seconds: number;
 }
 
 // ---------------------------------------------------------------------------------------------
