@@ -1,11 +1,9 @@
 // Plan -> artifacts: file path -> bytes. Deterministic, so the output can be committed for GitOps.
 // Contains no secret value: seeding is described by source, never by value.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { stackValues } from './stacks.ts';
 import type { Plan } from './types.ts';
 import { allManifests, kubernetesSecretsClusterManifests, vaultNetworkPolicy, type KubeObject } from './manifests.ts';
-import { PROJECT_ROOT } from '../config/load.ts';
 import { certManagerManifests } from '../tls/certs.ts';
 import { vaultImageValues } from './images.ts';
 import { usedDeliveries } from '../deliveries/index.ts';
@@ -18,9 +16,7 @@ const yaml = (value: unknown): string => stringify(value, { lineWidth: 0, aliasD
 const yamlDocs = (objects: KubeObject[]): string => objects.map((o) => `---\n${yaml(o)}`).join('');
 const HEADER = '# Rendered by `vaultlab plan`; do not edit, edit config.toml.\n';
 
-function stack(path: string): Record<string, any> {
-  return parseYaml(readFileSync(resolve(PROJECT_ROOT, 'stacks', path), 'utf8')) as Record<string, any>;
-}
+const stack = stackValues;
 
 export { mergeValues } from './values.ts';
 import { mergeValues } from './values.ts';
