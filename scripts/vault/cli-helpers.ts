@@ -19,7 +19,7 @@ export function printSeed(ctx: CommandContext, r: SeedReport): void {
 }
 
 function checked(r: SeedReport): string {
-  const { read, byVersion } = r.checked;
-  if (byVersion === 0) return `${read} path(s) read`;
-  return `${byVersion} path(s) checked by version${read ? `, ${read} read` : ''}`;
+  const { read, byVersion, hashesVouched } = r.checked;
+  const paths = byVersion === 0 ? `${read} path(s) read` : `${byVersion} path(s) checked by version${read ? `, ${read} read` : ''}`;
+  return hashesVouched ? `${paths}; ${hashesVouched} bcrypt hash(es) known to verify at their version` : paths;
 }

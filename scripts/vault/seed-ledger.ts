@@ -28,6 +28,12 @@ export interface LedgerEntry {
   keys: string[];
   /** Whether the values were readable (a setup token sees key names only). */
   verified: boolean;
+  /**
+   * bcrypt keys of this version whose hash was checked against the plaintext key beside it (the
+   * same version, so the same two values): a re-seed that reads the same plaintext here need not
+   * run bcrypt again (~90 ms per hash at cost 10). Never the values, only key names.
+   */
+  hashesVerified?: string[];
 }
 
 interface LedgerFile {
@@ -65,7 +71,10 @@ export class SeedLedger {
 
   set(mount: string, path: string, entry: LedgerEntry | undefined): void {
     const paths = (this.file.mounts[mount] ??= {});
-    if (entry) paths[path] = { ...entry, keys: [...new Set(entry.keys)].sort() };
+    if (entry) {
+      const { hashesVerified, ...rest } = entry;
+      paths[path] = { ...rest, keys: [...new Set(entry.keys)].sort(), ...(hashesVerified?.length ? { hashesVerified: [...new Set(hashesVerified)].sort() } : {}) };
+    }
     else delete paths[path];
   }
 

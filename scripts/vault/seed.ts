@@ -39,8 +39,12 @@ export interface SeedReport {
    */
   entries: { path: string; key: string; action: SeedAction; verified: boolean }[];
   writes: number;
-  /** How the paths were checked: read one by one, or by version through the seed ledger. */
-  checked: { read: number; byVersion: number };
+  /**
+   * How the paths were checked: read one by one, or by version through the seed ledger; and how
+   * literal bcrypt hashes were: compared (bcrypt run), or vouched for by the ledger (the same
+   * version, checked before, holds the same plaintext beside it).
+   */
+  checked: { read: number; byVersion: number; hashesCompared: number; hashesVouched: number };
 }
 
 interface Current {
@@ -166,6 +170,13 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     c[key] = value;
     changes.set(path, c);
   };
+  // bcrypt keys whose hash matches the plaintext beside it in the version read (per path), so the
+  // ledger can skip the hash next time that same version holds the same plaintext; and the ones
+  // written together with their plaintext (true in the version a write makes).
+  const hashOk = new Map<string, string[]>();
+  const hashWritten = new Map<string, string[]>();
+  const note = (m: Map<string, string[]>, path: string, key: string) => m.set(path, [...(m.get(path) ?? []), key]);
+  const hashCounts = { compared: 0, vouched: 0 };
   for (const e of entries) {
     const cur = current.get(e.path)!;
     const has = cur.keys.has(e.key);
@@ -176,7 +187,16 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
     if (e.source.type === 'literal') {
       const desired = passwords[e.source.password] ?? '';
       if (e.hash.type === 'bcrypt') {
-        const ok = value !== undefined && value.startsWith('$2') && (await bcrypt.compare(desired, value));
+        // The plaintext beside the hash is the desired one, and this very version's hash was
+        // checked against it before (KV versions are immutable): the hash still verifies.
+        const recorded = ledger?.get(mount, e.path);
+        const plainHere = !!e.plaintextKey && cur.data?.[e.plaintextKey] === desired;
+        const vouched = plainHere && !!recorded && recorded.version === cur.version && recorded.created === cur.created && !!recorded.hashesVerified?.includes(e.key);
+        const looksHashed = value !== undefined && value.startsWith('$2');
+        if (looksHashed) hashCounts[vouched ? 'vouched' : 'compared']++;
+        const ok = looksHashed && (vouched || (await bcrypt.compare(desired, value)));
+        if (ok && plainHere) note(hashOk, e.path, e.key);
+        if (e.plaintextKey && (!has || (cur.data !== undefined && !ok))) note(hashWritten, e.path, e.key);
         if (!has || (cur.data !== undefined && !ok)) {
           set(e.path, e.key, await bcrypt.hash(desired, e.hash.cost));
           action = has ? 'updated' : 'created';
@@ -192,7 +212,10 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
         const plain = await randomFor(e as SeedEntry & { source: { type: 'random' } });
         if (e.hash.type === 'bcrypt') {
           set(e.path, e.key, await bcrypt.hash(plain, e.hash.cost));
-          if (e.plaintextKey) set(e.path, e.plaintextKey, plain);
+          if (e.plaintextKey) {
+            set(e.path, e.plaintextKey, plain);
+            note(hashWritten, e.path, e.key);
+          }
         } else set(e.path, e.key, plain);
         action = has ? 'rotated' : 'created';
       } else if (e.hash.type === 'bcrypt' && e.plaintextKey && cur.data && cur.data[e.plaintextKey] === undefined) {
@@ -200,6 +223,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
         const plain = await randomFor(e as SeedEntry & { source: { type: 'random' } });
         set(e.path, e.key, await bcrypt.hash(plain, e.hash.cost));
         set(e.path, e.plaintextKey, plain);
+        note(hashWritten, e.path, e.key);
         action = 'updated';
       }
     }
@@ -219,9 +243,17 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
         const cur = current.get(p)!;
         if (changes.has(p)) {
           const v = written.get(p);
-          ledger.set(mount, p, v ? { ...v, keys: [...cur.keys, ...Object.keys(changes.get(p)!)], verified: cur.verified } : undefined);
+          // In the new version: the hashes written with their plaintext, and the ones that
+          // verified here when this write touched neither the hash nor its plaintext.
+          const changed = changes.get(p)!;
+          const untouched = (hashOk.get(p) ?? []).filter((k) => {
+            const e = entries.find((x) => x.path === p && x.key === k)!;
+            return !(k in changed) && !(e.plaintextKey! in changed);
+          });
+          const hashesVerified = [...(hashWritten.get(p) ?? []), ...untouched];
+          ledger.set(mount, p, v ? { ...v, keys: [...cur.keys, ...Object.keys(changed)], verified: cur.verified, hashesVerified } : undefined);
         } else if (!cur.byVersion) {
-          ledger.set(mount, p, cur.exists && cur.created ? { version: cur.version, created: cur.created, keys: [...cur.keys], verified: cur.verified } : undefined);
+          ledger.set(mount, p, cur.exists && cur.created ? { version: cur.version, created: cur.created, keys: [...cur.keys], verified: cur.verified, hashesVerified: hashOk.get(p) ?? [] } : undefined);
         }
       }
       ledger.save();
@@ -231,7 +263,7 @@ export async function seedVault(client: VaultClient, plan: Plan, passwords: Read
   const counts: Record<SeedAction, number> = { created: 0, updated: 0, unchanged: 0, rotated: 0 };
   for (const r of report) counts[r.action]++;
   const byVersion = paths.filter((p) => current.get(p)!.byVersion).length;
-  return { mount, counts, entries: report, writes: client.writes - writesBefore, checked: { read: paths.length - byVersion, byVersion } };
+  return { mount, counts, entries: report, writes: client.writes - writesBefore, checked: { read: paths.length - byVersion, byVersion, hashesCompared: hashCounts.compared, hashesVouched: hashCounts.vouched } };
 }
 
 /**

@@ -14,6 +14,7 @@ import { seedVault } from '../../scripts/vault/seed.ts';
 import { vaultUp } from '../../scripts/vault/up.ts';
 import { readInit } from '../../scripts/vault/keys.ts';
 import { LEDGER_FILE } from '../../scripts/vault/seed-ledger.ts';
+import bcrypt from 'bcryptjs';
 
 const CONFIG = `
 [passwords]
@@ -86,7 +87,7 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     const state = newState();
     const first = await seed(state);
     expect(first.counts.created).toBe(plan.seeding.entries.length);
-    expect(first.checked).toEqual({ read: 5, byVersion: 0 });
+    expect(first.checked).toMatchObject({ read: 5, byVersion: 0 });
     const ledger = JSON.parse(readFileSync(state.file(LEDGER_FILE), 'utf8'));
     expect(Object.keys(ledger.mounts.secret).sort()).toEqual(['ops/admin', 'team/alpha', 'team/beta', 'team/gamma', 'top']);
     expect(ledger.mounts.secret['team/gamma']).toMatchObject({ version: 1, keys: ['hash', 'plain'], verified: true });
@@ -101,7 +102,7 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     const again = await seed(state);
     expect(again.counts.unchanged).toBe(plan.seeding.entries.length);
     expect(again.writes).toBe(0);
-    expect(again.checked).toEqual({ read: 1, byVersion: 4 });
+    expect(again.checked).toMatchObject({ read: 1, byVersion: 4 });
     // One listing for team/, one for the mount root (top), and one read of ops/admin.
     expect(again.requests).toBe(3);
     expect(again.entries.every((e) => e.verified)).toBe(true);
@@ -125,12 +126,12 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     // `kv put` replaces the whole secret: the token key is gone, the version moves on.
     await root.post('secret/data/team/alpha', { data: { pw: kept } });
     const r = await seed(state);
-    expect(r.checked).toEqual({ read: 2, byVersion: 3 });
+    expect(r.checked).toMatchObject({ read: 2, byVersion: 3 });
     expect(r.entries.find((e) => e.path === 'team/alpha' && e.key === 'token')!.action).toBe('created');
     expect(r.entries.find((e) => e.path === 'team/alpha' && e.key === 'pw')!.action).toBe('unchanged');
     expect(await value('team/alpha', 'token')).toMatch(/^[0-9a-f]{32}$/);
     // The write was recorded: the next re-seed checks the path by version again.
-    expect((await seed(state)).checked).toEqual({ read: 1, byVersion: 4 });
+    expect((await seed(state)).checked).toMatchObject({ read: 1, byVersion: 4 });
   });
 
   it('a soft-deleted latest version, and a path deleted and recreated with the same keys at the same version, are both read', async () => {
@@ -140,7 +141,7 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     await root.delete('secret/metadata/team/gamma');
     await root.post('secret/data/team/gamma', { data: { hash: 'not-a-bcrypt-hash', plain: 'by-hand' } }); // version 1 again
     const r = await seed(state);
-    expect(r.checked).toEqual({ read: 3, byVersion: 2 });
+    expect(r.checked).toMatchObject({ read: 3, byVersion: 2 });
     expect(r.entries.find((e) => e.path === 'top')!.action).toBe('created');
     expect((await root.kvMetadata('secret', 'top'))!.current_version).toBe(2);
     // Read, it is seen for what it is: a random pair that exists is kept, as without a ledger.
@@ -165,10 +166,10 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     await seed(state);
     const before = await value('top', 'k');
     const r = await seed(state, { rotate: true });
-    expect(r.checked).toEqual({ read: 5, byVersion: 0 });
+    expect(r.checked).toMatchObject({ read: 5, byVersion: 0 });
     expect(await value('top', 'k')).not.toBe(before);
     const next = await seed(state);
-    expect(next.checked).toEqual({ read: 1, byVersion: 4 });
+    expect(next.checked).toMatchObject({ read: 1, byVersion: 4 });
     expect(next.writes).toBe(0);
   });
 
@@ -182,7 +183,7 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     const r = await seed(state, { token: t });
     expect(r.counts.unchanged).toBe(plan.seeding.entries.length);
     expect(r.writes).toBe(0);
-    expect(r.checked).toEqual({ read: 5, byVersion: 0 });
+    expect(r.checked).toMatchObject({ read: 5, byVersion: 0 });
   });
 
   it('a damaged ledger is ignored and replaced; without a ledger every path is read', async () => {
@@ -190,9 +191,47 @@ describe('seed ledger: re-seeds checked by version against a real OpenBao', () =
     await seed(state);
     writeFileSync(state.file(LEDGER_FILE), '{ not json', { mode: 0o600 });
     const r = await seed(state);
-    expect(r.checked).toEqual({ read: 5, byVersion: 0 });
+    expect(r.checked).toMatchObject({ read: 5, byVersion: 0 });
     expect(r.writes).toBe(0);
-    expect((await seed(state)).checked).toEqual({ read: 1, byVersion: 4 });
-    expect((await seed(undefined)).checked).toEqual({ read: 5, byVersion: 0 });
+    expect((await seed(state)).checked).toMatchObject({ read: 1, byVersion: 4 });
+    expect((await seed(undefined)).checked).toMatchObject({ read: 5, byVersion: 0 });
+  });
+
+  it('a literal bcrypt hash is compared once per version: re-seeds trust the ledger while the same version holds the same plaintext, and compare again after any change', async () => {
+    const text = `
+[passwords]
+argo = "first-admin-password"
+[[secrets]]
+path = "hashed/argo"
+key = "hash"
+password = "argo"
+hash = "bcrypt"
+bcrypt_cost = 4
+plaintext_key = "plain"
+`;
+    const run = async (state: StateDir, pw: string) => {
+      const l = loadConfigText(text.replace('first-admin-password', pw), 'bcrypt.toml', { env: {} });
+      const c = new VaultClient({ address: bao.address, token: rootToken });
+      const r = await seedVault(c, buildPlan(l), l.passwords, { ledger: state });
+      c.close();
+      return { action: r.entries[0]!.action, checked: r.checked, writes: r.writes };
+    };
+    const state = newState();
+    expect(await run(state, 'first-admin-password')).toMatchObject({ action: 'created', checked: { hashesCompared: 0, hashesVouched: 0 } });
+    expect(JSON.parse(readFileSync(state.file(LEDGER_FILE), 'utf8')).mounts.secret['hashed/argo'].hashesVerified).toEqual(['hash']);
+    // The same version, the same plaintext: no bcrypt run, nothing written.
+    expect(await run(state, 'first-admin-password')).toEqual({ action: 'unchanged', checked: { read: 1, byVersion: 0, hashesCompared: 0, hashesVouched: 1 }, writes: 0 });
+    // A hash of another password written behind vaultlab's back (a new version, the same plaintext): compared, found wrong, re-hashed.
+    await root.kvPatch('secret', 'hashed/argo', { hash: await bcrypt.hash('someone-elses', 4) });
+    expect(await run(state, 'first-admin-password')).toMatchObject({ action: 'updated', checked: { hashesCompared: 1, hashesVouched: 0 }, writes: 1 });
+    expect(await bcrypt.compare('first-admin-password', (await value('hashed/argo', 'hash'))!)).toBe(true);
+    expect((await run(state, 'first-admin-password')).checked.hashesVouched).toBe(1);
+    // A new literal in config.toml: the plaintext in Vault differs, so the ledger vouches for nothing.
+    expect(await run(state, 'second-admin-password')).toMatchObject({ action: 'updated', checked: { hashesCompared: 1, hashesVouched: 0 } });
+    expect(await value('hashed/argo', 'plain')).toBe('second-admin-password');
+    expect(await bcrypt.compare('second-admin-password', (await value('hashed/argo', 'hash'))!)).toBe(true);
+    // The ledger file lost: compared again, still unchanged.
+    writeFileSync(state.file(LEDGER_FILE), '{}', { mode: 0o600 });
+    expect(await run(state, 'second-admin-password')).toMatchObject({ action: 'unchanged', checked: { hashesCompared: 1, hashesVouched: 0 }, writes: 0 });
   });
 });
