@@ -1,6 +1,7 @@
 // Checks that span several entries: dangling references, duplicates and options that contradict
 // each other. Each returns a ConfigError located by `where(path)`.
-import { appSecrets, type Config } from './schema.ts';
+import type { Config } from './schema.ts';
+import { appSecrets } from './model.ts';
 import { DELIVERIES } from '../deliveries/index.ts';
 import { COMMON_SECRET_FIELDS } from '../deliveries/types.ts';
 import { ConfigError } from '../lib/errors.ts';

@@ -8,12 +8,4 @@ export const dnsLabel = z
 
 export const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a duration like "30s", "15m" or "1h"');
 
-/** Seconds in a `duration` ("1h30m" -> 5400; milliseconds rounded). */
-export function durationSeconds(d: string): number {
-  let total = 0;
-  for (const m of d.matchAll(/([0-9]+)(ms|s|m|h)/g)) {
-    const n = Number(m[1]);
-    total += m[2] === 'h' ? n * 3600 : m[2] === 'm' ? n * 60 : m[2] === 's' ? n : n / 1000;
-  }
-  return Math.round(total);
-}
+export { durationSeconds } from './duration.ts';

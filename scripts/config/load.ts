@@ -3,9 +3,12 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { configSchema, PROFILES, type Config, type ProfileName } from './schema.ts';
+import type { Config } from './schema.ts';
+import { PROFILES, type ProfileName } from './model.ts';
+import { readValidated, writeValidated } from './validated-cache.ts';
 import { crossCheck } from './crosscheck.ts';
 import { databasePasswordNames } from './databases.ts';
 import { indexLines, lineOf } from './locate.ts';
@@ -14,6 +17,12 @@ import { suggest } from '../lib/suggest.ts';
 import { registerSecret } from '../lib/redact.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+// The zod schema (zod and the schema's construction: ~60 ms of a process start here) is required
+// only when a config text is not in the validated-config cache (validated-cache.ts).
+const require = createRequire(import.meta.url);
+let schemaModule: typeof import('./schema.ts') | undefined;
+const schemaOf = (): typeof import('./schema.ts') => (schemaModule ??= require('./schema.ts') as typeof import('./schema.ts'));
 export const BUNDLED_CONFIG = resolve(PROJECT_ROOT, 'config.toml');
 
 export interface LoadOptions {
@@ -65,7 +74,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const display = bundled ? '<bundled demo config.toml>' : relative(cwd, path) || path;
   const text = readFileSync(path, 'utf8');
   const demoDefaults = bundledDemoDefaults(bundled ? text : undefined);
-  return loadConfigText(text, display, { ...opts, env, bundled, demoDefaults });
+  return loadConfigText(text, display, { ...opts, env, bundled, demoDefaults, cache: env.VAULTLAB_CONFIG_CACHE !== '0' });
 }
 
 /** The non-empty [passwords] of the bundled config.toml. */
@@ -88,6 +97,8 @@ export function loadConfigText(
     demoDefaults?: Record<string, string>;
     clusterName?: string | undefined;
     ci?: boolean;
+    /** Use the validated-config cache (loadConfig does, unless VAULTLAB_CONFIG_CACHE=0). */
+    cache?: boolean;
   } = {},
 ): LoadedConfig {
   const env = opts.env ?? process.env;
@@ -103,11 +114,16 @@ export function loadConfigText(
   }
 
   const lines = indexLines(source);
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigErrors(result.error.issues.map((issue) => issueToError(issue, display, lines, raw)));
+  const cacheEnv = opts.cache ? env : undefined;
+  let config = cacheEnv ? readValidated(source, raw, cacheEnv) : undefined;
+  if (!config) {
+    const result = schemaOf().configSchema.safeParse(raw);
+    if (!result.success) {
+      throw new ConfigErrors(result.error.issues.map((issue) => issueToError(issue, display, lines, raw)));
+    }
+    config = result.data;
+    if (cacheEnv) writeValidated(source, config, cacheEnv);
   }
-  const config = result.data;
 
   // Profile precedence: --profile > VAULTLAB_PROFILE > [profile] name.
   const override = opts.profile ?? env.VAULTLAB_PROFILE;
@@ -208,7 +224,7 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 
 /** Keys a strict table at `path` accepts, read from the zod schema itself. */
 function allowedKeysAt(path: readonly PropertyKey[]): string[] {
-  let schema: any = configSchema;
+  let schema: any = schemaOf().configSchema;
   const unwrap = (s: any): any => {
     while (s?._zod?.def && ['default', 'optional', 'nullable', 'prefault', 'pipe'].includes(s._zod.def.type)) {
       s = s._zod.def.innerType ?? s._zod.def.in;

@@ -2,8 +2,8 @@
 // "did you mean" suggestion (see load.ts), so a typo can never silently do nothing.
 import { z } from 'zod';
 import { DELIVERY_NAMES, DEFAULT_DELIVERY } from '../deliveries/types.ts';
-import { kubernetesRoles } from './kubernetes-roles.ts';
-import { databases } from './databases.ts';
+import { kubernetesRoles } from './kubernetes-roles-schema.ts';
+import { databases } from './databases-schema.ts';
 import { dnsLabel, duration } from './fields.ts';
 
 const dnsSubdomain = z
@@ -25,12 +25,8 @@ export const passwordName = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must start with a letter and use letters, digits and "_" (it becomes VAULTLAB_PASSWORD_<NAME>)');
 
-export const PROFILES = ['demo', 'production'] as const;
-export type ProfileName = (typeof PROFILES)[number];
-
-export const ENGINES = ['kv-v2', 'database', 'transit'] as const;
-export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'vault-files', 'none'] as const;
-export type SampleKind = (typeof SAMPLES)[number];
+import { PROFILES, ENGINES, SAMPLES } from './model.ts';
+export { PROFILES, ENGINES, SAMPLES, appSecrets, type ProfileName, type SampleKind } from './model.ts';
 
 const profileSection = z.strictObject({
   name: z.enum(PROFILES).default('demo'),
@@ -243,8 +239,3 @@ export type AppConfig = z.infer<typeof appSection>;
 export type AppSecretConfig = z.infer<typeof appSecret>;
 /** The older name of AppSecretConfig. */
 export type ExternalSecretConfig = AppSecretConfig;
-
-/** An app's [[apps.secrets]] (or, in older configs, [[apps.external_secrets]]) and which table holds them. */
-export function appSecrets(app: AppConfig): { key: 'secrets' | 'external_secrets'; entries: AppSecretConfig[] } {
-  return app.secrets.length > 0 || app.external_secrets.length === 0 ? { key: 'secrets', entries: app.secrets } : { key: 'external_secrets', entries: app.external_secrets };
-}

@@ -5,7 +5,7 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import { databaseRoles } from '../plan/databases.ts';
-import { durationSeconds } from '../config/fields.ts';
+import { durationSeconds } from '../config/duration.ts';
 import { listLeases, type LeaseInfo } from '../vault/database-creds.ts';
 import type { Check } from './status.ts';
 

@@ -1,6 +1,7 @@
 // config + profile -> Plan. Pure: no I/O, no clock, no randomness; same input, same plan.
 import type { LoadedConfig } from '../config/load.ts';
-import { appSecrets, type Config } from '../config/schema.ts';
+import type { Config } from '../config/schema.ts';
+import { appSecrets } from '../config/model.ts';
 import type { EnginePlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, SamplePlan, SeedEntry, VaultPlan } from './types.ts';
 import { setupPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
 import { DELIVERIES, appsOf, eachUsed, usedDeliveryNames } from '../deliveries/index.ts';

@@ -4,7 +4,7 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { Plan, PolicyPlan } from '../plan/types.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { durationSeconds } from '../config/fields.ts';
+import { durationSeconds } from '../config/duration.ts';
 import { DELIVERY_NAMES } from '../deliveries/types.ts';
 import { configureKubernetesSecrets, type KubernetesSecretsTarget } from './kubernetes-secrets.ts';
 import { configureDatabases } from './database.ts';

@@ -7,7 +7,7 @@
 import { VaultApiError, type VaultClient } from '../adapters/vault.ts';
 import type { DatabaseConnectionPlan, Plan } from '../plan/types.ts';
 import { connectionBody, databaseRoleBody, databaseRoles } from '../plan/databases.ts';
-import { durationSeconds } from '../config/fields.ts';
+import { durationSeconds } from '../config/duration.ts';
 import { passwordEnvName } from '../config/load.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { VaultlabError } from '../lib/errors.ts';

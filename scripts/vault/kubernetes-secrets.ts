@@ -5,7 +5,7 @@
 import type { VaultClient } from '../adapters/vault.ts';
 import type { Plan } from '../plan/types.ts';
 import { generatedRoleRules, vaultRoleBody } from '../plan/kubernetes-secrets.ts';
-import { durationSeconds } from '../config/fields.ts';
+import { durationSeconds } from '../config/duration.ts';
 import { registerSecret } from '../lib/redact.ts';
 import type { ConfigureItem, ConfigureOptions } from './configure.ts';
 import { pruneMountRoles } from './prune-roles.ts';
