@@ -28,6 +28,7 @@ export const COMMANDS: Entry[] = [
   { name: 'status', summary: 'Show the health of cluster, Vault, ESO, SecretStores, ExternalSecrets and sample apps', load: () => import('./commands/status.ts').then(pick('status')) },
   { name: 'doctor', summary: 'Check this machine before a deploy, and the environment after one; every finding with its fix', load: () => import('./commands/doctor.ts').then(pick('doctor')) },
   { name: 'reset', summary: 'Put secrets back to their configured state (--secrets) or rebuild everything (--full)', load: () => import('./commands/reset.ts').then(pick('reset')) },
+  { name: 'rotate', summary: 'Rotate random secret values and wait until every pod that reads them holds the new ones', load: () => import('./commands/rotate.ts').then(pick('rotate')) },
   { name: 'destroy', summary: "Delete the kind cluster and vaultlab's state for it", load: () => import('./commands/destroy.ts').then(pick('destroy')) },
   { name: 'images', summary: 'List every image a deploy runs (from the rendered charts) and which ones Docker holds', load: () => import('./commands/images.ts').then(pick('images')) },
   { name: 'plan', summary: 'Render everything a deploy would do (no cluster needed); --out DIR writes the artifacts', load: () => import('./commands/plan.ts').then(pick('plan')) },

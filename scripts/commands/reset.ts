@@ -82,9 +82,12 @@ export const commands: Command[] = [
     name: 'reset',
     summary: 'Put secrets back to their configured state (--secrets) or rebuild everything (--full)',
     description: [
-      '--secrets: demo literals back to their values, random values regenerated (Vault\'s CSPRNG), every',
-      'ExternalSecret forced to re-sync (annotation force-sync); --wait until ESO has re-synced them;',
-      '--restart also restarts the sample apps. No cluster recreation: seconds. A demo Vault found sealed',
+      '--secrets: demo literals back to their values, random values regenerated (Vault\'s CSPRNG), then',
+      'every consumer made to see them: each ExternalSecret forced to re-sync (annotation force-sync) until',
+      'its Secret equals Vault by digest, the Deployments whose pods read a changed key through env or a',
+      'Secret volume restarted (kubectl.kubernetes.io/restartedAt) until their pods hold it, the injector\'s',
+      'files awaited until re-rendered. It ends when every pod holds the reset values (--no-wait: once',
+      'Vault is reset and the re-syncs forced). No cluster recreation: seconds. A demo Vault found sealed',
       'after a restart is unsealed first.',
       '--full: destroy and deploy again from scratch, Vault\'s data included. Asks once (never with --yes,',
       '--ci or CI=true; without a terminal it refuses: pass --yes).',
@@ -93,9 +96,10 @@ export const commands: Command[] = [
       ...VAULT_OPTIONS,
       secrets: { type: 'boolean', description: 'reset the secrets only (seconds)' },
       full: { type: 'boolean', description: 'destroy and redeploy everything' },
-      restart: { type: 'boolean', description: 'with --secrets: restart the workloads that consume the Secrets' },
-      wait: { type: 'boolean', description: 'with --secrets: wait until ESO has re-synced every ExternalSecret' },
-      timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait (--wait: 120; --full: per rollout, 300)' },
+      'no-wait': { type: 'boolean', description: 'with --secrets: do not wait for the consumers (re-syncs forced, pods not restarted)' },
+      restart: { type: 'boolean', description: 'with --secrets: accepted for old scripts; the consumers that need it are always restarted' },
+      wait: { type: 'boolean', description: 'with --secrets: accepted for old scripts; waiting for the consumers is the default' },
+      timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait (--secrets: 120; --full: per rollout, 300)' },
       preload: { type: 'boolean', description: 'with --full: load images already on the host into kind' },
       'skip-samples': { type: 'boolean', description: 'with --full: do not deploy the sample apps' },
     },
@@ -111,14 +115,16 @@ export const commands: Command[] = [
       const t0 = performance.now();
       try {
         if (!env.kube) ctx.out.warn(`the cluster is not reachable (${env.kubeProblem}): Vault is reset, but ESO cannot be told to re-sync; it picks the values up at its next refresh`);
-        const r = await resetSecrets(env, { restart: !!ctx.options.restart, wait: !!ctx.options.wait, timeoutMs: wait });
+        const r = await resetSecrets(env, { converge: !ctx.options['no-wait'], timeoutMs: wait });
         const ms = Math.round(performance.now() - t0);
         if (ctx.flags.json) ctx.out.result({ ok: true, action: 'reset-secrets', ms, cluster: env.plan.cluster.name, clusterReachable: !!env.kube, ...r });
         else {
           if (r.unsealed) ctx.out.info('Vault was sealed (restart?); unsealed it from the stored key first.');
           printSeed(ctx, r.seed);
           const paths = new Set(r.seed.entries.filter((e) => e.action !== 'unchanged').map((e) => e.path)).size;
-          ctx.out.info(`reset ${paths} secret path(s) in Vault; re-sync forced on ${r.resynced.length} ExternalSecret(s)${ctx.options.wait ? `, ${r.synced.length} re-synced` : ''}${r.restarted.length ? `; restarted ${r.restarted.join(', ')}` : ''}; ${(ms / 1000).toFixed(1)} s`);
+          const { printConsumers } = await import('./rotate.ts');
+          printConsumers(ctx, r.consumers);
+          ctx.out.info(`reset ${paths} secret path(s) in Vault; re-sync forced on ${r.resynced.length} ExternalSecret(s)${r.synced.length ? `, ${r.synced.length} equal to Vault` : ''}; restarted ${r.restarted.length ? r.restarted.join(', ') : 'no Deployment'}; ${(ms / 1000).toFixed(1)} s`);
         }
         return 0;
       } finally {

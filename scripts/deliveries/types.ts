@@ -203,9 +203,17 @@ export interface DeliveryRuntime<N extends DeliveryName = DeliveryName> {
    * consumer of them among `apps` see them (ESO: force a sync, then restart the Deployments that
    * read the Secret; injector: the agent re-renders; VSO: its rolloutRestartTargets), and resolve
    * only when each consumer's pod holds the new value (compared by digest); throw naming the one
-   * that did not within the deadline. Omitted: the delivery has no consumers to converge.
+   * that did not within the deadline (`opts.timeoutMs`, default 120 s). Omitted: the delivery has
+   * no consumers to converge.
    */
-  converge?(env: Environment, apps: AppPlanOf<N>[], changed: ChangedValue[], signal: AbortSignal): Promise<ConvergeResult[]>;
+  converge?(env: Environment, apps: AppPlanOf<N>[], changed: ChangedValue[], signal: AbortSignal, opts?: ConvergeOptions): Promise<ConvergeResult[]>;
+}
+
+export interface ConvergeOptions {
+  /** How long the whole convergence may take (default 120 s). */
+  timeoutMs?: number;
+  /** The moment the change was made (stamps: force-sync, restartedAt); default now. */
+  now?: Date;
 }
 
 /** One Vault value a rotation changed: <kv_mount>/<path> key <key>. */
@@ -218,9 +226,12 @@ export interface ChangedValue {
 export interface ConvergeResult {
   namespace: string;
   app: string;
-  /** The Secret, file or Deployment concerned. */
+  /** What it concerns: "ExternalSecret <name>", "Deployment <name>", "<pod>:<file>". */
   target: string;
-  /** "re-synced", "restarted", "re-rendered", "rolled by VSO", or "unchanged" (it does not read a changed value). */
+  /**
+   * "re-synced", "restarted", "re-rendered", "rolled by VSO", or "unchanged" (its pods already held
+   * the new value), optionally followed by a detail in parentheses: "restarted (env+file)".
+   */
   action: string;
   /** Seconds from the start of the convergence until the pod held the new value. */
   seconds: number;

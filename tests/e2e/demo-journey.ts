@@ -1,10 +1,16 @@
 // The demo journey on a real kind cluster, for one distribution: deploy -> every ExternalSecret
 // synced with Vault's values (digests) and every sample Ready, the dashboard answering on the host
-// port -> re-deploy changes nothing -> plain CI output -> reset --secrets -> status -> the Vault pod
+// port -> re-deploy changes nothing -> plain CI output -> reset --secrets -> status -> rotate and
+// reset reaching the pods (env restarted, injected file re-rendered) -> the Vault pod
 // deleted -> the node container restarted -> Ctrl-C in a deploy -> destroy leaves nothing.
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { resolveToken } from '../../scripts/vault/token.ts';
+import { stateDirFor } from '../../scripts/lib/state.ts';
+import { sha256 } from '../../scripts/lib/digest.ts';
+import { execInPod, podReady } from '../../scripts/deliveries/pods.ts';
 import { deployArgs, dockerCli, json, offline, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
 
 const STEPS = ['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary'];
@@ -63,7 +69,11 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       // Every ExternalSecret's Secret, and every file the Agent Injector renders into an app's pod.
       const files = plan.apps.flatMap((a: any) => (a.delivery === 'injector' ? a.files : []));
       expect(files.length).toBeGreaterThan(0);
-      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length;
+      // ...and each env-consuming sample's process environment (ESO's env sample), by digest in its pod.
+      const envApps = plan.apps.filter((a: any) => a.delivery === 'eso' && a.sample === 'env');
+      expect(envApps.length).toBeGreaterThan(0);
+      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length + envApps.length;
+      expect(first.summary.verify.filter((c: any) => c.target.endsWith(':env')).map((c: any) => c.app).sort()).toEqual(envApps.map((a: any) => a.name).sort());
       expect(first.summary.verify.length).toBe(expected);
       expect(first.summary.verify.every((c: any) => c.ok)).toBe(true);
       expect(first.summary.vault.init).toBe('initialized');
@@ -138,6 +148,75 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(s.code, s.stdout).toBe(0);
       expect(json(s).ok).toBe(true);
       noValues(r);
+    });
+
+    // Rotation that reaches the pod: an ESO env consumer (restarted) and the injector's file (re-rendered).
+    const ROTATED = { eso: { app: 'webapp', env: 'API_KEY', path: 'webapp/api', key: 'api_key' }, injector: { app: 'reports', file: '/vault/secrets/api', line: 'API_TOKEN', path: 'reports/api', key: 'token' } };
+    async function vaultValue(path: string, key: string): Promise<string> {
+      const tok = resolveToken(stateDirFor(e.name, undefined, e.cwd), {});
+      const client = new VaultClient({ address: plan.vault.hostAddress, token: tok!.token, attempts: 2 });
+      try {
+        return (await client.kvRead(plan.seeding.mount, path))!.data[key]!;
+      } finally {
+        client.close();
+      }
+    }
+    /** Digests of what the pods hold now: the ESO env app's variable (and its pod), the injector app's file. */
+    async function podsHold() {
+      const kube = await e.kube();
+      const one = async (app: string) => {
+        const pods = (await kube.list<any>('v1', 'Pod', app, `app.kubernetes.io/name=${app}`)).filter(podReady);
+        expect(pods.length, app).toBe(1);
+        return pods[0]!;
+      };
+      const [envPod, filePod] = await Promise.all([one(ROTATED.eso.app), one(ROTATED.injector.app)]);
+      const env = await execInPod(kube, ROTATED.eso.app, envPod.metadata.name, 'app', ['sh', '-c', `printf %s "$${ROTATED.eso.env}" | sha256sum`]);
+      const file = await execInPod(kube, ROTATED.injector.app, filePod.metadata.name, 'app', ['sha256sum', ROTATED.injector.file]);
+      return { envPod: envPod.metadata.uid as string, env: env.stdout.slice(0, 64), file: file.stdout.slice(0, 64) };
+    }
+    async function vaultDigests() {
+      return {
+        env: sha256(await vaultValue(ROTATED.eso.path, ROTATED.eso.key)),
+        file: sha256(`${ROTATED.injector.line}=${await vaultValue(ROTATED.injector.path, ROTATED.injector.key)}\n`),
+      };
+    }
+
+    it('rotate PATH...: new values in Vault, the ESO env pod restarted and the injector file re-rendered, both holding them (digests)', async () => {
+      const before = await podsHold();
+      const vaultBefore = await vaultDigests();
+      expect(before).toMatchObject(vaultBefore);
+      const r = timed('rotate', () => e.vaultlab(['rotate', ROTATED.eso.path, ROTATED.injector.path, '--json']));
+      expect(r.code, r.stderr).toBe(0);
+      noValues(r);
+      const j = json(r);
+      expect(j.changed).toEqual(expect.arrayContaining([{ path: ROTATED.eso.path, key: ROTATED.eso.key }, { path: ROTATED.injector.path, key: ROTATED.injector.key }]));
+      const restarted = j.consumers.find((c: any) => c.delivery === 'eso' && c.target === `Deployment ${ROTATED.eso.app}`);
+      expect(restarted?.action).toBe('restarted (env)');
+      const rendered = j.consumers.find((c: any) => c.delivery === 'injector' && c.app === ROTATED.injector.app && c.target.endsWith(`:${ROTATED.injector.file}`));
+      expect(rendered?.action).toBe('re-rendered');
+      // Only what reads a rotated value is touched: the worker (files of webapp/db, webapp/worker) is not.
+      expect(j.consumers.some((c: any) => c.target === 'Deployment worker')).toBe(false);
+      const after = await podsHold();
+      const vaultAfter = await vaultDigests();
+      expect(vaultAfter.env).not.toBe(vaultBefore.env);
+      expect(vaultAfter.file).not.toBe(vaultBefore.file);
+      expect(after.envPod).not.toBe(before.envPod);
+      expect({ env: after.env, file: after.file }).toEqual(vaultAfter);
+      console.log(`e2e timing (${distribution}): rotate ${j.ms} ms (seed ${j.timings.seedMs}, converge ${j.timings.convergeMs}); ${j.consumers.map((c: any) => `${c.namespace}/${c.target} ${c.action} ${c.seconds} s`).join(', ')}`);
+    });
+
+    it('reset --secrets ends when the consumers hold the reset values: the env pod restarted, the injector file re-rendered', async () => {
+      const before = await podsHold();
+      const r = timed('reset --secrets (consumers)', () => e.vaultlab(['reset', '--secrets', '--yes', '--json']));
+      expect(r.code, r.stderr).toBe(0);
+      noValues(r);
+      const j = json(r);
+      expect(j.restarted).toContain(`${ROTATED.eso.app}/${ROTATED.eso.app}`);
+      expect(j.consumers.find((c: any) => c.delivery === 'injector' && c.target.endsWith(`:${ROTATED.injector.file}`))?.action).toBe('re-rendered');
+      const after = await podsHold();
+      expect(after.envPod).not.toBe(before.envPod);
+      expect({ env: after.env, file: after.file }).toEqual(await vaultDigests());
+      console.log(`e2e timing (${distribution}): reset --secrets with consumers ${j.ms} ms (seed ${j.timings.seedMs}, converge ${j.timings.convergeMs}); restarted ${j.restarted.join(', ')}; ${j.consumers.map((c: any) => `${c.namespace}/${c.target} ${c.action} ${c.seconds} s`).join(', ')}`);
     });
 
     it('the Vault pod deleted: recreated, and the next status unseals it (nothing lost, next deploy writes nothing)', async () => {

@@ -7,8 +7,10 @@ import { compactEsoMessage, latestEsoWarning } from '../../lifecycle/eso-diagnos
 import { need, type DeployContext } from '../../steps/context.ts';
 import type { NamespacePlan, Plan } from '../../plan/types.ts';
 import type { KubeObject } from '../../plan/objects.ts';
-import type { DeliveryRuntime, EsoAppPlan } from '../types.ts';
+import type { DeliveryCheck, DeliveryRuntime, EsoAppPlan } from '../types.ts';
+import { guardPods } from '../../adapters/kube.ts';
 import { esoManifestsOf } from './render.ts';
+import { esoConverge, checkEnvConsumers } from './converge.ts';
 import { applyWithRetry, checkSecret, esoIdentityClient, waitStoreReady, waitSynced, type SecretCheck } from './sync.ts';
 
 export const ESO_CRDS = ['secretstores.external-secrets.io', 'externalsecrets.external-secrets.io'];
@@ -77,8 +79,37 @@ export const esoRuntime: DeliveryRuntime<'eso'> = {
         }
       }),
     );
-    return perNs.flat();
+    const checks: (SecretCheck | DeliveryCheck)[] = perNs.flat();
+    // What the pods hold: each env consumer's variables, by digest, against its Secret's (just
+    // compared with Vault). Samples first Available, so their pods are there to ask.
+    // Namespaces at once, as above; the checks keep the plan's order.
+    if (!ctx.options.skipSamples) {
+      const perNsEnv = await Promise.all(
+        esoNamespaces(plan, apps).map(async (ns): Promise<DeliveryCheck[]> => {
+          const mine = new Set(apps.filter((a) => a.namespace === ns.name).map((a) => a.name));
+          await Promise.all(
+            ns.samples
+              .filter((x) => x.kind !== 'argocd' && mine.has(x.app))
+              .map((s) => guardPods(kube, ns.name, `app.kubernetes.io/name=${s.app}`, (sig) => kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs, signal: sig }))),
+          );
+          const found = await checkEnvConsumers(kube, ns, ns.externalSecrets);
+          if (found.length) report(`${ns.name}: environment variables in the pods`);
+          return found.map((c) => ({
+            namespace: ns.name,
+            target: `${c.deployment}:env`,
+            ok: c.problems.length === 0,
+            problems: c.problems.length ? [...c.problems, `(a pod reads its environment once, at start: \`kubectl -n ${ns.name} rollout restart deployment ${c.deployment}\`, or \`vaultlab reset --secrets\`, which restarts it)`] : [],
+            delivery: 'eso' as const,
+            app: plan.apps.find((a) => a.name === c.deployment && a.namespace === ns.name)?.name ?? c.deployment,
+          }));
+        }),
+      );
+      checks.push(...perNsEnv.flat());
+    }
+    return checks;
   },
+
+  converge: esoConverge,
 
   async status(env: Environment, apps) {
     const { plan } = env;

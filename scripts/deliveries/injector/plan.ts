@@ -72,3 +72,30 @@ export function checkInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: 
     if (s.name.includes('.')) c.error(['apps', c.appIndex, c.secretsKey, i, 'name'], `"${s.name}" becomes the annotation vault.hashicorp.com/agent-inject-secret-${s.name} and the file ${SECRETS_DIR}/${s.name}: use a DNS label (no ".")`);
   });
 }
+
+/**
+ * A file_template rendered here from Vault's values, when it is only text and `{{ .KEY }}` /
+ * `{{ index . "key" }}` actions (trim markers allowed), so verify and rotate compare the agent's
+ * file by digest; undefined for anything else (pipelines, functions, conditionals): only the
+ * agent's template engine can render those, and then the file's presence is what is checked.
+ */
+export function renderSimpleTemplate(template: string, values: Readonly<Record<string, string>>): string | undefined {
+  let out = '';
+  let last = 0;
+  let trimNext = false;
+  for (const m of template.matchAll(/\{\{(-\s)?\s*(.*?)\s*(\s-)?\}\}/gs)) {
+    let text = template.slice(last, m.index);
+    if (trimNext) text = text.replace(/^\s+/, '');
+    if (m[1]) text = text.replace(/\s+$/, '');
+    out += text;
+    const action = m[2]!;
+    const key = /^\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(action)?.[1] ?? /^index\s+\.\s+"([^"\\]*)"$/.exec(action)?.[1];
+    if (key === undefined || !(key in values)) return undefined;
+    out += values[key];
+    trimNext = !!m[3];
+    last = m.index + m[0].length;
+  }
+  let tail = template.slice(last);
+  if (trimNext) tail = tail.replace(/^\s+/, '');
+  return out + tail;
+}

@@ -5,7 +5,7 @@
 // values, read with the app's own identity. status: webhook registered, Service endpoints, agent
 // containers' errors decoded.
 import { need, type DeployContext } from '../../steps/context.ts';
-import type { DeliveryCheck, DeliveryRuntime, InjectorAppPlan } from '../types.ts';
+import type { ChangedValue, ConvergeResult, DeliveryCheck, DeliveryRuntime, InjectorAppPlan, InjectorFilePlan, SecretDataPlan } from '../types.ts';
 import type { Plan } from '../../plan/types.ts';
 import type { KubeObject } from '../../plan/objects.ts';
 import type { Check } from '../../lifecycle/status.ts';
@@ -15,7 +15,8 @@ import type { VaultClient } from '../../adapters/vault.ts';
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import { injectorManifests, STATIC_RENDER_INTERVAL_S } from './render.ts';
-import { expectedDefaultFile } from './plan.ts';
+import { execInPod, podReady } from '../pods.ts';
+import { expectedDefaultFile, renderSimpleTemplate } from './plan.ts';
 
 export const AGENT_INIT = 'vault-agent-init';
 export const AGENT = 'vault-agent';
@@ -57,17 +58,7 @@ export function decodeAgentError(log: string, app: InjectorAppPlan, plan: Plan):
   return { cause: log.split('\n').slice(-3).join(' ').trim() || 'unknown', fix: `\`kubectl -n ${app.namespace} logs <pod> -c ${AGENT_INIT}\` shows the agent's log.` };
 }
 
-/** Runs a command in a container through the API server (pods/exec); stdout, never echoed. */
-export async function execInPod(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
-  const { Writable } = await import('node:stream');
-  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
-  const sink = (into: Buffer[]) => new Writable({ write(c, _e, cb) { into.push(Buffer.from(c)); cb(); } });
-  const exec = new kube.k8s.Exec(kube.kc);
-  const status = await new Promise<{ status?: string; message?: string }>((resolve, reject) => {
-    exec.exec(namespace, pod, container, command, sink(chunks.out), sink(chunks.err), null, false, (s) => resolve(s as never)).catch(reject);
-  });
-  return { stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8'), ok: status.status === 'Success' };
-}
+export { execInPod } from '../pods.ts';
 
 /** The app's identity: a token for its ServiceAccount, logged in as its role (what the agent does). */
 async function appIdentity(kube: Kube, plan: Plan, vault: VaultClient, app: InjectorAppPlan): Promise<VaultClient> {
@@ -76,10 +67,11 @@ async function appIdentity(kube: Kube, plan: Plan, vault: VaultClient, app: Inje
   return vault.withToken(r.data.auth.client_token);
 }
 
-const ready = (pod: any) => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
+const ready = podReady;
+const readsChanged = (data: SecretDataPlan[], changed: ChangedValue[]) => data.some((d) => changed.some((c) => c.path === d.path && c.key === d.key));
 
 /** One app's files: what its Ready pod holds against what Vault's values make. */
-export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan, pod: any, vault: VaultClient, renderWaitMs = 2 * STATIC_RENDER_INTERVAL_S * 1000): Promise<DeliveryCheck[]> {
+export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan, pod: any, vault: VaultClient, renderWaitMs = 2 * STATIC_RENDER_INTERVAL_S * 1000, intervalMs = 2000, only?: (f: InjectorFilePlan) => boolean): Promise<DeliveryCheck[]> {
   const containers: string[] = (pod.spec?.containers ?? []).map((c: any) => c.name);
   const initContainers: string[] = (pod.spec?.initContainers ?? []).map((c: any) => c.name);
   const appContainer = containers.find((c) => c !== AGENT) ?? containers[0]!;
@@ -87,7 +79,7 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
   const asApp = mutated ? await appIdentity(kube, plan, vault, app) : undefined;
   try {
     const out: DeliveryCheck[] = [];
-    for (const f of app.files) {
+    for (const f of app.files.filter((x) => !only || only(x))) {
       const problems: string[] = [];
       if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
       else {
@@ -101,8 +93,6 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
             problems.push(`${f.file} is not in pod ${pod.metadata.name}${r.stderr ? ` (${r.stderr.trim().split('\n')[0]})` : ''}`);
             break;
           }
-          // A file_template's output cannot be rebuilt here: its presence is what is checked.
-          if (f.fileTemplate !== undefined) break;
           const values = new Map<string, string | undefined>();
           for (const d of f.data) {
             if (!values.has(`${d.path}\u0000${d.key}`)) values.set(`${d.path}\u0000${d.key}`, (await asApp!.kvRead(plan.vault.kvMount, d.path))?.data[d.key]);
@@ -112,12 +102,15 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
             problems.push(`${missing.map((d) => `${d.path}:${d.key}`).join(', ')} not in Vault`);
             break;
           }
-          if (sha256(expectedDefaultFile(f.data, (d) => values.get(`${d.path}\u0000${d.key}`)!)) === digest) break;
+          const value = (d: SecretDataPlan) => values.get(`${d.path}\u0000${d.key}`)!;
+          // A file_template only the agent can render (functions, pipelines): its presence is what is checked.
+          const expected = f.fileTemplate === undefined ? expectedDefaultFile(f.data, value) : renderSimpleTemplate(f.fileTemplate, Object.fromEntries(f.data.map((d) => [d.secretKey, value(d)])));
+          if (expected === undefined || sha256(expected) === digest) break;
           if (Date.now() >= until) {
             problems.push(`${f.file} differs from Vault's values (digest mismatch after ${Math.round(renderWaitMs / 1000)} s: the agent has not rendered Vault's current values; \`kubectl -n ${app.namespace} logs ${pod.metadata.name} -c ${AGENT}\`)`);
             break;
           }
-          await new Promise((r) => setTimeout(r, 2000));
+          await new Promise((r) => setTimeout(r, intervalMs));
         }
       }
       out.push({ namespace: app.namespace, target: `${app.name}:${f.file}`, ok: problems.length === 0, problems, delivery: 'injector', app: app.name });
@@ -167,6 +160,36 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
       checks.push(...(await checkAppFiles(kube, plan, app, pod, vault)));
     }
     return checks;
+  },
+
+  // The agent re-renders its files at each static render (every STATIC_RENDER_INTERVAL_S): each
+  // file that reads a changed value is asked for, by digest, until it holds Vault's values.
+  async converge(env: Environment, apps, changed, signal, opts = {}) {
+    const { plan, kube, vault } = env;
+    if (!kube) throw new VaultlabError(`the cluster is not reachable (${env.kubeProblem}): the injected files cannot be checked`, { hint: env.kubeFix ?? 'vaultlab status' });
+    const t0 = performance.now();
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const results: ConvergeResult[] = [];
+    await Promise.all(
+      apps.map(async (app) => {
+        const files = app.files.filter((f) => readsChanged(f.data, changed));
+        if (files.length === 0 || app.sample === 'none') return;
+        const selector = `app.kubernetes.io/name=${app.name}`;
+        const pods = (await kube.list<any>('v1', 'Pod', app.namespace, selector)).filter(ready);
+        if (pods.length === 0) throw new VaultlabError(`no Ready pod of ${app.namespace}/${app.name} to render the new values`, { hint: `kubectl -n ${app.namespace} get pods -l ${selector}` });
+        await Promise.all(
+          pods.flatMap((pod) =>
+            files.map(async (f) => {
+              if (signal.aborted) throw new VaultlabError('cancelled');
+              const [check] = await checkAppFiles(kube, plan, app, pod, vault, Math.max(1000, timeoutMs - (performance.now() - t0)), 500, (x) => x === f);
+              if (!check!.ok) throw new VaultlabError(`${app.namespace}/${pod.metadata.name}: ${check!.problems.join('; ')}`, { hint: `kubectl -n ${app.namespace} logs ${pod.metadata.name} -c ${AGENT}` });
+              results.push({ namespace: app.namespace, app: app.name, target: `${pod.metadata.name}:${f.file}`, action: f.fileTemplate !== undefined && renderSimpleTemplate(f.fileTemplate, Object.fromEntries(f.data.map((d) => [d.secretKey, '']))) === undefined ? 're-rendered (custom template: presence checked)' : 're-rendered', seconds: Math.round(performance.now() - t0) / 1000 });
+            }),
+          ),
+        );
+      }),
+    );
+    return results.sort((a, b) => (a.namespace + a.target < b.namespace + b.target ? -1 : 1));
   },
 
   async status(env: Environment, apps) {

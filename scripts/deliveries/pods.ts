@@ -1,0 +1,91 @@
+// What a pod actually holds, compared by digest (never a value): commands run in a container
+// through the API server (pods/exec) whose argv names a variable or a file, never a value; and,
+// pure, which of a pod template's containers read which key of a Secret (env, envFrom, volume).
+import type { Kube } from '../adapters/kube.ts';
+
+/** Runs a command in a container through the API server (pods/exec); stdout, never echoed. */
+export async function execInPod(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+  const { Writable } = await import('node:stream');
+  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+  const sink = (into: Buffer[]) => new Writable({ write(c, _e, cb) { into.push(Buffer.from(c)); cb(); } });
+  const exec = new kube.k8s.Exec(kube.kc);
+  const status = await new Promise<{ status?: string; message?: string }>((resolve, reject) => {
+    exec.exec(namespace, pod, container, command, sink(chunks.out), sink(chunks.err), null, false, (s) => resolve(s as never)).catch(reject);
+  });
+  return { stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8'), ok: status.status === 'Success' };
+}
+
+/** Ready, and not on its way out (a rollout's old pod keeps Ready while it terminates). */
+export const podReady = (pod: any): boolean => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
+
+/** One place a container reads one key of a Secret: an environment variable, or a file. */
+export type SecretProbe =
+  | { container: string; secret: string; key: string; via: 'env'; name: string }
+  | { container: string; secret: string; key: string; via: 'file'; file: string };
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Where a pod template's containers read the Secrets named in `keysOf` (Secret name -> its keys):
+ * env valueFrom.secretKeyRef, envFrom.secretRef (with its prefix; keys that are not valid
+ * variable names are skipped, as the kubelet does), and secret volumes (items, or every key)
+ * at each mountPath (subPath mounts: the one file). Init containers have exited: not probed.
+ */
+export function secretProbes(podSpec: any, keysOf: ReadonlyMap<string, readonly string[]>): SecretProbe[] {
+  const out: SecretProbe[] = [];
+  const volumes = new Map<string, { secret: string; files: { key: string; path: string }[] }>();
+  for (const v of podSpec?.volumes ?? []) {
+    const name = v.secret?.secretName as string | undefined;
+    if (!name || !keysOf.has(name)) continue;
+    const items: { key: string; path: string }[] | undefined = v.secret.items;
+    volumes.set(v.name, { secret: name, files: items?.length ? items.map((i) => ({ key: i.key, path: i.path })) : keysOf.get(name)!.map((k) => ({ key: k, path: k })) });
+  }
+  for (const c of podSpec?.containers ?? []) {
+    const seen = new Set<string>();
+    const add = (p: SecretProbe) => {
+      const id = p.via === 'env' ? `env:${p.name}` : `file:${p.file}`;
+      if (!seen.has(id)) (seen.add(id), out.push(p));
+    };
+    for (const from of c.envFrom ?? []) {
+      const name = from.secretRef?.name as string | undefined;
+      if (!name || !keysOf.has(name)) continue;
+      for (const key of keysOf.get(name)!) {
+        const env = `${from.prefix ?? ''}${key}`;
+        if (ENV_NAME.test(env)) add({ container: c.name, secret: name, key, via: 'env', name: env });
+      }
+    }
+    for (const e of c.env ?? []) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref?.name && keysOf.has(ref.name) && keysOf.get(ref.name)!.includes(ref.key) && ENV_NAME.test(e.name)) add({ container: c.name, secret: ref.name, key: ref.key, via: 'env', name: e.name });
+    }
+    for (const m of c.volumeMounts ?? []) {
+      const vol = volumes.get(m.name);
+      if (!vol) continue;
+      const root = String(m.mountPath).replace(/\/+$/, '');
+      for (const f of vol.files) {
+        if (!keysOf.get(vol.secret)!.includes(f.key)) continue;
+        if (m.subPath) {
+          if (m.subPath === f.path) add({ container: c.name, secret: vol.secret, key: f.key, via: 'file', file: root });
+        } else add({ container: c.name, secret: vol.secret, key: f.key, via: 'file', file: `${root}/${f.path}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** The command that prints a probe's SHA-256 in the pod; its argv holds a variable's name or a path, never a value. */
+export function probeCommand(p: SecretProbe): string[] {
+  if (p.via === 'file') return ['sha256sum', p.file];
+  if (!ENV_NAME.test(p.name)) throw new Error(`internal: "${p.name}" is not a variable name`);
+  // printf %s: the value exactly, no newline added (printenv adds one). An unset variable fails.
+  return ['sh', '-c', `test -n "\${${p.name}+set}" && printf %s "$${p.name}" | sha256sum`];
+}
+
+/** What a probe found: the digest, or why there is none. */
+export async function probeDigest(kube: Kube, namespace: string, pod: string, p: SecretProbe): Promise<{ digest?: string; problem?: string }> {
+  const r = await execInPod(kube, namespace, pod, p.container, probeCommand(p));
+  const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+  if (r.ok && digest) return { digest };
+  const what = p.via === 'env' ? `variable ${p.name}` : `file ${p.file}`;
+  return { problem: `${what} is not in pod ${pod} (container ${p.container})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}` };
+}
