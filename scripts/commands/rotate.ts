@@ -2,6 +2,7 @@
 // them (re-synced, restarted, re-rendered), each compared with Vault by digest. `seed --rotate`
 // stays the Vault-only primitive.
 import type { Command, CommandContext } from './types.ts';
+import { loadOptions } from './types.ts';
 import { VAULT_OPTIONS } from '../vault/session.ts';
 import { UsageError } from '../lib/errors.ts';
 import type { DeliveryConvergence } from '../lifecycle/converge.ts';
@@ -35,12 +36,16 @@ export const commands: Command[] = [
       const raw = ctx.options.timeout;
       const timeoutMs = raw === undefined ? 120_000 : Number(raw) * 1000;
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout takes a number of seconds', 'e.g. --timeout 120');
-      const { connectEnvironment } = await import('../lifecycle/connect.ts');
       const { rotateSecrets, selectRotation } = await import('../lifecycle/rotate.ts');
+      // Argument errors (exit 2) before any cluster or Vault is reached.
+      const { loadConfig } = await import('../config/load.ts');
+      const { buildPlan } = await import('../plan/build.ts');
+      const loaded = loadConfig(loadOptions(ctx.flags));
+      selectRotation(buildPlan(loaded), ctx.positionals, loaded.file);
+      const { connectEnvironment } = await import('../lifecycle/connect.ts');
       const { printSeed } = await import('../vault/cli-helpers.ts');
       const env = await connectEnvironment(ctx);
       try {
-        // Argument errors (exit 2) before anything is locked or written.
         const selection = selectRotation(env.plan, ctx.positionals, env.loaded.file);
         const release = env.state.lock('rotate');
         const t0 = performance.now();

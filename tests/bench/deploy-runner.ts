@@ -1,6 +1,7 @@
 // Child of deploy.bench.ts, run where the kind clusters live (inside the private dockerd's
 // network namespace, or against the host Docker): cycles of cold deploy -> warm re-deploys ->
-// reset --secrets -> status -> destroy on the bundled demo config with the offline sources, as
+// reset --secrets (until every consumer holds the values; and --no-wait) -> rotate -> status ->
+// destroy on the bundled demo config with the offline sources, as
 // a person runs them (the CLI as a process, wall time), plus the cluster's memory once. Prints
 // one JSON document on stdout.
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { json, offline, removeLeftoverCluster, suiteEnv } from '../e2e/kind-env.
 const cycles = Number(process.env.VAULTLAB_BENCH_DEPLOY_CYCLES ?? '3');
 const distribution = (process.env.VAULTLAB_BENCH_DISTRIBUTION as 'vault' | 'openbao' | undefined) ?? (offline && !offline.vault ? 'openbao' : 'vault');
 const env = suiteEnv({ name: `e2e-bench-${distribution}`, profile: 'demo', distribution });
-const samples: Record<string, { ms: number; steps?: Record<string, number> }[]> = { cold: [], warm: [], reset: [], status: [], destroy: [] };
+const samples: Record<string, { ms: number; steps?: Record<string, number> }[]> = { cold: [], warm: [], reset: [], resetNoWait: [], rotate: [], status: [], destroy: [] };
 const deployArgs = ['deploy', '--json', ...(offline ? ['--preload'] : [])];
 
 function run(what: keyof typeof samples, args: string[]): any {
@@ -65,6 +66,9 @@ try {
     run('cold', deployArgs);
     for (let w = 0; w < 2; w++) run('warm', deployArgs);
     run('reset', ['reset', '--secrets', '--yes', '--json']);
+    run('resetNoWait', ['reset', '--secrets', '--no-wait', '--yes', '--json']);
+    // An ESO env consumer (restarted) and the injector's file (re-rendered), as the kind suite does.
+    run('rotate', ['rotate', 'webapp/api', 'reports/api', '--json']);
     for (let s = 0; s < 2; s++) run('status', ['status', '--json']);
     if (i === 0) mem = memory();
     run('destroy', ['destroy', '--yes', '--json']);

@@ -1,5 +1,6 @@
 // The deploy section of `npm run bench`, on real kind clusters (the same offline image set and
-// charts as the kind suite): cold deploy, warm re-deploy, reset --secrets, status and destroy,
+// charts as the kind suite): cold deploy, warm re-deploy, reset --secrets (with its consumers, and
+// --no-wait), rotate, status and destroy,
 // each the median of several runs with min and max, the per-step breakdown of the --json
 // reports, and the cluster's memory, printed beside the targets of issue #15. Where kind cannot
 // run here it says `skipped:` with the reason.
@@ -18,7 +19,9 @@ type Sample = { ms: number; steps?: Record<string, number> };
 const TARGETS: Record<string, { ms: number; what: string }> = {
   cold: { ms: 60_000, what: 'cold deploy (no cluster yet, images present)' },
   warm: { ms: 1_000, what: 'warm re-deploy (nothing changed)' },
-  reset: { ms: 1_000, what: 'reset --secrets' },
+  reset: { ms: 15_000, what: 'reset --secrets, until every consumer holds the reset values (Deployments restarted, injected files re-rendered)' },
+  resetNoWait: { ms: 1_000, what: 'reset --secrets --no-wait (Vault reset, re-syncs forced)' },
+  rotate: { ms: 15_000, what: 'rotate webapp/api reports/api, until the env pod (restarted) and the injected file hold the new values' },
   status: { ms: 500, what: 'status (healthy)' },
   destroy: { ms: 3_000, what: 'destroy' },
 };
