@@ -86,9 +86,10 @@ export const commands: Command[] = [
       'every consumer made to see them: each ExternalSecret forced to re-sync (annotation force-sync) until',
       'its Secret equals Vault by digest, the Deployments whose pods read a changed key through env or a',
       'Secret volume restarted (kubectl.kubernetes.io/restartedAt) until their pods hold it, the injector\'s',
-      'files awaited until re-rendered. It ends when every pod holds the reset values (--no-wait: once',
-      'Vault is reset and the re-syncs forced). No cluster recreation: seconds. A demo Vault found sealed',
-      'after a restart is unsealed first.',
+      'files awaited until re-rendered. It ends when every pod holds the reset values. --no-restart: only',
+      'until every Secret holds them (no pod restarted); --no-wait: once Vault is reset and the re-syncs',
+      'forced (with --restart: every sample Deployment restarted, not awaited). No cluster recreation:',
+      'seconds. A demo Vault found sealed after a restart is unsealed first.',
       '--full: destroy and deploy again from scratch, Vault\'s data included. Asks once (never with --yes,',
       '--ci or CI=true; without a terminal it refuses: pass --yes).',
     ].join('\n'),
@@ -96,8 +97,9 @@ export const commands: Command[] = [
       ...VAULT_OPTIONS,
       secrets: { type: 'boolean', description: 'reset the secrets only (seconds)' },
       full: { type: 'boolean', description: 'destroy and redeploy everything' },
-      'no-wait': { type: 'boolean', description: 'with --secrets: do not wait for the consumers (re-syncs forced, pods not restarted)' },
-      restart: { type: 'boolean', description: 'with --secrets: accepted for old scripts; the consumers that need it are always restarted' },
+      'no-restart': { type: 'boolean', description: 'with --secrets: wait until the Kubernetes Secrets hold the values, restart no pod' },
+      'no-wait': { type: 'boolean', description: 'with --secrets: wait for nothing (re-syncs forced)' },
+      restart: { type: 'boolean', description: 'with --secrets --no-wait: restart every sample Deployment (without it, the consumers that need it are restarted and awaited)' },
       wait: { type: 'boolean', description: 'with --secrets: accepted for old scripts; waiting for the consumers is the default' },
       timeout: { type: 'string', value: 'SECONDS', description: 'how long to wait (--secrets: 120; --full: per rollout, 300)' },
       preload: { type: 'boolean', description: 'with --full: load images already on the host into kind' },
@@ -115,7 +117,10 @@ export const commands: Command[] = [
       const t0 = performance.now();
       try {
         if (!env.kube) ctx.out.warn(`the cluster is not reachable (${env.kubeProblem}): Vault is reset, but ESO cannot be told to re-sync; it picks the values up at its next refresh`);
-        const r = await resetSecrets(env, { converge: !ctx.options['no-wait'], timeoutMs: wait });
+        if (ctx.options['no-wait'] && ctx.options['no-restart']) throw new UsageError('reset --secrets: --no-wait and --no-restart contradict each other', '--no-restart waits for the Secrets; --no-wait waits for nothing.');
+        if (ctx.options.restart && !ctx.options['no-wait']) ctx.out.warn('--restart only matters with --no-wait: the consumers that need it are restarted and awaited anyway');
+        const until = ctx.options['no-wait'] ? 'none' : ctx.options['no-restart'] ? 'secrets' : 'pods';
+        const r = await resetSecrets(env, { until, restart: !!ctx.options.restart && until === 'none', timeoutMs: wait });
         const ms = Math.round(performance.now() - t0);
         if (ctx.flags.json) ctx.out.result({ ok: true, action: 'reset-secrets', ms, cluster: env.plan.cluster.name, clusterReachable: !!env.kube, ...r });
         else {

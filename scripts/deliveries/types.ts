@@ -214,6 +214,8 @@ export interface ConvergeOptions {
   timeoutMs?: number;
   /** The moment the change was made (stamps: force-sync, restartedAt); default now. */
   now?: Date;
+  /** Only the Kubernetes Secrets: re-synced until they hold the values; no pod restarted or awaited. */
+  secretsOnly?: boolean;
 }
 
 /** One Vault value a rotation changed: <kv_mount>/<path> key <key>. */

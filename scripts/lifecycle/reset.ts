@@ -12,8 +12,13 @@ import { convergeConsumers, everySeeded, type DeliveryConvergence } from './conv
 export { FORCE_SYNC_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../deliveries/eso/converge.ts';
 
 export interface ResetOptions {
-  /** Wait for the consumers (default true); false: Vault reset and re-syncs forced, nothing awaited. */
-  converge?: boolean;
+  /**
+   * How far to wait: "pods" (default) until every consumer's pod holds the values; "secrets" until
+   * every Kubernetes Secret does (no pod restarted); "none": Vault reset and the re-syncs forced.
+   */
+  until?: 'pods' | 'secrets' | 'none';
+  /** With until "none": restart every sample Deployment anyway (not awaited). */
+  restart?: boolean;
   timeoutMs?: number;
   now?: Date;
   signal?: AbortSignal;
@@ -52,9 +57,11 @@ export async function resetSecrets(env: Environment, opts: ResetOptions = {}): P
   const stamp = now.toISOString();
   let consumers: DeliveryConvergence[] = [];
   const resynced: string[] = [];
-  if (kube && opts.converge !== false) {
+  const until = opts.until ?? 'pods';
+  const restartedBlind: string[] = [];
+  if (kube && until !== 'none') {
     // Every value is put back, so every consumer is asked (those already holding it are left alone).
-    consumers = await convergeConsumers(env, everySeeded(plan), { now, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    consumers = await convergeConsumers(env, everySeeded(plan), { now, secretsOnly: until === 'secrets', ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
     for (const c of consumers) if (c.action === 're-synced') resynced.push(`${c.namespace}/${c.target.replace(/^ExternalSecret /, '')}`);
   } else if (kube) {
     const { forceSyncPatch } = await import('../deliveries/eso/converge.ts');
@@ -65,14 +72,24 @@ export async function resetSecrets(env: Environment, opts: ResetOptions = {}): P
         resynced.push(`${ns.name}/${es.name}`);
       }
     }
+    if (opts.restart) {
+      const { restartPatch } = await import('../deliveries/eso/converge.ts');
+      for (const ns of plan.namespaces) {
+        for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
+          if (!(await kube.get('apps/v1', 'Deployment', ns.name, s.app))) continue;
+          await kube.mergePatch('apps/v1', 'Deployment', ns.name, s.app, restartPatch(stamp));
+          restartedBlind.push(`${ns.name}/${s.app}`);
+        }
+      }
+    }
   }
   resynced.sort();
   return {
     seed,
     ...(sealed.state === 'was-sealed-now-unsealed' ? { unsealed: true } : {}),
     resynced,
-    synced: opts.converge !== false && kube ? [...resynced] : [],
-    restarted: consumers.filter((c) => c.action.startsWith('restarted')).map((c) => `${c.namespace}/${c.target.replace(/^Deployment /, '')}`).sort(),
+    synced: until !== 'none' && kube ? [...resynced] : [],
+    restarted: [...restartedBlind, ...consumers.filter((c) => c.action.startsWith('restarted')).map((c) => `${c.namespace}/${c.target.replace(/^Deployment /, '')}`)].sort(),
     consumers,
     stamp,
     timings: { seedMs: Math.round(t1 - t0), convergeMs: Math.round(performance.now() - t1) },

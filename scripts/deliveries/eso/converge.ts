@@ -167,6 +167,7 @@ export async function esoConverge(env: Environment, apps: EsoAppPlan[], changed:
           results.push({ namespace: nsName, app: app.name, target: `ExternalSecret ${es.name}`, action: 're-synced', seconds: seconds() });
         }),
       );
+      if (opts.secretsOnly) return;
       // 2. The Deployments reading a changed key: left alone when their pods hold it, else restarted.
       const keysOf = new Map<string, string[]>();
       for (const c of list) keysOf.set(c.es.target, [...new Set([...(keysOf.get(c.es.target) ?? []), ...c.keys])]);

@@ -167,6 +167,7 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
   async converge(env: Environment, apps, changed, signal, opts = {}) {
     const { plan, kube, vault } = env;
     if (!kube) throw new VaultlabError(`the cluster is not reachable (${env.kubeProblem}): the injected files cannot be checked`, { hint: env.kubeFix ?? 'vaultlab status' });
+    if (opts.secretsOnly) return [];
     const t0 = performance.now();
     const timeoutMs = opts.timeoutMs ?? 120_000;
     const results: ConvergeResult[] = [];
