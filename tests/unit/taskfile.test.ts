@@ -15,7 +15,7 @@ describe('Taskfile.yml', () => {
   it('lists every documented task', () => {
     const r = spawnSync(task, ['--list'], { cwd: PROJECT_ROOT, encoding: 'utf8', env });
     expect(r.status, r.stderr).toBe(0);
-    for (const t of ['deploy', 'destroy', 'reset', 'status', 'doctor', 'plan', 'vault:init', 'vault:generate-secrets', 'test', 'bench']) expect(r.stdout).toContain(`* ${t}:`);
+    for (const t of ['deploy', 'destroy', 'reset', 'rotate', 'status', 'doctor', 'plan', 'vault:init', 'vault:generate-secrets', 'test', 'bench']) expect(r.stdout).toContain(`* ${t}:`);
   });
 
   it('task plan gives the same bytes as npx vaultlab plan', () => {
