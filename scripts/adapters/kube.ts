@@ -448,6 +448,7 @@ export class Kube {
 }
 
 /** Container states that waiting alone will not fix. */
+const TRANSIENT_CONFIG = /failed to sync (secret|configmap) cache/i;
 const STUCK = /^(ErrImagePull|ImagePullBackOff|ErrImageNeverPull|InvalidImageName|CreateContainerConfigError|CreateContainerError|RunContainerError|CrashLoopBackOff)$/;
 
 export interface PodProblem {
@@ -474,6 +475,9 @@ export function podProblem(pod: any): PodProblem | undefined {
     const reason: string = waiting?.reason ?? '';
     if (!STUCK.test(reason) || reason === 'ErrImagePull') continue;
     if (reason === 'CrashLoopBackOff' && (cs.restartCount ?? 0) < 2) continue;
+    // The kubelet's own Secret/ConfigMap cache not synced yet (a busy node, a pod just rolled):
+    // it retries at its next sync, so this one passes by itself.
+    if (reason === 'CreateContainerConfigError' && TRANSIENT_CONFIG.test(waiting?.message ?? '')) continue;
     const term = cs.lastState?.terminated;
     return {
       pod: pod.metadata?.name ?? '?',

@@ -16,6 +16,7 @@ import { probeCommand, secretProbes } from '../../scripts/deliveries/pods.ts';
 import { renderSimpleTemplate } from '../../scripts/deliveries/injector/plan.ts';
 import { appsOf } from '../../scripts/deliveries/index.ts';
 import { UsageError } from '../../scripts/lib/errors.ts';
+import { podProblem } from '../../scripts/adapters/kube.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
 
 const bundledText = readFileSync(BUNDLED_CONFIG, 'utf8');
@@ -195,5 +196,14 @@ describe('vaultlab rotate (CLI)', () => {
   it('is listed in --help, and its own --help shows the argument form', () => {
     expect(cli(['--help'], dir).stdout).toMatch(/^ {2}rotate +Rotate random secret values/m);
     expect(cli(['rotate', '--help'], dir).stdout).toContain('Usage: vaultlab rotate [options] [PATH[:KEY]...]');
+  });
+});
+
+describe('podProblem while pods roll (restarts make new pods; a busy kubelet may not have its Secret cache yet)', () => {
+  const pod = (reason: string, message: string) => ({ metadata: { name: 'p', namespace: 'n' }, status: { containerStatuses: [{ name: 'app', image: 'busybox', restartCount: 0, state: { waiting: { reason, message } } }] } });
+  it("the kubelet's cache sync timing out is transient; a missing Secret is not", () => {
+    expect(podProblem(pod('CreateContainerConfigError', 'failed to sync secret cache: timed out waiting for the condition'))).toBeUndefined();
+    expect(podProblem(pod('CreateContainerConfigError', 'secret "webapp-db" not found'))).toMatchObject({ reason: 'CreateContainerConfigError', container: 'app' });
+    expect(podProblem(pod('ImagePullBackOff', 'Back-off pulling image'))).toMatchObject({ reason: 'ImagePullBackOff' });
   });
 });
