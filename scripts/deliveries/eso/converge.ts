@@ -15,7 +15,7 @@ import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import type { ChangedValue, ConvergeOptions, ConvergeResult, EsoAppPlan } from '../types.ts';
 import { podReady, probeDigest, secretProbes, type SecretProbe } from '../pods.ts';
-import { decodeEsoError, expectedKeys } from './sync.ts';
+import { decodeEsoError, esoIdentityClient, expectedKeys } from './sync.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'force-sync';
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
@@ -145,10 +145,6 @@ export async function esoConverge(env: Environment, apps: EsoAppPlan[], changed:
   const stamp = now.toISOString();
   const notBefore = Math.floor(now.getTime() / 1000) * 1000;
 
-  // Vault's values, read once: what every target Secret must hold (by digest).
-  const vaultValues = new Map<string, Record<string, string> | undefined>();
-  await Promise.all([...new Set(concerned.flatMap((c) => c.es.data.map((d) => d.path)))].map(async (p) => vaultValues.set(p, (await vault.kvRead(plan.seeding.mount, p))?.data)));
-
   const results: ConvergeResult[] = [];
   const byNs = new Map<string, ChangedExternalSecret[]>();
   for (const c of concerned) byNs.set(c.app.namespace, [...(byNs.get(c.app.namespace) ?? []), c]);
@@ -156,6 +152,15 @@ export async function esoConverge(env: Environment, apps: EsoAppPlan[], changed:
   await Promise.all(
     [...byNs].map(async ([nsName, list]) => {
       const ns = plan.namespaces.find((n) => n.name === nsName)!;
+      // Vault's values, read once with ESO's own identity in this namespace (production's setup
+      // token may write values but not read them): what each target Secret must hold (by digest).
+      const vaultValues = new Map<string, Record<string, string> | undefined>();
+      const asEso = await esoIdentityClient(kube, plan, vault, ns, { waitMs: Math.min(60_000, Math.max(1000, deadline - Date.now())), signal });
+      try {
+        await Promise.all([...new Set(list.flatMap((c) => c.es.data.map((d) => d.path)))].map(async (p) => vaultValues.set(p, (await asEso.kvRead(plan.seeding.mount, p))?.data)));
+      } finally {
+        asEso.close();
+      }
       // 1. Force the re-sync of each, then wait for its Secret to match Vault.
       await Promise.all(
         list.map(async ({ app, es }) => {
