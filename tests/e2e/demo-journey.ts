@@ -124,10 +124,14 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       }, 60_000);
       expect(first.leaseId.startsWith(`${file.database!.credsPath}/`)).toBe(true);
       // The dashboard shows it (user, lease end, masked password), fetched from the app's status page.
+      let lastPage = '';
       const page = await until('the dashboard to show the dynamic user', async () => {
         const p = await httpText(`http://127.0.0.1:${plan.cluster.hostPorts.http}/`);
+        lastPage = p.body;
         return p.status === 200 && new RegExp(`<td>${app!.name}</td><td>connected</td><td>v-[^<]+</td><td>\\d{4}-\\d\\d-\\d\\dT[^<]+Z</td><td>\\*{6} \\(\\d+ chars\\)</td>`).test(p.body) ? p : undefined;
-      }, 60_000);
+      }, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the last page: ${lastPage.slice(lastPage.indexOf('<h2>'), lastPage.indexOf('<h2>') + 1500)}`);
+      });
       noValues({ stdout: page.body, stderr: '' });
       // max_ttl 60 s: the agent cannot renew past it and renders a new lease's user; the app picks it up.
       const t0 = Date.now();

@@ -164,8 +164,9 @@ async function checkDatabaseFile(kube: Kube, app: InjectorAppPlan, pod: string, 
       else if (p.dbUser !== p.fileUser) problems.push(`connected as "${p.dbUser}", but ${f.file} names "${p.fileUser}"`);
       if (!p.leaseId.startsWith(`${db.credsPath}/`)) problems.push(`${f.file} names no lease of ${db.credsPath} (VAULT_LEASE_ID "${p.leaseId}")`);
       else {
-        const lease = await vault.post<any>('sys/leases/lookup', { lease_id: p.leaseId }, { retry: false }).catch(() => undefined);
-        if (!lease?.data?.expire_time) problems.push(`lease ${p.leaseId} of ${f.file} is not active in Vault`);
+        // 400 "invalid lease": not (or no longer) one of Vault's leases.
+        const lease = await vault.put<any>('sys/leases/lookup', { lease_id: p.leaseId }, { accept: [400] });
+        if (lease.status === 400 || !lease.data?.data?.expire_time) problems.push(`lease ${p.leaseId} of ${f.file} is not active in Vault`);
       }
     }
     if (problems.length === 0 || Date.now() >= until) return problems;
