@@ -38,9 +38,12 @@ async function missingGroupRoles(kube: Kube, s: SamplePostgresPlan, pod: string)
   return want.filter((w) => !have.has(w));
 }
 
-export async function deploySamplePostgres(ctx: DeployContext, kube: Kube, report: (line: string) => void): Promise<string> {
-  const s = ctx.plan.vault.databases?.sample;
-  if (!s) return '';
+/**
+ * The editor's Secret and the rendered objects, applied (the password resolved and kept in
+ * ctx.databasePasswords for configure); how many objects changed, and where the password came from.
+ */
+export async function applySamplePostgres(ctx: Pick<DeployContext, 'plan' | 'loaded' | 'databasePasswords'>, kube: Kube): Promise<{ changed: number; source: 'config' | 'secret' | 'generated' }> {
+  const s = ctx.plan.vault.databases!.sample!;
   const connection = ctx.plan.vault.databases!.connections.find((c) => c.name === s.connection)!;
   const pw = await samplePostgresPassword(kube, s, ctx.loaded.passwords[connection.passwordName]);
   registerSecret(pw.value);
@@ -56,7 +59,13 @@ export async function deploySamplePostgres(ctx: DeployContext, kube: Kube, repor
     data: { [PASSWORD_KEY]: Buffer.from(pw.value).toString('base64') },
   };
   const applied = [...(await kube.apply([namespace!])), ...(await kube.apply([secret])), ...(await kube.apply(rest))];
-  const changed = applied.filter((a) => a.action !== 'unchanged').length;
+  return { changed: applied.filter((a) => a.action !== 'unchanged').length, source: pw.source };
+}
+
+export async function deploySamplePostgres(ctx: DeployContext, kube: Kube, report: (line: string) => void): Promise<string> {
+  const s = ctx.plan.vault.databases?.sample;
+  if (!s) return '';
+  const { changed, source } = await applySamplePostgres(ctx, kube);
   const pod = `${s.name}-0`;
   report(`waiting for the sample Postgres ${s.namespace}/${pod} to be Ready (its init step creates the group roles)`);
   try {
@@ -73,5 +82,5 @@ export async function deploySamplePostgres(ctx: DeployContext, kube: Kube, repor
       hint: `Create it (kubectl -n ${s.namespace} exec ${pod} -- psql -h ${SOCKET_DIR} -U ${s.editorUsername} -d ${s.database} -c 'CREATE ROLE ${missing[0]} NOLOGIN'), or start the sample over: vaultlab reset --full.`,
     });
   }
-  return `sample Postgres ${s.namespace}/${pod} Ready${changed ? ` (${changed} object(s) written${pw.source === 'generated' ? ', editor password generated' : ''})` : ''}`;
+  return `sample Postgres ${s.namespace}/${pod} Ready${changed ? ` (${changed} object(s) written${source === 'generated' ? ', editor password generated' : ''})` : ''}`;
 }
