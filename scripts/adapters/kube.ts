@@ -70,6 +70,26 @@ interface RawConfiguration {
   httpApi: { send(ctx: K8s.RequestContext): { toPromise(): Promise<K8s.ResponseContext> } };
 }
 
+/**
+ * client-node (2.0) builds a new undici Agent for every request it authenticates, so every API
+ * request opened its own TLS connection (a handshake with the client certificate each time: on a
+ * warm re-deploy of ~60 requests, most of the CPU it spent). One Agent per cluster and TLS
+ * identity keeps the connections alive between requests. undici unrefs idle sockets, so they
+ * never hold the process open.
+ */
+function reuseConnections(kc: K8s.KubeConfig): void {
+  const target = kc as unknown as { createDispatcher?: (cluster: unknown, agentOptions: unknown) => unknown };
+  const original = target.createDispatcher;
+  if (typeof original !== 'function') return; // another client-node: its own behaviour
+  const agents = new Map<string, unknown>();
+  target.createDispatcher = function (this: unknown, cluster: unknown, agentOptions: unknown) {
+    const c = cluster as { name?: string; server?: string; proxyUrl?: string } | undefined;
+    const key = JSON.stringify([c?.name, c?.server, c?.proxyUrl, agentOptions]);
+    if (!agents.has(key)) agents.set(key, original.call(this, cluster, agentOptions));
+    return agents.get(key);
+  };
+}
+
 export class Kube {
   readonly k8s: typeof K8s;
   readonly kc: K8s.KubeConfig;
@@ -105,6 +125,7 @@ export class Kube {
       }
       kc.setCurrentContext(opts.context);
     }
+    reuseConnections(kc);
     return new Kube(k8s, kc, k8s.KubernetesObjectApi.makeApiClient(kc));
   }
 

@@ -1,7 +1,8 @@
 // The command-line tools vaultlab drives: where they are, their versions and the minimums it
 // needs (kind >= 0.30, helm >= 3.14; kubectl is optional: vaultlab talks to the API itself).
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 import { exec } from './exec.ts';
 
 export interface ToolCheck {
@@ -83,6 +84,61 @@ export function judgeTool(name: ToolName, path: string | undefined, output: stri
 export async function checkTool(name: ToolName): Promise<ToolCheck> {
   const path = findBinary(name);
   if (!path) return judgeTool(name, undefined, undefined);
+  const known = versionCache.get(path);
+  if (known !== undefined) return judgeTool(name, path, known);
   const r = await exec(path, TOOLS[name].args, { allowFail: true, timeoutMs: 15_000 }).catch(() => undefined);
-  return judgeTool(name, path, r ? r.stdout + r.stderr : undefined);
+  const output = r ? r.stdout + r.stderr : undefined;
+  if (r?.code === 0 && output !== undefined && parseVersion(output)) versionCache.set(path, output);
+  return judgeTool(name, path, output);
 }
+
+/**
+ * What each tool binary printed for its version, keyed by the file it resolves to and that file's
+ * identity (device, inode, size, mtime): the same binary prints the same version, so preflight
+ * runs `kind version`, `helm version` and `kubectl version` once per installed binary, not on
+ * every deploy (each is a process start, 50-150 ms here). Any change to the file (an upgrade, a
+ * re-pointed symlink) is a miss. ~/.cache/vaultlab/tool-versions.json (XDG_CACHE_HOME), 0600;
+ * unreadable or unwritable is a miss, never an error. VAULTLAB_TOOL_CACHE=0 turns it off.
+ */
+export const versionCache = {
+  file(): string {
+    return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'vaultlab', 'tool-versions.json');
+  },
+  identity(path: string): string | undefined {
+    try {
+      const st = statSync(path);
+      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return undefined;
+    }
+  },
+  read(): Record<string, { identity: string; output: string }> {
+    try {
+      const j = JSON.parse(readFileSync(this.file(), 'utf8')) as unknown;
+      return j && typeof j === 'object' ? (j as Record<string, { identity: string; output: string }>) : {};
+    } catch {
+      return {};
+    }
+  },
+  get(path: string): string | undefined {
+    if (process.env.VAULTLAB_TOOL_CACHE === '0') return undefined;
+    const e = this.read()[path];
+    const id = this.identity(path);
+    return e && id && e.identity === id && typeof e.output === 'string' ? e.output : undefined;
+  },
+  set(path: string, output: string): void {
+    if (process.env.VAULTLAB_TOOL_CACHE === '0') return;
+    const id = this.identity(path);
+    if (!id) return;
+    try {
+      const file = this.file();
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      const all = { ...this.read(), [path]: { identity: id, output } };
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      writeFileSync(tmp, JSON.stringify(all), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch {
+      // Only a shortcut: the next preflight asks the tool again.
+    }
+  },
+};

@@ -88,7 +88,8 @@ export async function startBao(opts: BaoOptions = {}): Promise<BaoServer> {
   const storage =
     opts.storage && typeof opts.storage === 'object'
       ? opts.storage.raw
-      : `storage "raft" {\n  path = "${join(dir, 'data')}"\n  node_id = "bao-${port}"\n}`;
+      : // performance_multiplier 1: `operator init` waits one Raft heartbeat timeout (5 s by default, 1 s so).
+        `storage "raft" {\n  path = "${join(dir, 'data')}"\n  node_id = "bao-${port}"\n  performance_multiplier = 1\n}`;
   const extra = opts.unauthedGenerateRoot ? '\n  disable_unauthed_generate_root_endpoints = false' : '';
   const listener = opts.tls
     ? `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  cluster_address = "127.0.0.1:${clusterPort}"\n  tls_cert_file = "${opts.tls.certFile}"\n  tls_key_file = "${opts.tls.keyFile}"${extra}\n}`

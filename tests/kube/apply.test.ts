@@ -26,6 +26,25 @@ describe('Kubernetes adapter on a real API server', () => {
   });
   afterAll(async () => server?.stop());
 
+  it('keeps its TLS connections: 30 requests (typed reads, raw reads, applies) open at most a few, not one each', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    let connected = 0;
+    const count = () => connected++;
+    subscribe('undici:client:connected', count);
+    try {
+      const fresh = await Kube.connect({ kubeconfig: server.kubeconfigPath });
+      for (let i = 0; i < 10; i++) await fresh.get('v1', 'Namespace', undefined, 'default');
+      for (let i = 0; i < 10; i++) await fresh.getJson('v1', 'Namespace', undefined, 'kube-system');
+      const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'conn-reuse', namespace: 'default' }, data: { a: '1' } };
+      for (let i = 0; i < 10; i++) await fresh.apply([cm]);
+      // One per request before (client-node builds an undici Agent per request); now the same few.
+      expect(connected).toBeGreaterThan(0);
+      expect(connected).toBeLessThanOrEqual(3);
+    } finally {
+      unsubscribe('undici:client:connected', count);
+    }
+  });
+
   it('installs ESO CRDs that serve external-secrets.io/v1 and become Established', async () => {
     expect(crds).toEqual(expect.arrayContaining(['externalsecrets.external-secrets.io', 'secretstores.external-secrets.io']));
     const crd = await kube.get<any>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'externalsecrets.external-secrets.io');

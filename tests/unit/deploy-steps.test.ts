@@ -4,7 +4,7 @@
 // from ESO's and Vault's error formats: no ESO controller talks to a Vault pod on this machine).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
@@ -80,6 +80,36 @@ describe('tools adapter with the real binaries', () => {
       process.env.PATH = saved;
     }
     expect(findBinary('sh')).toMatch(/\/sh$/);
+  });
+
+  it('asks each binary for its version once: the same file is answered from the cache, a replaced one is asked again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vaultlab-toolcache-'));
+    const calls = join(dir, 'calls');
+    const kind = join(dir, 'kind');
+    const script = (v: string) => `#!/bin/sh\necho x >> ${calls}\necho "kind v${v} go1.25 linux/amd64"\n`;
+    writeFileSync(kind, script('0.31.0'), { mode: 0o755 });
+    const saved = { PATH: process.env.PATH, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
+    process.env.PATH = dir;
+    process.env.XDG_CACHE_HOME = join(dir, 'cache');
+    const asked = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean).length : 0);
+    try {
+      expect(await checkTool('kind')).toMatchObject({ ok: true, version: '0.31.0' });
+      expect(await checkTool('kind')).toMatchObject({ ok: true, version: '0.31.0' });
+      expect(asked()).toBe(1);
+      expect(statSync(join(dir, 'cache', 'vaultlab', 'tool-versions.json')).mode & 0o777).toBe(0o600);
+      // An upgrade in place (another size and mtime): asked again, and judged on what it prints now.
+      writeFileSync(kind, script('0.20.0') + '# older\n', { mode: 0o755 });
+      expect(await checkTool('kind')).toMatchObject({ ok: false, what: 'kind 0.20.0 is too old (need >= 0.30.0)' });
+      expect(asked()).toBe(2);
+      process.env.VAULTLAB_TOOL_CACHE = '0';
+      await checkTool('kind');
+      expect(asked()).toBe(3);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.XDG_CACHE_HOME === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = saved.XDG_CACHE_HOME;
+      delete process.env.VAULTLAB_TOOL_CACHE;
+    }
   });
 
   it('judges versions: too old, unknown, optional', () => {

@@ -16,7 +16,6 @@ import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import { injectorManifests, STATIC_RENDER_INTERVAL_S } from './render.ts';
 import { expectedDefaultFile } from './plan.ts';
-import { validated } from '../../plan/validate.ts';
 
 export const AGENT_INIT = 'vault-agent-init';
 export const AGENT = 'vault-agent';
@@ -29,7 +28,9 @@ export const injectorNames = (plan: Plan) => ({
   selector: `app.kubernetes.io/name=${plan.vault.chart.chart}-agent-injector`,
 });
 
-export function injectorObjects(plan: Plan, apps: InjectorAppPlan[]): KubeObject[] {
+/** Its objects, validated (the validators load here, on apply, not for `status`). */
+export async function injectorObjects(plan: Plan, apps: InjectorAppPlan[]): Promise<KubeObject[]> {
+  const { validated } = await import('../../plan/validate.ts');
   return plan.namespaces.flatMap((ns) => {
     const here = apps.filter((a) => a.namespace === ns.name);
     return here.length ? injectorManifests(plan, ns, here).map((o) => validated(o)) : [];
@@ -178,7 +179,7 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
   async apply(ctx, apps, report) {
     const kube = need(ctx.kube, 'kube');
     const { plan } = ctx;
-    const results = await kube.apply(injectorObjects(plan, apps));
+    const results = await kube.apply(await injectorObjects(plan, apps));
     // Pods created before the webhook answers are not mutated (failurePolicy Ignore): wait for it
     // when workloads follow.
     if (!ctx.options.skipSamples && apps.some((a) => a.sample !== 'none')) {
