@@ -67,7 +67,7 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
   const envNames = keys.filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
   // db-client: its database_role file; the dashboard: every db-client app's status page.
   const dbFile = app.delivery === 'injector' ? app.files.find((f) => f.database) : undefined;
-  const dbClients = plan.apps.filter((a) => a.sample === 'db-client').map((a) => `${a.name}|http://${a.name}.${a.namespace}.svc:8080/status.txt`);
+  const dbClients = plan.apps.filter((a) => a.sample === 'db-client').map((a) => `${a.name}|${a.name}.${a.namespace}.svc:8080`);
   const vars: Record<string, string> = {
     DB_FILE: dbFile?.file ?? '',
     DB_TABLE: dbFile?.database?.table ?? '',
