@@ -12,7 +12,7 @@ import { crossCheckDatabases } from './databases.ts';
 type Where = (path: (string | number)[]) => string;
 
 /** Samples whose manifests hold a Deployment named after the app (stacks/samples; argocd's is only a Secret). */
-const SAMPLES_WITH_DEPLOYMENT: readonly string[] = ['env', 'files', 'registry', 'dashboard', 'vault-files'];
+const SAMPLES_WITH_DEPLOYMENT: readonly string[] = ['env', 'files', 'registry', 'dashboard', 'vault-files', 'db-client'];
 
 export function crossCheck(config: Config, passwords: Record<string, string>, where: Where, warnings: string[]): ConfigError[] {
   const errors: ConfigError[] = [];
@@ -117,6 +117,9 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
         err([...base, field], `${field} is a field of delivery ${owners.join(' / ')}, but app "${app.name}" uses delivery "${app.delivery}"`, `Remove ${field}, or set delivery = ${owners[0] ?? '"eso"'} on the app.`);
       }
 
+      if (es.data.length === 0 && es.database_role === undefined) {
+        err([...base, 'data'], `${noun} "${es.name}" reads nothing: data needs at least one mapping`, delivery.secretFields.includes('database_role') ? 'Add data = [{ secret_key = "...", path = "...", key = "..." }], or database_role = "<a [[databases.roles]] name>" for dynamic database credentials.' : 'Add data = [{ secret_key = "...", path = "...", key = "..." }].');
+      }
       const secretKeys = new Set<string>();
       es.data.forEach((d, di) => {
         const dpath = [...base, 'data', di];
@@ -149,7 +152,7 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
       if (entries.length === 0) err(['apps', ai, 'sample'], `sample "${app.sample}" consumes the app's secrets, but app "${app.name}" has no [[apps.secrets]]`);
       if (!delivery.samples.includes(app.sample)) {
         const fits = Object.values(DELIVERIES).filter((d) => d.samples.includes(app.sample)).map((d) => `"${d.name}"`);
-        err(['apps', ai, 'sample'], `sample "${app.sample}" cannot consume delivery "${app.delivery}" (it reads ${app.sample === 'vault-files' ? 'files rendered by the Vault Agent' : 'Kubernetes Secrets'})`,
+        err(['apps', ai, 'sample'], `sample "${app.sample}" cannot consume delivery "${app.delivery}" (it reads ${app.sample === 'vault-files' || app.sample === 'db-client' ? 'files rendered by the Vault Agent' : 'Kubernetes Secrets'})`,
           `With delivery "${app.delivery}" use sample = ${delivery.samples.map((x) => `"${x}"`).join(' or ')}${fits.length ? `; sample "${app.sample}" works with delivery ${fits.join(' / ')}` : ''}.`);
       }
     }

@@ -7,7 +7,7 @@ export const PROFILES = ['demo', 'production'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
 export const ENGINES = ['kv-v2', 'database', 'transit'] as const;
-export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'vault-files', 'none'] as const;
+export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'vault-files', 'db-client', 'none'] as const;
 export type SampleKind = (typeof SAMPLES)[number];
 
 /** An app's [[apps.secrets]] (or, in older configs, [[apps.external_secrets]]) and which table holds them. */

@@ -133,7 +133,14 @@ const templateSection = z.strictObject({
 const appSecret = z.strictObject({
   /** ESO: the ExternalSecret; injector: the file /vault/secrets/<name>; VSO: the VaultStaticSecret. */
   name: dnsSubdomain,
-  data: z.array(dataMapping).min(1),
+  /** The KV values it reads; at least one, except for an injector entry with database_role. */
+  data: z.array(dataMapping).default([]),
+  /**
+   * injector: instead of KV values, dynamic database credentials: the [[databases.roles]] name whose
+   * database/creds/<role> the agent reads (a Postgres user of the app's own, renewed and re-issued by
+   * the agent), rendered as libpq variables (PGUSER, PGPASSWORD, PGHOST, PGPORT, PGDATABASE, VAULT_LEASE_ID).
+   */
+  database_role: z.string().min(1).optional(),
   /** eso, vso: the target Kubernetes Secret; default: the name. */
   target: dnsSubdomain.optional(),
   /** eso: default "Owner". */

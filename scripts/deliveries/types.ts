@@ -57,6 +57,21 @@ export interface InjectorFilePlan {
   template: string;
   /** The config's file_template, or undefined when vaultlab's default (one KEY=value line per mapping) is used. */
   fileTemplate: string | undefined;
+  /** database_role: dynamic credentials from <mount>/creds/<role> instead of KV values (data is then empty). */
+  database?: InjectorDatabasePlan;
+}
+
+/** An injector file of dynamic database credentials: where the lease comes from and where it connects. */
+export interface InjectorDatabasePlan {
+  /** The [[databases.roles]] name. */
+  role: string;
+  /** Vault's path the agent reads: <mount>/creds/<role>. */
+  credsPath: string;
+  host: string;
+  port: number;
+  database: string;
+  /** The table the group role may read (the sample Postgres creates it; the db-client sample reads it). */
+  table: string;
 }
 
 export interface InjectorAppPlan extends AppPlanBase {

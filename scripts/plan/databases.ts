@@ -29,7 +29,8 @@ export function revocationStatements(groupRole: string): string[] {
   return [`GRANT "{{name}}" TO CURRENT_USER;`, `REASSIGN OWNED BY "{{name}}" TO ${q(groupRole)};`, `DROP OWNED BY "{{name}}";`, `DROP ROLE IF EXISTS "{{name}}";`];
 }
 
-function hostPort(d: DatabaseConfig): { host: string; port: number } {
+/** Where a connection's database listens (the sample: its Service in the cluster). */
+export function hostPort(d: Pick<DatabaseConfig, 'where'>): { host: string; port: number } {
   if (d.where === 'sample') return { host: `${SAMPLE_POSTGRES.name}.${SAMPLE_POSTGRES.namespace}.svc`, port: SAMPLE_POSTGRES.port };
   const i = d.where.lastIndexOf(':');
   return { host: d.where.slice(0, i), port: Number(d.where.slice(i + 1)) };

@@ -1,6 +1,6 @@
 // Plan -> Kubernetes manifests, each built and validated with kubernetes-models.
 // Pure apart from reading the bundled sample templates in stacks/samples.
-import { SAMPLES_IMAGE } from './images.ts';
+import { POSTGRES_IMAGE, SAMPLES_IMAGE } from './images.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -65,7 +65,13 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
   const delivery = deliveryOf(app.delivery) as Delivery<DeliveryName>;
   const keys = delivery.sampleKeys?.(app as never) ?? [];
   const envNames = keys.filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+  // db-client: its database_role file; the dashboard: every db-client app's status page.
+  const dbFile = app.delivery === 'injector' ? app.files.find((f) => f.database) : undefined;
+  const dbClients = plan.apps.filter((a) => a.sample === 'db-client').map((a) => `${a.name}|${a.name}.${a.namespace}.svc:8080`);
   const vars: Record<string, string> = {
+    DB_FILE: dbFile?.file ?? '',
+    DB_TABLE: dbFile?.database?.table ?? '',
+    DB_CLIENTS: dbClients.join(' '),
     APP: sample.app,
     NAMESPACE: ns.name,
     NODE_PORT: String(plan.cluster.nodePorts.dashboard),
@@ -80,7 +86,11 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
       case 'Deployment': {
         const template = (doc as any).spec.template as PodTemplate;
         // The sample image from the plan ([images] samples, or the mirror): air-gapped machines.
-        for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) if (c.image === SAMPLES_IMAGE) c.image = plan.images.samples;
+        for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+          if (c.image === SAMPLES_IMAGE) c.image = plan.images.samples;
+          // The db-client sample runs psql from the sample Postgres's image ([images] postgres).
+          else if (c.image === POSTGRES_IMAGE) c.image = plan.images.postgres;
+        }
         // How the app's delivery hands it its secrets: env or Secret volumes (ESO), annotations for the injector's agent...
         delivery.consume(plan, app as never, template);
         return checked(new Deployment(doc as any), `sample Deployment ${ns.name}/${doc.metadata.name}`);

@@ -57,7 +57,8 @@ export function samplePostgresManifests(plan: Plan): KubeObject[] {
                   ],
                   ports: [{ name: 'postgres', containerPort: SAMPLE_POSTGRES.port }],
                   readinessProbe: { exec: { command: ['pg_isready', '-h', '127.0.0.1', '-U', s.editorUsername, '-d', s.database] }, periodSeconds: 5 },
-                  resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+                  // 10m: a 2-core kind node also schedules production's three Vault pods.
+                  resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
                   volumeMounts: [
                     { name: 'data', mountPath: DATA },
                     { name: 'init', mountPath: '/docker-entrypoint-initdb.d', readOnly: true },

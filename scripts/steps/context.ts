@@ -37,6 +37,8 @@ export interface DeployContext {
   cache: DeployCache;
   /** Facts for the final summary and the --json report. */
   summary: Record<string, unknown>;
+  /** [passwords] the install step resolved (the sample Postgres's editor): configure uses them once. */
+  databasePasswords?: Record<string, string>;
 }
 
 export function newDeployContext(init: Pick<DeployContext, 'loaded' | 'plan' | 'out' | 'state' | 'options'>): DeployContext {

@@ -13,6 +13,7 @@ import { vaultNetworkPolicy } from '../plan/manifests.ts';
 import { ensureVaultTls, tlsSecrets, certManagerManifests } from '../tls/certs.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { guardPods, type Kube } from '../adapters/kube.ts';
+import { deploySamplePostgres } from './sample-postgres.ts';
 
 /** production with cert-manager: issue Vault's certificate, keep its CA for vaultlab's client; returns the certificate. */
 export async function issueWithCertManager(ctx: DeployContext, kube: Kube): Promise<Buffer | undefined> {
@@ -58,7 +59,7 @@ const describe = (what: string, r: HelmOutcome) => `${what} ${r.action}${r.recov
 
 export const install: TaskStep<DeployContext> = {
   name: 'install',
-  title: 'Install Vault and the deliveries\' charts (Helm)',
+  title: 'Install Vault and the deliveries\' charts (Helm), and the sample Postgres',
   async run(ctx, report) {
     const kube = need(ctx.kube, 'kube');
     const target = { kubeconfig: need(ctx.kubeconfigPath, 'kubeconfig'), context: ctx.kubeContext, kube };
@@ -119,6 +120,8 @@ export const install: TaskStep<DeployContext> = {
         })(),
       );
     }
+    // The sample Postgres of [[databases]]: Ready (and its group roles there) before the vault step configures the connection.
+    if (plan.vault.databases?.sample) jobs.push(deploySamplePostgres(ctx, kube, report));
     // Both run to the end even when one fails, so a re-run has less left to do.
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -181,7 +181,7 @@ export const vault: TaskStep<DeployContext> = {
     const upOptions: UpOptions = {
       token: { env: vaultEnv().token },
       ...(ctx.options.keys ? { keys: ctx.options.keys } : {}),
-      passwords: ctx.loaded.passwords,
+      passwords: ctx.databasePasswords ? { ...ctx.loaded.passwords, ...ctx.databasePasswords } : ctx.loaded.passwords,
       configure: { kubernetes: authTarget },
       hooks: {
         persistInCluster: async (init) => {

@@ -12,6 +12,11 @@ import { stateDirFor } from '../../scripts/lib/state.ts';
 import { sha256 } from '../../scripts/lib/digest.ts';
 import { execInPod, podReady } from '../../scripts/deliveries/pods.ts';
 import { deployArgs, dockerCli, json, offline, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
+import { execInPod, probeDatabaseFile } from '../../scripts/deliveries/injector/runtime.ts';
+import type { InjectorAppPlan } from '../../scripts/deliveries/types.ts';
+
+/** The journey's database role lives briefly: the agent renews it to max_ttl, then the app gets a new user. */
+const SHORT_TTL = { default_ttl: '30s', max_ttl: '60s' };
 
 const STEPS = ['preflight', 'cluster', 'install', 'vault', 'deliveries', 'samples', 'verify', 'summary'];
 
@@ -42,7 +47,14 @@ async function httpText(url: string): Promise<{ status: number; body: string }> 
 export function demoJourney(distribution: 'vault' | 'openbao'): void {
   const suite = `kind demo journey (${distribution})`;
   const reason = skipReason(suite, 25, { vault: distribution === 'vault' });
-  const env: SuiteEnv | undefined = reason ? undefined : suiteEnv({ name: `e2e-${distribution}-demo`, profile: 'demo', distribution });
+  const env: SuiteEnv | undefined = reason ? undefined : suiteEnv({
+    name: `e2e-${distribution}-demo`,
+    profile: 'demo',
+    distribution,
+    edit: (toml) => {
+      for (const d of toml.databases ?? []) for (const r of d.roles) Object.assign(r, SHORT_TTL);
+    },
+  });
 
   describe.skipIf(!!reason)(suite, () => {
     const e = env!;
@@ -109,12 +121,52 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       noValues({ stdout: page.body, stderr: '' });
     });
 
+    it('the db-client app connects with its own dynamic user; the lease rotates into the pod (new user, still connected) and the old user is dropped', async () => {
+      const app = plan.apps.find((a): a is InjectorAppPlan => a.delivery === 'injector' && a.sample === 'db-client');
+      expect(app, 'the bundled config has a db-client app').toBeDefined();
+      const file = app!.files.find((f) => f.database)!;
+      const kube = await e.kube();
+      const pod = (await kube.list<any>('v1', 'Pod', app!.namespace, `app.kubernetes.io/name=${app!.name}`))[0]!.metadata.name as string;
+      const probe = () => probeDatabaseFile(kube, app!.namespace, pod, 'app', file.file);
+      const first = await until('the first dynamic user to connect', async () => {
+        const p = await probe();
+        return p?.dbUser && p.dbUser === p.fileUser ? p : undefined;
+      }, 60_000);
+      expect(first.leaseId.startsWith(`${file.database!.credsPath}/`)).toBe(true);
+      // The dashboard shows it (user, lease end, masked password), fetched from the app's status page.
+      let lastPage = '';
+      const page = await until('the dashboard to show the dynamic user', async () => {
+        const p = await httpText(`http://127.0.0.1:${plan.cluster.hostPorts.http}/`);
+        lastPage = p.body;
+        return p.status === 200 && new RegExp(`<td>${app!.name}</td><td>connected</td><td>v-[^<]+</td><td>\\d{4}-\\d\\d-\\d\\dT[^<]+Z</td><td>\\*{6} \\(\\d+ chars\\)</td>`).test(p.body) ? p : undefined;
+      }, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the last page: ${lastPage.slice(lastPage.indexOf('<h2>'), lastPage.indexOf('<h2>') + 1500)}`);
+      });
+      noValues({ stdout: page.body, stderr: '' });
+      // max_ttl 60 s: the agent cannot renew past it and renders a new lease's user; the app picks it up.
+      const t0 = Date.now();
+      const next = await until('a new lease\'s user in the pod, connected', async () => {
+        const p = await probe();
+        return p?.dbUser && p.fileUser !== first.fileUser && p.dbUser === p.fileUser ? p : undefined;
+      }, 180_000, 3000);
+      expect(next.leaseId).not.toBe(first.leaseId);
+      console.log(`e2e timing (${distribution}): dynamic user rotated into the pod after ${Math.round((Date.now() - t0) / 1000)} s (${first.fileUser} -> ${next.fileUser})`);
+      // The old lease expires (or is revoked): Vault's revocation SQL drops its user.
+      const sql = `SELECT count(*) FROM pg_roles WHERE rolname = '${first.fileUser}'`;
+      await until(`user ${first.fileUser} to be gone from pg_roles`, async () => {
+        const r = await execInPod(kube, app!.namespace, pod, 'app', ['sh', '-c', `. '${file.file}' && export PGUSER PGPASSWORD PGHOST PGPORT PGDATABASE && psql -XqtA -c "${sql}"`]);
+        return r.ok && r.stdout.trim() === '0' ? true : undefined;
+      }, 150_000, 5000);
+      const after = await probe();
+      expect(after?.dbUser, 'the app still connects after the old user is gone').toBe(after?.fileUser);
+    }, 420_000);
+
     it('a re-deploy changes nothing: no Helm upgrade, SSA unchanged, zero seed writes, same pods', async () => {
       const r = timed('warm re-deploy', () => e.vaultlab(deployArgs()));
       expect(r.code, r.stderr).toBe(0);
       const j = json(r);
       console.log(`e2e timing (${distribution}): warm re-deploy ${j.ms} ms; ${j.steps.map((s: any) => `${s.name} ${s.ms}`).join(', ')}`);
-      expect(j.steps.find((s: any) => s.name === 'install').detail).toBe('Vault unchanged, ESO unchanged');
+      expect(j.steps.find((s: any) => s.name === 'install').detail).toBe(`Vault unchanged, ESO unchanged, sample Postgres ${plan.vault.databases!.sample!.namespace}/postgres-0 Ready`);
       expect(j.summary.vault.init).toBe('already-initialized');
       expect(j.summary.vault.configure).toBe(0);
       expect(j.summary.vault.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });

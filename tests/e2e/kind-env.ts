@@ -14,7 +14,7 @@ import type { Plan } from '../../scripts/plan/types.ts';
 
 export interface Offline {
   node: string;
-  images: { openbao: string; vault: string; eso: string; injector: string; busybox: string; networkPolicies: string };
+  images: { openbao: string; vault: string; eso: string; injector: string; busybox: string; networkPolicies: string; postgres: string };
   charts: Record<'vault' | 'openbao' | 'external-secrets', string>;
   vault: boolean;
 }
@@ -69,6 +69,8 @@ export function suiteEnv(opts: { name: string; profile: 'demo' | 'production'; d
       eso: offline.images.eso,
       injector: offline.images.injector,
       samples: offline.images.busybox,
+      // The sample Postgres and the db-client app's psql: Debian's postgresql behind the official image's interface.
+      postgres: offline.images.postgres,
     };
     toml.charts = { vault: { path: offline.charts[opts.distribution === 'openbao' ? 'openbao' : 'vault'] }, eso: { path: offline.charts['external-secrets'] } };
   }

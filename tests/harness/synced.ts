@@ -39,7 +39,20 @@ export async function startApiAndBao(esoVersion?: string): Promise<ApiAndBao> {
  * its loopback address, which an out-of-cluster ESO controller reaches.
  */
 export function externalVaultConfig(baoAddress: string): string {
-  return readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`);
+  return withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8')).replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`);
+}
+
+/**
+ * The bundled config without its dynamic database credentials (the sample Postgres and the shop
+ * app using it): for harnesses whose Vault is outside the cluster (it cannot reach the sample, a
+ * config error) or whose API server runs no pods.
+ */
+export function withoutSampleDatabase(text: string): string {
+  const begin = text.indexOf('# --- dynamic database credentials: begin');
+  const endMarker = '# --- dynamic database credentials: end\n';
+  const end = text.indexOf(endMarker);
+  if (begin < 0 || end < begin) throw new Error('the bundled config.toml has no "dynamic database credentials" markers');
+  return text.slice(0, begin) + text.slice(end + endMarker.length);
 }
 
 export function tempState(): StateDir {

@@ -159,7 +159,7 @@ describe('lifecycle commands on a real API server and OpenBao', () => {
     expect(j).toMatchObject({ ok: true, action: 'reset-secrets', unsealed: true, clusterReachable: true });
     expect(j.seed.counts).toEqual({ created: 0, updated: 1, unchanged: 4, rotated: 7 });
     expect(j.resynced).toHaveLength(5); // every ExternalSecret of the bundled config
-    expect([...j.restarted].sort()).toEqual(['dashboard/dashboard', 'registry/registry', 'reports/reports', 'webapp/webapp', 'webapp/worker']);
+    expect([...j.restarted].sort()).toEqual(['dashboard/dashboard', 'registry/registry', 'reports/reports', 'shop/shop', 'webapp/webapp', 'webapp/worker']);
     expect(j.timings.seedMs).toBeTypeOf('number');
 
     const after = Object.fromEntries(await Promise.all(KV_PATHS.map(async (p) => [p, (await v.kvRead('secret', p))!] as const)));

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeServer } from '../harness/kube/server.ts';
-import { startApiAndBao, startEsoController, type ApiAndBao, type EsoController } from '../harness/synced.ts';
+import { startApiAndBao, startEsoController, withoutSampleDatabase, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { vaultReviewerToken } from '../harness/kube/reviewer.ts';
 import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import type { BaoServer } from '../harness/bao.ts';
@@ -79,7 +79,8 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
     config = join(cwd, 'config.toml');
     writeFileSync(
       config,
-      readFileSync(BUNDLED_CONFIG, 'utf8')
+      // An external Vault cannot reach the sample Postgres: the bundled config without it (and its shop app).
+      withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8'))
         .replace('provider = "kind"', `provider = "existing"\ncontext = "vaultlab-test"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
         .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`)
         .replace(/^sample = "[a-z-]+".*$/gm, 'sample = "none"')

@@ -73,7 +73,7 @@ describe('production Helm values', () => {
   it('TLS on (tlsDisable false), the injector only because an app uses it, audit storage, no NodePort, the TLS Secret mounted where the listener reads it', () => {
     expect(values.global.tlsDisable).toBe(false);
     // The bundled config's "reports" app uses the Agent Injector (delivery = "injector").
-    expect(plan.apps.filter((a) => a.delivery === 'injector').map((a) => a.name)).toEqual(['reports']);
+    expect(plan.apps.filter((a) => a.delivery === 'injector').map((a) => a.name)).toEqual(['reports', 'shop']);
     expect(values.injector.enabled).toBe(true);
     expect(values.server.auditStorage.enabled).toBe(true);
     expect(values.server.dataStorage.enabled).toBe(true);

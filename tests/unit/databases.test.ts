@@ -200,24 +200,101 @@ describe('the sample Postgres (where = "sample")', () => {
   });
 });
 
-describe('the commented [[databases]] example in the bundled config.toml', () => {
-  it('uncommented, it loads and plans: a connection to the sample Postgres, the dashboard policy reads its creds', async () => {
+describe('the bundled config.toml: the sample Postgres and the shop app with its own dynamic user', () => {
+  it('plans a connection to the sample Postgres; only the shop app\'s policy reads its creds (demo: the shared injector policy)', async () => {
     const { readFileSync } = await import('node:fs');
     const { BUNDLED_CONFIG } = await import('../../scripts/config/load.ts');
+    const { withoutSampleDatabase } = await import('../harness/synced.ts');
     const text = readFileSync(BUNDLED_CONFIG, 'utf8');
-    const begin = text.indexOf('# --- databases example: begin');
-    const end = text.indexOf('# --- databases example: end');
-    expect(begin).toBeGreaterThan(0);
-    const block = text.slice(begin, end).split('\n').slice(1).map((l) => l.replace(/^# ?/, '')).join('\n');
-    const enabled = text.slice(0, begin).replace('# shop_editor = ""', 'shop_editor = ""') + block;
-    // Without the example, the bundled config has no databases.
-    expect(buildPlan(loadConfigText(text, 'config.toml', { env: {} })).vault.databases).toBeUndefined();
-    const plan = buildPlan(loadConfigText(enabled, 'config.toml', { env: {} }));
-    expect(plan.vault.databases!.connections[0]).toMatchObject({ name: 'shop', sample: true, allowedRoles: ['dashboard-db'] });
-    expect(plan.vault.policies[0]!.hcl).toContain('path "database/creds/dashboard-db"');
+    const plan = buildPlan(loadConfigText(text, 'config.toml', { env: {} }));
+    expect(plan.vault.databases!.connections[0]).toMatchObject({ name: 'shop', sample: true, allowedRoles: ['shop-app'] });
+    expect(plan.vault.policies.find((p) => p.name === 'injector-policy')!.hcl).toContain('path "database/creds/shop-app"');
     expect(samplePostgresManifests(plan).map((o) => o.kind)).toEqual(['Namespace', 'ConfigMap', 'Service', 'StatefulSet']);
-    const prod = buildPlan(loadConfigText(enabled, 'config.toml', { env: {}, profile: 'production' }));
-    expect(prod.vault.policies.find((p) => p.name === 'eso-dashboard-policy')!.hcl).toContain('path "database/creds/dashboard-db"');
+    const prod = buildPlan(loadConfigText(text, 'config.toml', { env: {}, profile: 'production' }));
+    expect(prod.vault.policies.find((p) => p.name === 'injector-shop-policy')!.hcl).toContain('path "database/creds/shop-app"');
     expect(prod.vault.policies.find((p) => p.name === 'eso-webapp-policy')!.hcl).not.toContain('database/creds');
+    // Cut for harnesses with an external Vault: no databases and no shop app are left.
+    const cut = buildPlan(loadConfigText(withoutSampleDatabase(text), 'config.toml', { env: {} }));
+    expect(cut.vault.databases).toBeUndefined();
+    expect(cut.apps.map((a) => a.name)).not.toContain('shop');
+  });
+});
+
+const SHOP = `
+[[apps]]
+name = "shop"
+delivery = "injector"
+sample = "db-client"
+[[apps.secrets]]
+name = "db"
+database_role = "shop-app"
+`;
+const SHOP_DB = `
+[passwords]
+shop_editor = ""
+[[databases]]
+name = "shop"
+where = "sample"
+database = "shop"
+editor_password = "shop_editor"
+[[databases.roles]]
+name = "shop-app"
+app = "shop"
+group_role = "shop_app"
+`;
+
+describe('an injector file of dynamic database credentials ([[apps.secrets]] database_role)', () => {
+  it('renders database/creds/<role> as libpq variables and the lease id; the db-client sample gets the file and the table', async () => {
+    const { allManifests } = await import('../../scripts/plan/manifests.ts');
+    const plan = buildPlan(loadConfigText(SHOP + SHOP_DB, 'config.toml', { env: {} }));
+    const app = plan.apps.find((a) => a.name === 'shop')! as any;
+    expect(app.files).toHaveLength(1);
+    expect(app.files[0]).toMatchObject({ file: '/vault/secrets/db', data: [], database: { role: 'shop-app', credsPath: 'database/creds/shop-app', host: 'postgres.vaultlab-postgres.svc', port: 5432, database: 'shop', table: 'shop_app_items' } });
+    const deploy = allManifests(plan).find((o: any) => o.kind === 'Deployment' && o.metadata.name === 'shop') as any;
+    const ann = deploy.spec.template.metadata.annotations;
+    expect(ann['vault.hashicorp.com/agent-inject-secret-db']).toBe('database/creds/shop-app');
+    const tpl = ann['vault.hashicorp.com/agent-inject-template-db'] as string;
+    expect(tpl).toContain('{{- with secret "database/creds/shop-app" -}}');
+    for (const line of ["PGUSER='{{ .Data.username }}'", "PGPASSWORD='{{ .Data.password }}'", "PGHOST='postgres.vaultlab-postgres.svc'", "PGPORT='5432'", "PGDATABASE='shop'", "VAULT_LEASE_ID='{{ .LeaseID }}'"]) expect(tpl).toContain(line);
+    const app0 = deploy.spec.template.spec.containers.find((c: any) => c.name === 'app');
+    expect(app0.image).toBe(plan.images.postgres);
+    expect(app0.args[0]).toContain('. "/vault/secrets/db"');
+    expect(app0.args[0]).toContain('FROM shop_app_items');
+    // Never the password: the app logs current_user, the status page masks it.
+    expect(app0.args[0]).not.toMatch(/echo[^\n]*\$PGPASSWORD/);
+    expect(plan.vault.policies.find((p) => p.name === 'injector-policy')!.hcl).toContain('path "database/creds/shop-app"');
+  });
+
+  it('an unknown role, another app\'s role, data or file_template beside it, a db-client without one: located errors, exit 2', async () => {
+    const unknown = SHOP.replace('database_role = "shop-app"', 'database_role = "shop-ap"') + SHOP_DB;
+    const [e] = errorsOf(unknown);
+    expect(e!.message).toContain(`config.toml:${lineOf(unknown, 'database_role = "shop-ap"')}: apps[0].secrets[0].database_role`);
+    expect(e!.message).toMatch(/"shop-ap" is not the name of a \[\[databases\.roles\]\] entry; did you mean "shop-app"\?/);
+    const other = SHOP + SHOP_DB + '\n[[apps]]\nname = "other"\ndelivery = "injector"\nsample = "db-client"\n[[apps.secrets]]\nname = "db"\ndatabase_role = "shop-app"\n';
+    expect(errorsOf(other).map((x) => x.message).join('\n')).toMatch(/apps\[1\]\.secrets\[0\]\.database_role: database role "shop-app" belongs to app "shop"/);
+    const mixed = SHOP.replace('database_role = "shop-app"', 'database_role = "shop-app"\nfile_template = "x"\ndata = [{ secret_key = "A", path = "p", key = "k" }]') + SHOP_DB + '\n[[secrets]]\npath = "p"\nkey = "k"\n';
+    const mixedErrors = errorsOf(mixed).map((x) => x.message).join('\n');
+    expect(mixedErrors).toMatch(/apps\[0\]\.secrets\[0\]\.data: an entry with database_role renders dynamic database credentials/);
+    expect(mixedErrors).toMatch(/apps\[0\]\.secrets\[0\]\.file_template: a database_role file has a fixed form/);
+    const none = SHOP.replace('database_role = "shop-app"', 'data = [{ secret_key = "A", path = "p", key = "k" }]') + '\n[[secrets]]\npath = "p"\nkey = "k"\n';
+    expect(errorsOf(none).map((x) => x.message).join('\n')).toMatch(/apps\[0\]\.sample: sample "db-client" connects to Postgres with the app's dynamic user, but app "shop" has no \[\[apps\.secrets\]\] entry with database_role/);
+    const empty = SHOP.replace('database_role = "shop-app"\n', '') + SHOP_DB;
+    expect(errorsOf(empty).map((x) => x.message).join('\n')).toMatch(/apps\[0\]\.secrets\[0\]\.data: secrets entry "db" reads nothing/);
+    const eso = SHOP.replace('delivery = "injector"\nsample = "db-client"\n', '') + SHOP_DB;
+    expect(errorsOf(eso).map((x) => x.message).join('\n')).toMatch(/database_role is a field of delivery "injector", but app "shop" uses delivery "eso"/);
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'vaultlab-dbrole-')), 'config.toml');
+    writeFileSync(file, unknown);
+    const stderr: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (stderr.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(['plan', '--config', file], {})).toBe(2);
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(stderr.join('')).toMatch(/apps\[0\]\.secrets\[0\]\.database_role: "shop-ap" is not the name/);
   });
 });

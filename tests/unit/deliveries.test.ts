@@ -12,6 +12,7 @@ import { DELIVERIES } from '../../scripts/deliveries/index.ts';
 import { DELIVERY_NAMES } from '../../scripts/deliveries/types.ts';
 import { decodeAgentError } from '../../scripts/deliveries/injector/runtime.ts';
 import { configErrors as configErrorsOf } from '../harness/config-errors.ts';
+import { withoutSampleDatabase } from '../harness/synced.ts';
 
 const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
 /** The message without its "file:line: field: " prefix. */
@@ -81,7 +82,7 @@ describe('delivery config checks (file:line, exit 2)', () => {
     expect(errs).toHaveLength(1);
     expect(errs[0]!.where).toBe('config.toml:12: apps[0].sample');
     expect(msg(errs[0]!)).toBe('sample "env" cannot consume delivery "injector" (it reads Kubernetes Secrets)');
-    expect(errs[0]!.hint).toMatch(/use sample = "vault-files"; sample "env" works with delivery "eso"/);
+    expect(errs[0]!.hint).toMatch(/use sample = "vault-files" or "db-client"; sample "env" works with delivery "eso"/);
     const back = configErrors(injectorApp().replace('delivery = "injector"\n', ''));
     expect(back.map(msg)).toEqual(['sample "vault-files" cannot consume delivery "eso" (it reads files rendered by the Vault Agent)']);
   });
@@ -174,7 +175,8 @@ describe('injector plan', () => {
     expect(vaultValues(plan()).injector).toMatchObject({ enabled: true });
     const files = [...renderArtifacts(plan()).keys()];
     expect(files).not.toContain('helm/eso-values.yaml');
-    const bundled = buildPlan(loadConfigText(readFileSync(BUNDLED_CONFIG, 'utf8').replace(/^delivery = "injector"$/m, 'delivery = "injector"\nenabled = false'), 'config.toml', { env: {} }));
+    // Both injector apps off (the shop app's database role goes with it: a role of a disabled app is a config error).
+    const bundled = buildPlan(loadConfigText(withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8')).replace(/^delivery = "injector"$/m, 'delivery = "injector"\nenabled = false'), 'config.toml', { env: {} }));
     expect(vaultValues(bundled).injector.enabled).toBe(false);
     const bao = plan(`[vault]\ndistribution = "openbao"\n${injectorApp()}`);
     expect(parseYaml(renderArtifacts(bao).get('helm/vault-values.yaml')!).injector).toMatchObject({ enabled: true });

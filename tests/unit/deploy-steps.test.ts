@@ -166,7 +166,9 @@ describe('cluster step decisions', () => {
 
   it('the images of rendered objects: every container and init container, with who runs it, once each', () => {
     const images = imagesOf(allManifests(plan), 'sample');
-    expect([...images.keys()]).toEqual([plan.images.samples]);
+    // busybox for the samples; the db-client sample's psql runs in the sample Postgres's image.
+    expect([...images.keys()].sort()).toEqual([plan.images.postgres, plan.images.samples].sort());
+    expect(images.get(plan.images.postgres)).toEqual(['sample Deployment/shop']);
     expect(images.get(plan.images.samples)).toEqual(expect.arrayContaining(['sample Deployment/dashboard']));
     const job = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' }, spec: { jobTemplate: { spec: { template: { spec: { initContainers: [{ image: 'a:1' }], containers: [{ image: 'b:2' }, { image: 'a:1' }] } } } } } };
     expect(Object.fromEntries(imagesOf([job], 'x'))).toEqual({ 'a:1': ['x CronJob/c'], 'b:2': ['x CronJob/c'] });

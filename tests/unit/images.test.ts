@@ -54,7 +54,7 @@ describe('[images]: a mirror and per-component overrides reach every chart value
     expect(vaultValues(p).injector).toMatchObject({ enabled: true, replicas: 1, agentImage: { repository: 'hashicorp/vault', tag: '2.0.4' } });
     expect(vaultValues(p).injector.image).toBeUndefined();
     expect(esoValues(p).image).toBeUndefined();
-    expect(new Set(sampleImages(p))).toEqual(new Set(['busybox:1.37']));
+    expect(new Set(sampleImages(p))).toEqual(new Set(['busybox:1.37', 'postgres:15-alpine']));
   });
 
   it('a mirror rewrites the server, injector, agent, ESO, sample and node images', () => {
@@ -66,7 +66,7 @@ describe('[images]: a mirror and per-component overrides reach every chart value
       const image = key === 'image' ? eso.image : eso[key].image;
       expect(image).toEqual({ repository: 'mirror.example:5000/external-secrets/external-secrets' }); // the tag stays the chart's
     }
-    expect(new Set(sampleImages(p))).toEqual(new Set(['mirror.example:5000/library/busybox:1.37']));
+    expect(new Set(sampleImages(p))).toEqual(new Set(['mirror.example:5000/library/busybox:1.37', 'mirror.example:5000/library/postgres:15-alpine']));
     expect(kindConfig(p).nodes[0].image).toMatch(/^mirror\.example:5000\/kindest\/node:v1\.36\.4@sha256:/);
   });
 
@@ -83,7 +83,7 @@ describe('[images]: a mirror and per-component overrides reach every chart value
     const p = plan('[images]\nmirror = "mirror.example:5000"\nvault = "local/vault:1.21.0"\neso = "ghcr.io/external-secrets/external-secrets:v0.17.0"\nsamples = "local/busybox:1.35"');
     expect(vaultValues(p).server.image).toEqual({ repository: 'local/vault', tag: '1.21.0' });
     expect(esoValues(p).image).toEqual({ repository: 'ghcr.io/external-secrets/external-secrets', tag: 'v0.17.0' });
-    expect(new Set(sampleImages(p))).toEqual(new Set(['local/busybox:1.35']));
+    expect(new Set(sampleImages(p))).toEqual(new Set(['local/busybox:1.35', 'mirror.example:5000/library/postgres:15-alpine']));
     // vault.image_tag is for the default image; an [images] vault override names the whole reference.
     expect(plan('[images]\nvault = "r.example/v/vault:9"').vault.image).toEqual({ repository: 'r.example/v/vault', tag: '9' });
   });

@@ -10,8 +10,8 @@ import { injectorConsume, injectorManifests } from './render.ts';
 export const injector: Delivery<'injector'> = {
   name: 'injector',
   title: 'Vault Agent Injector (files under /vault/secrets/ rendered by an agent sidecar)',
-  secretFields: ['file_template'],
-  samples: ['vault-files'],
+  secretFields: ['file_template', 'database_role'],
+  samples: ['vault-files', 'db-client'],
   check: checkInjectorApp,
   planApp: planInjectorApp,
   vaultAccess: injectorVaultAccess,

@@ -3,7 +3,10 @@
 import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
 import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
 import { broadEsoPolicyHcl, policyHcl } from '../../plan/policies.ts';
-import { deliveryPolicyName, deliveryRoleName, type CheckContext, type InjectorAppPlan, type InjectorFilePlan, type PlanContext, type SecretDataPlan } from '../types.ts';
+import { deliveryPolicyName, deliveryRoleName, type CheckContext, type InjectorAppPlan, type InjectorDatabasePlan, type InjectorFilePlan, type PlanContext, type SecretDataPlan } from '../types.ts';
+import { suggest } from '../../lib/suggest.ts';
+import { DATABASE_MOUNT } from '../../config/databases.ts';
+import { hostPort, sampleTable } from '../../plan/databases.ts';
 
 export const SECRETS_DIR = '/vault/secrets';
 /** The projected ServiceAccount token (audience = the role's) the agent logs in with. */
@@ -34,9 +37,40 @@ export function expectedDefaultFile(data: SecretDataPlan[], value: (d: SecretDat
   return data.map((d) => `${d.secretKey}=${value(d)}\n`).join('');
 }
 
+/** The variables a database_role file defines, in order (libpq's own names, so `. file && psql` connects). */
+export const DATABASE_FILE_KEYS = ['PGUSER', 'PGPASSWORD', 'PGHOST', 'PGPORT', 'PGDATABASE', 'VAULT_LEASE_ID'] as const;
+
+/**
+ * A database_role file: the lease's user and password (Vault's database/creds/<role>), where to
+ * connect, and the lease id (no secret: `vaultlab status` lists the same), one shell assignment a
+ * line, single-quoted. The agent renews the lease and renders a new user when it re-issues one.
+ */
+export function databaseTemplate(db: InjectorDatabasePlan): string {
+  return (
+    `{{- with secret ${quote(db.credsPath)} -}}\n` +
+    `PGUSER='{{ .Data.username }}'\nPGPASSWORD='{{ .Data.password }}'\n` +
+    `PGHOST='${db.host}'\nPGPORT='${db.port}'\nPGDATABASE='${db.database}'\n` +
+    `VAULT_LEASE_ID='{{ .LeaseID }}'\n` +
+    `{{- end }}\n`
+  );
+}
+
+/** [[databases.roles]] <name> -> where its leases connect (undefined: no such role). */
+function databaseFile(c: PlanContext, role: string): InjectorDatabasePlan | undefined {
+  for (const d of c.config.databases) {
+    const r = d.roles.find((x) => x.name === role);
+    if (!r) continue;
+    const { host, port } = hostPort(d);
+    return { role, credsPath: `${DATABASE_MOUNT}/creds/${role}`, host, port, database: r.database ?? d.database, table: sampleTable(r.group_role) };
+  }
+  return undefined;
+}
+
 export function planInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: PlanContext): InjectorAppPlan {
   const mount = c.vault.kvMount;
   const files: InjectorFilePlan[] = secrets.map((s) => {
+    const database = s.database_role !== undefined ? databaseFile(c, s.database_role) : undefined;
+    if (database) return { name: s.name, file: `${SECRETS_DIR}/${s.name}`, data: [], template: databaseTemplate(database), fileTemplate: undefined, database };
     const data = s.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key }));
     return { name: s.name, file: `${SECRETS_DIR}/${s.name}`, data, template: s.file_template ? customTemplate(mount, data, s.file_template) : defaultTemplate(mount, data), fileTemplate: s.file_template };
   });
@@ -68,7 +102,25 @@ export function checkInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: 
   if (app.name === 'external-secrets') {
     c.error(['apps', c.appIndex, 'name'], 'an injector app\'s ServiceAccount is named after it, and "external-secrets" is ESO\'s', 'Rename the app.');
   }
+  if (app.sample === 'db-client' && !secrets.some((s) => s.database_role !== undefined)) {
+    c.error(['apps', c.appIndex, 'sample'], `sample "db-client" connects to Postgres with the app's dynamic user, but app "${app.name}" has no [[apps.secrets]] entry with database_role`,
+      'Add [[apps.secrets]] with name = "db" and database_role = "<a [[databases.roles]] name of this app>".');
+  }
   secrets.forEach((s, i) => {
+    const at = (field: string) => ['apps', c.appIndex, c.secretsKey, i, field];
+    if (s.database_role !== undefined) {
+      const roles = c.config.databases.flatMap((d) => d.roles);
+      const role = roles.find((r) => r.name === s.database_role);
+      if (!role) {
+        const guess = suggest(s.database_role, roles.map((r) => r.name));
+        c.error(at('database_role'), `"${s.database_role}" is not the name of a [[databases.roles]] entry${guess ? `; did you mean "${guess}"?` : ''}`,
+          roles.length ? `Database roles: ${roles.map((r) => r.name).join(', ')}.` : 'Add a [[databases]] entry with a [[databases.roles]] for this app first.');
+      } else if (role.app !== app.name) {
+        c.error(at('database_role'), `database role "${role.name}" belongs to app "${role.app}": only that app's policy may read database/creds/${role.name}`, `Set app = "${app.name}" on the role, or give app "${app.name}" a role of its own.`);
+      }
+      if (s.data.length > 0) c.error(at('data'), 'an entry with database_role renders dynamic database credentials; data (KV values) cannot be mixed into it', 'Move the KV mappings into an [[apps.secrets]] entry of their own.');
+      if (s.file_template !== undefined) c.error(at('file_template'), 'a database_role file has a fixed form (PGUSER, PGPASSWORD, PGHOST, PGPORT, PGDATABASE, VAULT_LEASE_ID: `. /vault/secrets/<name>` then psql connects)', 'Remove file_template.');
+    }
     if (s.name.includes('.')) c.error(['apps', c.appIndex, c.secretsKey, i, 'name'], `"${s.name}" becomes the annotation vault.hashicorp.com/agent-inject-secret-${s.name} and the file ${SECRETS_DIR}/${s.name}: use a DNS label (no ".")`);
   });
 }

@@ -38,7 +38,7 @@ export function injectorAnnotations(plan: Plan, app: InjectorAppPlan): Record<st
     out[`${ANNOTATION}/ca-cert`] = `${TLS_MOUNT}/ca.crt`;
   }
   for (const f of app.files) {
-    out[`${ANNOTATION}/agent-inject-secret-${f.name}`] = `${v.kvMount}/data/${f.data[0]!.path}`;
+    out[`${ANNOTATION}/agent-inject-secret-${f.name}`] = f.database ? f.database.credsPath : `${v.kvMount}/data/${f.data[0]!.path}`;
     out[`${ANNOTATION}/agent-inject-template-${f.name}`] = f.template;
   }
   return out;

@@ -81,7 +81,8 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
     const out: DeliveryCheck[] = [];
     for (const f of app.files.filter((x) => !only || only(x))) {
       const problems: string[] = [];
-      if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
+      if (mutated && f.database) problems.push(...(await checkDatabaseFile(kube, app, pod.metadata.name, appContainer, f, vault)));
+      else if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
       else {
         // A value changed in Vault (reset, rotation) reaches the file at the agent's next static
         // render: a mismatch is asked again until then, so what passes is what the pod holds now.
@@ -118,6 +119,52 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
     return out;
   } finally {
     asApp?.close();
+  }
+}
+
+/** What a database_role file and a connection with it say, read in the pod (argv holds no secret: the file is sourced there). */
+export interface DatabaseFileProbe {
+  /** PGUSER of the rendered file. */
+  fileUser: string;
+  leaseId: string;
+  /** current_user of a connection made with the file's credentials; undefined when it failed. */
+  dbUser: string | undefined;
+  error: string | undefined;
+}
+
+export async function probeDatabaseFile(kube: Kube, namespace: string, pod: string, container: string, file: string): Promise<DatabaseFileProbe | undefined> {
+  const script = `. '${file}' || exit 3; export PGUSER PGPASSWORD PGHOST PGPORT PGDATABASE; printf 'file_user=%s\\nlease_id=%s\\n' "$PGUSER" "$VAULT_LEASE_ID"; if u=$(psql -XqtA -c 'SELECT current_user' 2>&1); then printf 'db_user=%s\\n' "$u"; else printf 'error=%s\\n' "$(echo "$u" | head -n 1)"; fi`;
+  const r = await execInPod(kube, namespace, pod, container, ['sh', '-c', script]);
+  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1]?.trim();
+  const fileUser = field('file_user');
+  if (!fileUser) return undefined;
+  return { fileUser, leaseId: field('lease_id') ?? '', dbUser: field('db_user') || undefined, error: field('error') };
+}
+
+/**
+ * A database_role file: inside the pod, the rendered user connects and is current_user, and the
+ * rendered lease is one of Vault's for database/creds/<role>. The agent may be replacing the
+ * lease right then (its init container's lease, then the sidecar's own): asked again for a while.
+ */
+async function checkDatabaseFile(kube: Kube, app: InjectorAppPlan, pod: string, container: string, f: InjectorAppPlan['files'][number], vault: VaultClient, waitMs = 60_000): Promise<string[]> {
+  const db = f.database!;
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const problems: string[] = [];
+    const p = await probeDatabaseFile(kube, app.namespace, pod, container, f.file);
+    if (!p) problems.push(`${f.file} in pod ${pod} has no PGUSER (the agent has not rendered database/creds/${db.role})`);
+    else {
+      if (p.dbUser === undefined) problems.push(`user "${p.fileUser}" of ${f.file} cannot connect to ${db.host}:${db.port}/${db.database}: ${p.error ?? 'psql failed'}`);
+      else if (p.dbUser !== p.fileUser) problems.push(`connected as "${p.dbUser}", but ${f.file} names "${p.fileUser}"`);
+      if (!p.leaseId.startsWith(`${db.credsPath}/`)) problems.push(`${f.file} names no lease of ${db.credsPath} (VAULT_LEASE_ID "${p.leaseId}")`);
+      else {
+        // 400 "invalid lease": not (or no longer) one of Vault's leases.
+        const lease = await vault.put<any>('sys/leases/lookup', { lease_id: p.leaseId }, { accept: [400] });
+        if (lease.status === 400 || !lease.data?.data?.expire_time) problems.push(`lease ${p.leaseId} of ${f.file} is not active in Vault`);
+      }
+    }
+    if (problems.length === 0 || Date.now() >= until) return problems;
+    await new Promise((r) => setTimeout(r, 3000));
   }
 }
 

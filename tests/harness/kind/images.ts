@@ -26,6 +26,9 @@
 //   Agent Injector    vault-k8s from its Go module (both charts run it; the agent is the server
 //                     image, OpenBao's with the `vault` link its official image has)
 //   busybox           Debian's busybox-static: the sample apps and the storage helper
+//   Postgres          Debian's postgresql-15 (debootstrap minbase rootfs) + postgres-entrypoint.sh,
+//                     the official postgres image's interface (POSTGRES_USER/PASSWORD/DB, PGDATA,
+//                     /docker-entrypoint-initdb.d/*.sql): the sample Postgres and the db-client app
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,6 +48,7 @@ export const PINS = {
   localPath: 'v0.0.30',
   networkPolicies: 'v0.8.0',
   debian: 'bookworm',
+  postgres: '15',
 } as const;
 
 const K8S_MINOR = PINS.kubernetes.replace(/^v1\.(\d+)\..*$/, '$1');
@@ -64,6 +68,7 @@ export function productImages() {
     injector: `hashicorp/vault-k8s:${VAULT_K8S_VERSION.replace(/^v/, '')}`,
     busybox: `vaultlab-e2e/busybox:${busyboxVersion()}`,
     networkPolicies: `vaultlab-e2e/kube-network-policies:${PINS.networkPolicies}`,
+    postgres: `vaultlab-e2e/postgres:${PINS.postgres}-${PINS.debian}`,
   };
 }
 export const NODE_IMAGE = `vaultlab-e2e/kind-node:${PINS.kubernetes}`;
@@ -169,6 +174,8 @@ const BASE_PACKAGES = [
   'containernetworking-plugins', 'socat', 'ebtables', 'ipset', 'less', 'gpgv',
 ];
 const BASE_IMAGE = `vaultlab-e2e/kind-base:${PINS.debian}`;
+/** The Postgres image's rootfs: the server and client (psql, pg_isready); setpriv is in minbase's util-linux. */
+const POSTGRES_PACKAGES = [`postgresql-${PINS.postgres}`, `postgresql-client-${PINS.postgres}`];
 
 /** The Debian archive apt already uses (enabled sources only: *.sources, *.list, sources.list). */
 function debianMirror(): string {
@@ -344,6 +351,25 @@ function buildImages(): void {
       env,
     ),
   );
+  // The sample Postgres: Debian's server in its own minbase rootfs, the official image's entrypoint interface.
+  const pgEntry = join(HERE, 'postgres-entrypoint.sh');
+  step('postgres', { image: images.postgres, pkgs: POSTGRES_PACKAGES, entry: fileDigest(pgEntry) }, () => hasImage(images.postgres), () => {
+    const mirror = debianMirror();
+    sh(
+      `P=$CTX/postgres/rootfs; rm -rf $CTX/postgres && mkdir -p $CTX/postgres
+       debootstrap --variant=minbase --include=${POSTGRES_PACKAGES.join(',')} ${PINS.debian} "$P" "${mirror}" >/dev/null
+       # The package's own cluster (pg_createcluster in its postinst) goes: the entrypoint makes PGDATA.
+       rm -rf $P/var/lib/postgresql/${PINS.postgres} $P/etc/postgresql/${PINS.postgres}
+       rm -rf $P/var/lib/apt/lists/* $P/var/cache/apt/* $P/usr/share/doc/* $P/usr/share/man/* $P/usr/share/locale/* $P/usr/share/info/*
+       mkdir -p $P/docker-entrypoint-initdb.d $P/var/lib/postgresql/data $P/var/run/postgresql
+       install -m 0755 "$ENTRY" $P/usr/local/bin/docker-entrypoint.sh
+       docker rmi -f ${images.postgres}-rootfs >/dev/null 2>&1 || true
+       tar -C $P -c . | docker import - ${images.postgres}-rootfs >/dev/null && rm -rf $P
+       ${build('$CTX/postgres', `FROM ${images.postgres}-rootfs\nENV PATH=/usr/lib/postgresql/${PINS.postgres}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data LANG=C.UTF-8\nSTOPSIGNAL SIGINT\nEXPOSE 5432\nENTRYPOINT ["docker-entrypoint.sh"]\nCMD ["postgres"]\n`, images.postgres)}
+       docker rmi ${images.postgres}-rootfs >/dev/null`,
+      { ...env, ENTRY: pgEntry },
+    );
+  });
   step('kube-network-policies-image', { image: images.networkPolicies }, () => hasImage(images.networkPolicies), () =>
     sh(
       // It programs nftables through netlink (no nft binary needed).
@@ -407,7 +433,7 @@ export interface ImageSetStatus {
 /** Which images of the set the private dockerd holds (it must be running). */
 export function imageSetStatus(): ImageSetStatus {
   const images = productImages();
-  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.injector, images.busybox, images.networkPolicies];
+  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.injector, images.busybox, images.networkPolicies, images.postgres];
   const present = wanted.filter(hasImage);
   const missing = wanted.filter((w) => !present.includes(w));
   return { complete: missing.length === 0, present, missing, vault: hasImage(images.vault) };
