@@ -39,7 +39,17 @@ export async function startApiAndBao(esoVersion?: string): Promise<ApiAndBao> {
  * its loopback address, which an out-of-cluster ESO controller reaches.
  */
 export function externalVaultConfig(baoAddress: string): string {
-  return readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`);
+  return withoutVso(readFileSync(BUNDLED_CONFIG, 'utf8').replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`));
+}
+
+/**
+ * The bundled config with its VSO app switched off: these suites run ESO's controller out of
+ * cluster, and no Vault Secrets Operator (its chart's pods need a kubelet, which they have not).
+ */
+export function withoutVso(config: string): string {
+  const out = config.replace(/^delivery = "vso"$/m, 'delivery = "vso"\nenabled = false');
+  if (out === config) throw new Error('withoutVso: the bundled config has no app with delivery = "vso" any more; update tests/harness/synced.ts');
+  return out;
 }
 
 export function tempState(): StateDir {

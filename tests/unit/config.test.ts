@@ -24,7 +24,7 @@ describe('config loading', () => {
     expect(c.config.vault.engines).toEqual(['kv-v2', 'database', 'transit']);
     expect(c.config.vault.kubernetes_auth.audience).toBe('vault');
     expect(c.config.secrets.length).toBeGreaterThanOrEqual(8);
-    expect(c.config.apps.map((a) => a.sample).sort()).toEqual(['argocd', 'dashboard', 'env', 'files', 'registry', 'vault-files']);
+    expect(c.config.apps.map((a) => a.sample).sort()).toEqual(['argocd', 'dashboard', 'env', 'env', 'files', 'registry', 'vault-files']);
   });
 
   it('uses the bundled demo environment when there is no config.toml', () => {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeServer } from '../harness/kube/server.ts';
-import { startApiAndBao, startEsoController, statusCheck, type ApiAndBao, type EsoController } from '../harness/synced.ts';
+import { startApiAndBao, startEsoController, statusCheck, withoutVso, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import type { BaoServer } from '../harness/bao.ts';
 import type { Kube } from '../../scripts/adapters/kube.ts';
@@ -59,7 +59,7 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
     process.env.PATH = [binDir(), saved].join(delimiter);
     env = await startApiAndBao(ESO_CONTROLLER_VERSION);
     ({ kubeServer, bao, kube } = env);
-    config = readFileSync(BUNDLED_CONFIG, 'utf8')
+    config = withoutVso(readFileSync(BUNDLED_CONFIG, 'utf8'))
       .replace(/^provider = "kind".*$/m, `provider = "existing"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
       .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`);
     controller = startEsoController(kubeServer.kubeconfigPath);

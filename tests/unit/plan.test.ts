@@ -21,9 +21,9 @@ describe('plan', () => {
     expect(p.vault.ha).toEqual({ enabled: false, replicas: 1 });
     expect(p.vault.tls).toBe(false);
     expect(p.vault.init).toMatchObject({ shares: 1, threshold: 1, storeInCluster: true, secretName: 'vault-init-keys' });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy', 'injector-policy']);
-    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role', 'injector-reports-role']);
-    expect(p.vault.kubernetesAuth.roles.every((r) => r.audience === 'vault' && r.serviceAccount === (r.name.startsWith('eso-') ? 'external-secrets' : 'reports'))).toBe(true);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy', 'injector-policy', 'vso-policy']);
+    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role', 'injector-reports-role', 'vso-billing-role']);
+    expect(p.vault.kubernetesAuth.roles.every((r) => r.audience === 'vault' && r.serviceAccount === (r.name.startsWith('eso-') ? 'external-secrets' : r.name.startsWith('vso-') ? 'billing' : 'reports'))).toBe(true);
     expect(p.vault.hostAddress).toBe('http://127.0.0.1:8200');
     expect(p.vault.inClusterAddress).toBe('http://vault.vault.svc:8200');
   });
@@ -33,7 +33,7 @@ describe('plan', () => {
     expect(p.vault.tls).toBe(true);
     expect(p.vault.ha).toEqual({ enabled: true, replicas: 3 });
     expect(p.vault.init).toMatchObject({ shares: 5, threshold: 3, storeInCluster: false });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy', 'injector-reports-policy']);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy', 'injector-reports-policy', 'vso-billing-policy']);
     expect(p.vault.policies[0]!.hcl).toContain('path "secret/data/argocd/*"');
     expect(p.vault.policies[0]!.hcl).not.toContain('path "secret/data/*"');
     expect(p.vault.setupToken.enabled).toBe(true);
