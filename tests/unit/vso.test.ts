@@ -163,11 +163,11 @@ describe('VSO plan and render', () => {
     expect(values).toMatchObject({ controller: { replicas: 1, manager: { resources: { requests: { cpu: '10m' } } } }, defaultVaultConnection: { enabled: false }, defaultAuthMethod: { enabled: false }, tests: { enabled: false } });
     expect(values.controller.manager.image).toBeUndefined();
     const release = vso.release!(plan(`[images]\nvso = "registry.example.com/vso:0.10.0"\nvso_rbac_proxy = "registry.example.com/krp:v0.18.1"\n${vsoApp()}`));
-    expect(release.values.controller.manager.image).toEqual({ repository: 'registry.example.com/vso', tag: '0.10.0' });
-    expect(release.values.controller.kubeRbacProxy.image).toEqual({ repository: 'registry.example.com/krp', tag: 'v0.18.1' });
+    expect((release.values as any).controller.manager.image).toEqual({ repository: 'registry.example.com/vso', tag: '0.10.0' });
+    expect((release.values as any).controller.kubeRbacProxy.image).toEqual({ repository: 'registry.example.com/krp', tag: 'v0.18.1' });
     const mirrored = vso.release!(plan(`[images]\nmirror = "mirror.example.com:5000"\n${vsoApp()}`));
-    expect(mirrored.values.controller.manager.image).toEqual({ repository: 'mirror.example.com:5000/hashicorp/vault-secrets-operator' });
-    expect(mirrored.values.controller.kubeRbacProxy.image).toEqual({ repository: 'mirror.example.com:5000/brancz/kube-rbac-proxy' });
+    expect((mirrored.values as any).controller.manager.image).toEqual({ repository: 'mirror.example.com:5000/hashicorp/vault-secrets-operator' });
+    expect((mirrored.values as any).controller.kubeRbacProxy.image).toEqual({ repository: 'mirror.example.com:5000/brancz/kube-rbac-proxy' });
     expect(release).toMatchObject({ title: 'VSO', namespace: 'vault-secrets-operator', release: 'vault-secrets-operator', chart: { chart: 'vault-secrets-operator', version: '0.10.0', source: { type: 'repo' } } });
     const local = vso.release!(plan(`[charts.vso]\npath = "/charts/vso"\n[vso]\nnamespace = "vso"\n${vsoApp()}`));
     expect(local).toMatchObject({ namespace: 'vso', chart: { source: { type: 'path', path: '/charts/vso' } } });
