@@ -8,16 +8,14 @@
 // Deployment has no pods, so what reaches a pod is the kind suite's part.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { ensureVso, vsoModuleDir, VSO_VERSION } from '../harness/kube/build.ts';
+import { ensureVso, VSO_VERSION } from '../harness/kube/build.ts';
+import { installVsoCrds } from '../harness/kube/vso.ts';
 import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
 import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
-import { allManifests, type KubeObject } from '../../scripts/plan/manifests.ts';
+import { allManifests } from '../../scripts/plan/manifests.ts';
 import { Output } from '../../scripts/lib/output.ts';
 import { sha256 } from '../../scripts/lib/digest.ts';
 import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
@@ -80,10 +78,7 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     vault = new VaultClient({ address: env.bao.address });
     await vaultUpForApi(vault, kube, plan, tempState(), loaded.passwords);
     // VSO's CRDs, from its module's chart (what the chart installs).
-    const dir = join(vsoModuleDir(), 'chart', 'crds');
-    const crds = readdirSync(dir).sort().flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as KubeObject)).filter((o) => o?.kind === 'CustomResourceDefinition');
-    await kube.apply(crds);
-    await kube.waitForCrdsEstablished(crds.map((c) => c.metadata.name));
+    await installVsoCrds(kube);
     // What the deliveries step applies before the delivery: the namespaces; and the sample
     // Deployment that rolloutRestartTargets names.
     await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NS } }, ...allManifests(plan).filter((o) => o.kind === 'Namespace')]);

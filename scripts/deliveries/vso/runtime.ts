@@ -120,8 +120,9 @@ export function compareSecret(app: VsoAppPlan, s: VsoSecretPlan, secret: Record<
 }
 
 /**
- * What the app's pod holds, by digest, against Vault's values: env (printenv's output, the value
- * and a newline) or the mounted file /etc/secrets/<target>/<key>. The command runs in the pod.
+ * What the app's pod holds, by digest, against Vault's values: an env variable (the shell expands
+ * it and pipes it to sha256sum: the value is in no argv; busybox has no printenv) or the mounted
+ * file /etc/secrets/<target>/<key>. The command runs in the pod.
  */
 async function podProblems(kube: Kube, app: VsoAppPlan, pod: any, s: VsoSecretPlan, values: Record<string, string>): Promise<string[]> {
   const container = pod.spec.containers[0].name as string;
@@ -130,15 +131,19 @@ async function podProblems(kube: Kube, app: VsoAppPlan, pod: any, s: VsoSecretPl
     const expected = values[d.key];
     if (expected === undefined) continue;
     const env = app.sample === 'env';
-    const cmd = env ? ['sh', '-c', 'printenv "$0" | sha256sum', d.secretKey] : ['sha256sum', `/etc/secrets/${s.target}/${d.secretKey}`];
+    // envFrom skips keys that are not variable names: nothing to compare for those.
+    if (env && !ENV_NAME.test(d.secretKey)) continue;
+    const cmd = env ? ['sh', '-c', 'eval "test -n \\"\\${$0+x}\\"" || exit 3; eval "v=\\"\\${$0}\\""; printf %s "$v" | sha256sum', d.secretKey] : ['sha256sum', `/etc/secrets/${s.target}/${d.secretKey}`];
     const r = await execInPod(kube, app.namespace, pod.metadata.name, container, cmd);
     const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
-    const want = sha256(env ? `${expected}\n` : expected);
+    const want = sha256(expected);
     if (!r.ok || !digest) problems.push(`pod ${pod.metadata.name} has no ${env ? `variable ${d.secretKey}` : `file /etc/secrets/${s.target}/${d.secretKey}`}`);
     else if (digest !== want) problems.push(`pod ${pod.metadata.name}'s ${env ? `$${d.secretKey}` : `/etc/secrets/${s.target}/${d.secretKey}`} differs from Vault's ${d.path}:${d.key} (digest mismatch)`);
   }
   return problems;
 }
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The Deployment rolled out completely: every replica updated and available, none old left. */
 const rolledOut = (d: any): boolean => {
