@@ -347,7 +347,8 @@ describe('Kubernetes adapter on a real API server', () => {
     expect((await kube.apply([policy]))[0]!.action).toBe('created');
     const stored = await kube.getJson<any>('networking.k8s.io/v1', 'NetworkPolicy', prod.vault.namespace, policy.metadata.name);
     expect(stored.spec).toEqual((policy as any).spec);
-    expect(stored.spec.ingress[0].from).toHaveLength(2);
+    // ESO's namespace, VSO's (the bundled config has a VSO app), the labelled client namespaces.
+    expect(stored.spec.ingress[0].from).toHaveLength(3);
     // Applied again: unchanged.
     expect((await kube.apply([policy]))[0]!.action).toBe('unchanged');
   });
