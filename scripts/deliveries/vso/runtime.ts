@@ -17,8 +17,7 @@ import type { Kube } from '../../adapters/kube.ts';
 import type { VaultClient } from '../../adapters/vault.ts';
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
-import { durationSeconds } from '../../config/fields.ts';
-import { validated } from '../../plan/validate.ts';
+import { durationSeconds } from '../../config/duration.ts';
 import { latestEsoWarning as latestWarning } from '../../lifecycle/eso-diagnose.ts';
 import { execInPod } from '../injector/runtime.ts';
 import { CONNECTION, VSO_API, vsoManifests } from './render.ts';
@@ -34,7 +33,9 @@ export const RESTARTED_AT = 'vso.secrets.hashicorp.com/restartedAt';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ready = (pod: any) => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
 
-export function vsoObjects(plan: Plan, apps: VsoAppPlan[]): KubeObject[] {
+/** Its objects, validated (the validators load here, on apply, not for `status`), in dependency order. */
+export async function vsoObjects(plan: Plan, apps: VsoAppPlan[]): Promise<KubeObject[]> {
+  const { validated } = await import('../../plan/validate.ts');
   return plan.namespaces
     .flatMap((ns) => {
       const here = apps.filter((a) => a.namespace === ns.name);
@@ -174,7 +175,7 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
     report('waiting for the VSO CRDs');
     await kube.waitForCrdsEstablished(VSO_CRDS, ctx.options.timeoutMs);
     report('applying');
-    const results = await kube.apply(vsoObjects(plan, apps));
+    const results = await kube.apply(await vsoObjects(plan, apps));
     report('waiting for the VaultStaticSecrets to sync');
     await Promise.all(apps.flatMap((a) => a.secrets.map((s) => waitVsoSynced(kube, plan, a, s, { timeoutMs: ctx.options.timeoutMs }))));
     const n = apps.reduce((k, a) => k + a.secrets.length, 0);
