@@ -140,6 +140,23 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     expect(checks.every((c) => c.ok)).toBe(true);
   }, 240_000);
 
+  it('converge after a rotation: VSO made to re-read at once (no refresh_after wait), the Secret holds the new value; an unrelated change leaves it alone', async () => {
+    const app = appsOf(plan.apps, 'vso')[0]!;
+    // No kubelet here: converge's pod half has no pods to wait for, so the app is taken as
+    // workload-less (sample "none"); the Secret half is what this checks.
+    const headless = { ...app, sample: 'none' as const };
+    const rotated = `converged-${Date.now()}`;
+    await vault.kvPatch('secret', 'shop/db', { password: rotated });
+    const envLike = { plan, kube, vault, kubeProblem: undefined } as never;
+    const t0 = Date.now();
+    const results = await withLogs(vsoRuntime.converge!(envLike, [headless], [{ path: 'shop/db', key: 'password' }], signal));
+    expect(results).toEqual([{ namespace: 'shop', app: 'shop', target: 'shop-db', action: 're-synced', seconds: expect.any(Number) }]);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    const secret = (await kube.readSecret('shop', 'shop-db'))!;
+    expect(secret.data.DB_PASSWORD!.toString()).toBe(rotated);
+    expect(await vsoRuntime.converge!(envLike, [headless], [{ path: 'other/path', key: 'x' }], signal)).toEqual([{ namespace: 'shop', app: 'shop', target: 'shop-db', action: 'unchanged', seconds: 0 }]);
+  }, 120_000);
+
   it("status: VaultConnection and VaultAuth valid, the VaultStaticSecret synced (the controller's Deployment is the chart's, absent here)", async () => {
     const checks = await vsoRuntime.status({ plan, kube } as never, appsOf(plan.apps, 'vso'));
     expect(checks.map((c) => [c.name, c.ok])).toEqual([
