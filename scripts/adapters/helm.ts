@@ -165,7 +165,7 @@ export async function chartArgs(chart: HelmChart): Promise<string[]> {
   switch (chart.source.type) {
     case 'path': {
       const found = await localChartVersion(chart.source.path);
-      const key = chart.chart === 'external-secrets' ? 'eso.chart_version' : 'vault.chart_version';
+      const key = chart.chart === 'external-secrets' ? 'eso.chart_version' : chart.chart === 'vault-secrets-operator' ? 'vso.chart_version' : 'vault.chart_version';
       if (found === undefined) {
         throw new VaultlabError(`chart ${chart.chart}: ${chart.source.path} is not a chart directory or archive`, { hint: 'Point [charts] path at a folder with Chart.yaml, or a .tgz made by `helm package`.', exitCode: 2 });
       }

@@ -96,6 +96,13 @@ const esoSection = z.strictObject({
   release: dnsLabel.default('external-secrets'),
 });
 
+/** Vault Secrets Operator: installed only when some enabled app has delivery = "vso". */
+const vsoSection = z.strictObject({
+  chart_version: z.string().min(1).default('0.10.0'),
+  namespace: dnsLabel.default('vault-secrets-operator'),
+  release: dnsLabel.default('vault-secrets-operator'),
+});
+
 const secretEntry = z.strictObject({
   path: kvPath,
   key: kvKey,
@@ -158,7 +165,7 @@ const appSecret = z.strictObject({
   file_template: z.string().min(1).optional(),
   /** vso: how often VSO re-reads Vault; default "1h". */
   refresh_after: duration.optional(),
-  /** vso: restart the app's Deployment when the Secret changes; default true. */
+  /** vso: restart the app's Deployment (named after the app) when the Secret changes; default true when its sample is a Deployment. */
   rollout_restart: z.boolean().optional(),
 });
 
@@ -217,6 +224,10 @@ const imagesSection = z.strictObject({
   agent: imageRef.optional(),
   /** The External Secrets Operator image (controller, webhook and cert controller). */
   eso: imageRef.optional(),
+  /** The Vault Secrets Operator controller image, when some app uses delivery "vso". */
+  vso: imageRef.optional(),
+  /** The kube-rbac-proxy sidecar VSO's chart runs beside its controller. */
+  vso_rbac_proxy: imageRef.optional(),
   /** The image of the bundled sample apps (a busybox with sh, httpd, wget). */
   samples: imageRef.optional(),
   /** The sample Postgres of [[databases]] with where = "sample". */
@@ -229,9 +240,10 @@ export const configSchema = z.strictObject({
   vault: vaultSection.default(() => vaultSection.parse({})),
   production: productionSection.default(() => productionSection.parse({})),
   eso: esoSection.default(() => esoSection.parse({})),
+  vso: vsoSection.default(() => vsoSection.parse({})),
   charts: z
-    .strictObject({ vault: chartSource.default({}), eso: chartSource.default({}) })
-    .default({ vault: {}, eso: {} }),
+    .strictObject({ vault: chartSource.default({}), eso: chartSource.default({}), vso: chartSource.default({}) })
+    .default({ vault: {}, eso: {}, vso: {} }),
   images: imagesSection.default({}),
   passwords: z.record(passwordName, z.string()).default({}),
   secrets: z.array(secretEntry).default([]),

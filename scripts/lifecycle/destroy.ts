@@ -149,7 +149,7 @@ async function destroyInstalled(plan: Plan, state: StateDir, opts: DestroyOption
   }
   const removed: string[] = [];
   const notes: string[] = [];
-  const releases: [string, string][] = [[plan.eso.release, plan.eso.namespace], ...(plan.vault.external ? [] : [[plan.vault.release, plan.vault.namespace] as [string, string]])];
+  const releases: [string, string][] = [[plan.vso.release, plan.vso.namespace], [plan.eso.release, plan.eso.namespace], ...(plan.vault.external ? [] : [[plan.vault.release, plan.vault.namespace] as [string, string]])];
   const present: [string, string][] = [];
   for (const [name, ns] of releases) if (await helmReleaseExists(kube, name, ns)) present.push([name, ns]);
   if (present.length) {

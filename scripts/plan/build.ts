@@ -98,6 +98,11 @@ export function buildPlan(loaded: LoadedConfig): Plan {
       namespace: config.eso.namespace,
       release: config.eso.release,
     },
+    vso: {
+      chart: chartPlan({ repoName: 'hashicorp', repoUrl: 'https://helm.releases.hashicorp.com', chart: 'vault-secrets-operator', version: config.vso.chart_version }, config.charts.vso, loaded.file),
+      namespace: config.vso.namespace,
+      release: config.vso.release,
+    },
     seeding: { mount: config.vault.kv_mount, entries },
     apps,
     namespaces: namespaces.map((ns) => buildNamespace(apps, vault, ns)),

@@ -67,6 +67,8 @@ export interface ImagesPlan {
   injector: string | undefined;
   agent: string | undefined;
   eso: string | undefined;
+  vso: string | undefined;
+  vsoRbacProxy: string | undefined;
   /** The sample apps' image. */
   samples: string;
   /** The sample Postgres of [[databases]] (where = "sample"). */
@@ -87,6 +89,8 @@ export function buildImages(config: Config, defaultVault: string): ImagesPlan {
     injector: config.images.injector,
     agent: config.images.agent,
     eso: config.images.eso,
+    vso: config.images.vso,
+    vsoRbacProxy: config.images.vso_rbac_proxy,
     samples: pick(config.images.samples, SAMPLES_IMAGE),
     postgres: pick(config.images.postgres, POSTGRES_IMAGE),
     node: mirrored(config.cluster.node_image, m),
@@ -123,6 +127,8 @@ const CHART_DEFAULTS = {
   vault: { injector: 'hashicorp/vault-k8s', agent: 'hashicorp/vault' },
   openbao: { injector: 'docker.io/hashicorp/vault-k8s', agent: 'quay.io/openbao/openbao' },
   eso: 'ghcr.io/external-secrets/external-secrets',
+  vso: 'hashicorp/vault-secrets-operator',
+  vsoRbacProxy: 'quay.io/brancz/kube-rbac-proxy',
 } as const;
 
 /** Values for the Vault or OpenBao chart: server image, and injector/agent when overridden or mirrored. */
@@ -148,4 +154,14 @@ export function vaultChartImage(distribution: 'vault' | 'openbao', ref: string):
 export function esoImageValues(images: ImagesPlan): Record<string, any> {
   const image = images.eso ? repoTag(images.eso) : images.mirror ? { repository: repoTag(mirrored(CHART_DEFAULTS.eso, images.mirror)).repository } : undefined;
   return image ? { image, webhook: { image }, certController: { image } } : {};
+}
+
+/** Values for the VSO chart: the controller (manager) and its kube-rbac-proxy sidecar, when overridden or mirrored. */
+export function vsoImageValues(images: ImagesPlan): Record<string, any> {
+  const image = (override: string | undefined, chartDefault: string) =>
+    override ? repoTag(override) : images.mirror ? { repository: repoTag(mirrored(chartDefault, images.mirror)).repository } : undefined;
+  const manager = image(images.vso, CHART_DEFAULTS.vso);
+  const proxy = image(images.vsoRbacProxy, CHART_DEFAULTS.vsoRbacProxy);
+  if (!manager && !proxy) return {};
+  return { controller: { ...(manager ? { manager: { image: manager } } : {}), ...(proxy ? { kubeRbacProxy: { image: proxy } } : {}) } };
 }

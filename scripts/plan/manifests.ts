@@ -59,6 +59,21 @@ function fill(node: unknown, vars: Record<string, string>): unknown {
   return node;
 }
 
+/** The dashboard's table of every enabled app and how its secrets arrive (names only, no value; no quote, for its shell). */
+export function deliveryRows(plan: Plan): string {
+  const what = (a: AppPlan): string => {
+    switch (a.delivery) {
+      case 'eso':
+        return `Secret ${a.externalSecrets.map((e) => e.target).join(', ')} (ExternalSecret)`;
+      case 'injector':
+        return `files ${a.files.map((f) => f.file).join(', ')} (Vault Agent sidecar, no Secret)`;
+      case 'vso':
+        return `Secret ${a.secrets.map((s) => s.target).join(', ')} (VaultStaticSecret${a.secrets.some((s) => s.rolloutRestart) ? ', rollout restart' : ''})`;
+    }
+  };
+  return plan.apps.map((a) => `<tr><td>${a.name}</td><td>${a.namespace}</td><td>${a.delivery}</td><td>${what(a)}</td></tr>`).join('');
+}
+
 export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeObject[] {
   const app: AppPlan | undefined = plan.apps.find((a) => a.name === sample.app);
   if (!app) throw new VaultlabError(`internal: sample ${sample.app} has no app in the plan`);
@@ -77,6 +92,7 @@ export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePla
     NODE_PORT: String(plan.cluster.nodePorts.dashboard),
     ENV_NAMES: envNames.length ? envNames.join('|') : '__none__',
     ENV_CHECK: envNames.length ? envNames.map((n) => `test -n "$${n}"`).join(' && ') : 'true',
+    DELIVERY_ROWS: deliveryRows(plan),
   };
   const docs = parseAllDocuments(sampleTemplate(sample.kind)).map((d) => fill(d.toJS(), vars) as KubeObject).filter(Boolean);
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name, 'vaultlab.dev/app': sample.app };
@@ -121,6 +137,8 @@ export function vaultNetworkPolicy(plan: Plan): KubeObject {
             // ESO, and namespaces labelled as Vault clients, on the API port.
             from: [
               { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': plan.eso.namespace } } },
+              // VSO's controller logs in and reads for its apps from its own namespace.
+              ...(plan.apps.some((a) => a.delivery === 'vso') ? [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': plan.vso.namespace } } }] : []),
               { namespaceSelector: { matchLabels: { 'vaultlab.dev/vault-client': 'true' } } },
             ],
             ports: [{ protocol: 'TCP', port: 8200 }],

@@ -54,7 +54,7 @@ export function summarize(plan: Plan, artifacts: Artifacts): string {
             `roles ${c.roles.map((r) => `${r.name} -> ${r.app} (group ${r.groupRole}, ${r.defaultTtl}/${r.maxTtl})`).join(', ')}`,
         )
       : []),
-    `Deliveries: ${usedDeliveries(plan).map((d) => `${d.name} (${plan.apps.filter((a) => a.delivery === d.name).length} app(s)${d.name === 'eso' ? `, chart ${plan.eso.chart.version} in "${plan.eso.namespace}"` : d.name === 'injector' ? `, in the ${plan.vault.chart.chart} chart` : ''})`).join(', ')}`,
+    `Deliveries: ${usedDeliveries(plan).map((d) => `${d.name} (${plan.apps.filter((a) => a.delivery === d.name).length} app(s)${d.name === 'eso' ? `, chart ${plan.eso.chart.version} in "${plan.eso.namespace}"` : d.name === 'injector' ? `, in the ${plan.vault.chart.chart} chart` : d.name === 'vso' ? `, chart ${plan.vso.chart.version} in "${plan.vso.namespace}"` : ''})`).join(', ')}`,
     `Seeding: ${plan.seeding.entries.length} key(s) in ${new Set(plan.seeding.entries.map((e) => e.path)).size} path(s) under ${plan.seeding.mount}/ ` +
       `(${plan.seeding.entries.filter((e) => e.source.type === 'literal').length} literal, ${plan.seeding.entries.filter((e) => e.source.type === 'random').length} random, ` +
       `${plan.seeding.entries.filter((e) => e.hash.type === 'bcrypt').length} bcrypt)`,
@@ -63,7 +63,7 @@ export function summarize(plan: Plan, artifacts: Artifacts): string {
       const parts = ns.deliveries.map((d) => {
         if (d === 'eso') return `role ${ns.secretStore.role}; ExternalSecrets ${ns.externalSecrets.map((e) => `${e.name}->${e.target}`).join(', ') || '-'}`;
         const apps = plan.apps.filter((a) => a.namespace === ns.name && a.delivery === d);
-        return `${d} ${apps.map((a) => `${a.name} (role ${a.role}${a.delivery === 'injector' ? `, files ${a.files.map((f) => f.file).join(', ')}` : ''})`).join(', ')}`;
+        return `${d} ${apps.map((a) => `${a.name} (role ${a.role}${a.delivery === 'injector' ? `, files ${a.files.map((f) => f.file).join(', ')}` : a.delivery === 'vso' ? `, VaultStaticSecrets ${a.secrets.map((s) => `${s.name}->${s.target}`).join(', ')}` : ''})`).join(', ')}`;
       });
       return `  ${ns.name}: ${parts.join('; ')}; samples ${ns.samples.map((s) => `${s.app} (${s.kind})`).join(', ') || '-'}`;
     }),

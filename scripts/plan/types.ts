@@ -13,6 +13,8 @@ export interface Plan {
   cluster: ClusterPlan;
   vault: VaultPlan;
   eso: EsoPlan;
+  /** Vault Secrets Operator's chart and release (installed only when some enabled app uses delivery "vso"). */
+  vso: EsoPlan;
   seeding: SeedPlan;
   /** Every enabled app, as its delivery plans it (config order). */
   apps: AppPlan[];

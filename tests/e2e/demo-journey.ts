@@ -12,7 +12,7 @@ import { stateDirFor } from '../../scripts/lib/state.ts';
 import { sha256 } from '../../scripts/lib/digest.ts';
 import { execInPod, podReady } from '../../scripts/deliveries/pods.ts';
 import { deployArgs, dockerCli, json, offline, podFingerprints, removeLeftoverCluster, skipReason, suiteEnv, type SuiteEnv } from './kind-env.ts';
-import { execInPod, probeDatabaseFile } from '../../scripts/deliveries/injector/runtime.ts';
+import { probeDatabaseFile } from '../../scripts/deliveries/injector/runtime.ts';
 import type { InjectorAppPlan } from '../../scripts/deliveries/types.ts';
 
 /** The journey's database role lives briefly: the agent renews it to max_ttl, then the app gets a new user. */
@@ -84,7 +84,11 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       // ...and each env-consuming sample's process environment (ESO's env sample), by digest in its pod.
       const envApps = plan.apps.filter((a: any) => a.delivery === 'eso' && a.sample === 'env');
       expect(envApps.length).toBeGreaterThan(0);
-      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length + envApps.length;
+      // And every Secret the Vault Secrets Operator writes (one per VaultStaticSecret).
+      const vsoApps = plan.apps.filter((a) => a.delivery === 'vso');
+      const vsoSecrets = vsoApps.flatMap((a) => a.secrets);
+      expect(vsoSecrets.length).toBeGreaterThan(0);
+      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length + envApps.length + vsoSecrets.length;
       expect(first.summary.verify.filter((c: any) => c.target.endsWith(':env')).map((c: any) => c.app).sort()).toEqual(envApps.map((a: any) => a.name).sort());
       expect(first.summary.verify.length).toBe(expected);
       expect(first.summary.verify.every((c: any) => c.ok)).toBe(true);
@@ -103,6 +107,38 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       podsBefore = await podFingerprints(e);
     });
 
+    it('VSO: its controller Ready, each VaultStaticSecret synced, the Secret holding exactly Vault\'s values (digests), the app Ready with them as env', async () => {
+      const { VaultClient } = await import('../../scripts/adapters/vault.ts');
+      const { sha256 } = await import('../../scripts/lib/digest.ts');
+      const kube = await e.kube();
+      const controller = await kube.list<any>('v1', 'Pod', plan.vso.namespace, `app.kubernetes.io/instance=${plan.vso.release}`);
+      expect(controller.filter((p) => p.status?.phase === 'Running').length, 'VSO controller pods').toBeGreaterThan(0);
+      for (const p of controller.filter((x) => x.status?.phase === 'Running')) expect(p.status.conditions.find((c: any) => c.type === 'Ready')?.status).toBe('True');
+      // Vault's values, read with the root token of the demo's state dir (compared by digest only).
+      const init = JSON.parse((await import('node:fs')).readFileSync(join(e.cwd, '.vaultlab', e.name, 'vault-init.json'), 'utf8'));
+      const vault = new VaultClient({ address: `http://127.0.0.1:${plan.cluster.hostPorts.vault}`, token: init.root_token });
+      try {
+        for (const app of plan.apps.filter((a) => a.delivery === 'vso')) {
+          expect(first.summary.verify.filter((c: any) => c.delivery === 'vso' && c.app === app.name).every((c: any) => c.ok)).toBe(true);
+          for (const s of app.secrets) {
+            const vss = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', app.namespace, s.name);
+            expect(vss.status.secretMAC, `${app.namespace}/${s.name} synced`).toBeTruthy();
+            expect(vss.status.lastGeneration).toBe(vss.metadata.generation);
+            expect(vss.spec.rolloutRestartTargets).toEqual(s.rolloutRestart ? [{ kind: 'Deployment', name: app.name }] : undefined);
+            const secret = (await kube.readSecret(app.namespace, s.target))!;
+            expect(Object.keys(secret.data).sort()).toEqual(s.data.map((d) => d.secretKey).sort());
+            const kv = (await vault.kvRead(plan.vault.kvMount, s.data[0]!.path))!;
+            for (const d of s.data) expect(sha256(secret.data[d.secretKey]!), `${s.target}.${d.secretKey}`).toBe(sha256(kv.data[d.key]!));
+          }
+          const pods = await kube.list<any>('v1', 'Pod', app.namespace, `app.kubernetes.io/name=${app.name}`);
+          expect(pods.length).toBeGreaterThan(0);
+          for (const p of pods) expect(p.status.conditions.find((c: any) => c.type === 'Ready')?.status, `${app.namespace}/${p.metadata.name}`).toBe('True');
+        }
+      } finally {
+        vault.close();
+      }
+    });
+
     it('the dashboard sample answers on the host port and lists every key that arrived (values masked)', async () => {
       const dash = plan.namespaces.flatMap((ns) => ns.samples.filter((s) => s.kind === 'dashboard').map((s) => ({ ns, s })))[0];
       expect(dash, 'the bundled config has a dashboard sample').toBeDefined();
@@ -118,6 +154,8 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
           expect(page.body).toContain(`(${value.length} bytes)`);
         }
       }
+      // The page also lists every app and its delivery: the VSO app among them.
+      for (const a of plan.apps) expect(page.body).toContain(`<tr><td>${a.name}</td><td>${a.namespace}</td><td>${a.delivery}</td>`);
       noValues({ stdout: page.body, stderr: '' });
     });
 
@@ -166,7 +204,7 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       expect(r.code, r.stderr).toBe(0);
       const j = json(r);
       console.log(`e2e timing (${distribution}): warm re-deploy ${j.ms} ms; ${j.steps.map((s: any) => `${s.name} ${s.ms}`).join(', ')}`);
-      expect(j.steps.find((s: any) => s.name === 'install').detail).toBe(`Vault unchanged, ESO unchanged, sample Postgres ${plan.vault.databases!.sample!.namespace}/postgres-0 Ready`);
+      expect(j.steps.find((s: any) => s.name === 'install').detail).toBe(`Vault unchanged, ESO unchanged, VSO unchanged, sample Postgres ${plan.vault.databases!.sample!.namespace}/postgres-0 Ready`);
       expect(j.summary.vault.init).toBe('already-initialized');
       expect(j.summary.vault.configure).toBe(0);
       expect(j.summary.vault.seed).toMatchObject({ created: 0, updated: 0, rotated: 0 });

@@ -14,8 +14,8 @@ import type { Plan } from '../../scripts/plan/types.ts';
 
 export interface Offline {
   node: string;
-  images: { openbao: string; vault: string; eso: string; injector: string; busybox: string; networkPolicies: string; postgres: string };
-  charts: Record<'vault' | 'openbao' | 'external-secrets', string>;
+  images: { openbao: string; vault: string; eso: string; injector: string; vso: string; vsoRbacProxy: string; busybox: string; networkPolicies: string; postgres: string };
+  charts: Record<'vault' | 'openbao' | 'external-secrets' | 'vault-secrets-operator', string>;
   vault: boolean;
 }
 export const offline: Offline | undefined = process.env.VAULTLAB_E2E_OFFLINE ? (JSON.parse(process.env.VAULTLAB_E2E_OFFLINE) as Offline) : undefined;
@@ -68,11 +68,17 @@ export function suiteEnv(opts: { name: string; profile: 'demo' | 'production'; d
       vault: opts.distribution === 'openbao' ? offline.images.openbao : offline.images.vault,
       eso: offline.images.eso,
       injector: offline.images.injector,
+      vso: offline.images.vso,
+      vso_rbac_proxy: offline.images.vsoRbacProxy,
       samples: offline.images.busybox,
       // The sample Postgres and the db-client app's psql: Debian's postgresql behind the official image's interface.
       postgres: offline.images.postgres,
     };
-    toml.charts = { vault: { path: offline.charts[opts.distribution === 'openbao' ? 'openbao' : 'vault'] }, eso: { path: offline.charts['external-secrets'] } };
+    toml.charts = {
+      vault: { path: offline.charts[opts.distribution === 'openbao' ? 'openbao' : 'vault'] },
+      eso: { path: offline.charts['external-secrets'] },
+      vso: { path: offline.charts['vault-secrets-operator'] },
+    };
   }
   opts.edit?.(toml);
   const configFile = join(cwd, 'config.toml');
@@ -110,7 +116,7 @@ export const deployArgs = (json = true) => ['deploy', ...(json ? ['--json'] : []
 /** uid and restart count of every pod vaultlab deployed or installed. */
 export async function podFingerprints(env: SuiteEnv): Promise<Record<string, string>> {
   const kube = await env.kube();
-  const namespaces = [env.plan.vault.namespace, env.plan.eso.namespace, ...env.plan.namespaces.map((n) => n.name)];
+  const namespaces = [env.plan.vault.namespace, env.plan.eso.namespace, ...(env.plan.apps.some((a) => a.delivery === 'vso') ? [env.plan.vso.namespace] : []), ...env.plan.namespaces.map((n) => n.name)];
   const out: Record<string, string> = {};
   for (const ns of namespaces) {
     for (const p of await kube.list<any>('v1', 'Pod', ns)) {

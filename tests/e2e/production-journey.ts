@@ -146,6 +146,24 @@ export function productionJourney(distribution: 'vault' | 'openbao'): void {
       }
     });
 
+    it('VSO syncs through TLS: each VaultConnection speaks https to Vault with the CA Secret, each VaultAuth valid, each VaultStaticSecret synced', async () => {
+      const kube = await e.kube();
+      const vsoApps = plan.apps.filter((a) => a.delivery === 'vso');
+      expect(vsoApps.length).toBeGreaterThan(0);
+      for (const app of vsoApps) {
+        const conn = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultConnection', app.namespace, 'vault');
+        expect(conn?.spec).toMatchObject({ address: plan.vault.inClusterAddress, caCertSecretRef: 'vault-ca' });
+        expect(conn.spec.address).toMatch(/^https:\/\//);
+        expect(conn.status?.valid, `${app.namespace} VaultConnection`).toBe(true);
+        const auth = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultAuth', app.namespace, app.name);
+        expect(auth?.status?.valid, `${app.namespace}/${app.name} VaultAuth`).toBe(true);
+        for (const s of app.secrets) {
+          const vss = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', app.namespace, s.name);
+          expect(vss?.status?.secretMAC, `${app.namespace}/${s.name}`).toBeTruthy();
+        }
+      }
+    });
+
     it('NetworkPolicy enforced: an unlabelled namespace cannot reach Vault; a labelled one can, and ESO re-syncs', async (ctx) => {
       if (!offline) {
         console.log('skipped: NetworkPolicy checks: the runner provides no offline image set (VAULTLAB_E2E_DOCKER=host); kind has no enforcing NetworkPolicy implementation of its own');

@@ -24,7 +24,7 @@ export async function prepareKindRun(deadline?: number): Promise<KindRun | { ski
   const why = privateDockerUnavailable();
   if (why) return { skip: `${why}; VAULTLAB_E2E_DOCKER=host runs it against your own Docker` };
 
-  const { missingCharts, chartPath, pinnedCharts } = await import('../harness/kind/charts.ts');
+  const { missingCharts, chartPath, pinnedCharts, vsoChartVersion } = await import('../harness/kind/charts.ts');
   const missing = missingCharts();
   if (missing.length) return { skip: `charts not cached: ${missing.join('; ')}. Bring them once with \`npm run e2e:charts -- --from DIR\` (git checkouts of the chart repositories; README, Kind suite)` };
 
@@ -45,7 +45,7 @@ export async function prepareKindRun(deadline?: number): Promise<KindRun | { ski
     return { skip: `the offline image set is incomplete (missing ${set.missing.join(', ')}): build it once with \`npm run e2e:images\` (about 22 min cold; README, Kind suite)` };
   }
   const images = productImages();
-  const charts = Object.fromEntries(pinnedCharts().map((c) => [c.chart, chartPath(c.chart, c.version)]));
+  const charts = { ...Object.fromEntries(pinnedCharts().map((c) => [c.chart, chartPath(c.chart, c.version)])), 'vault-secrets-operator': chartPath('vault-secrets-operator', vsoChartVersion()) };
   const kubectl = join(cacheDir(), 'e2e', 'bin');
   return {
     env: {

@@ -39,7 +39,7 @@ export async function startApiAndBao(esoVersion?: string): Promise<ApiAndBao> {
  * its loopback address, which an out-of-cluster ESO controller reaches.
  */
 export function externalVaultConfig(baoAddress: string): string {
-  return withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8')).replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`);
+  return withoutVso(withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8')).replace('[vault]\n', `[vault]\naddress = "${baoAddress}"\n`));
 }
 
 /**
@@ -53,6 +53,16 @@ export function withoutSampleDatabase(text: string): string {
   const end = text.indexOf(endMarker);
   if (begin < 0 || end < begin) throw new Error('the bundled config.toml has no "dynamic database credentials" markers');
   return text.slice(0, begin) + text.slice(end + endMarker.length);
+}
+
+/**
+ * The bundled config with its VSO app switched off: these suites run ESO's controller out of
+ * cluster, and no Vault Secrets Operator (its chart's pods need a kubelet, which they have not).
+ */
+export function withoutVso(config: string): string {
+  const out = config.replace(/^delivery = "vso"$/m, 'delivery = "vso"\nenabled = false');
+  if (out === config) throw new Error('withoutVso: the bundled config has no app with delivery = "vso" any more; update tests/harness/synced.ts');
+  return out;
 }
 
 export function tempState(): StateDir {

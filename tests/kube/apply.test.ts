@@ -12,6 +12,7 @@ import { applyChangedNothing, applyIsNoop } from '../../scripts/adapters/ssa-noo
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { namespaceManifests } from '../../scripts/plan/manifests.ts';
+import { installVsoCrds } from '../harness/kube/vso.ts';
 
 describe('Kubernetes adapter on a real API server', () => {
   let server: KubeServer;
@@ -23,6 +24,8 @@ describe('Kubernetes adapter on a real API server', () => {
     server = await startKube();
     kube = await Kube.connect({ kubeconfig: server.kubeconfigPath });
     crds = await installEsoCrds(kube);
+    // The bundled config's VSO app renders VaultConnection, VaultAuth and VaultStaticSecret.
+    await installVsoCrds(kube);
   });
   afterAll(async () => server?.stop());
 
@@ -344,7 +347,8 @@ describe('Kubernetes adapter on a real API server', () => {
     expect((await kube.apply([policy]))[0]!.action).toBe('created');
     const stored = await kube.getJson<any>('networking.k8s.io/v1', 'NetworkPolicy', prod.vault.namespace, policy.metadata.name);
     expect(stored.spec).toEqual((policy as any).spec);
-    expect(stored.spec.ingress[0].from).toHaveLength(2);
+    // ESO's namespace, VSO's (the bundled config has a VSO app), the labelled client namespaces.
+    expect(stored.spec.ingress[0].from).toHaveLength(3);
     // Applied again: unchanged.
     expect((await kube.apply([policy]))[0]!.action).toBe('unchanged');
   });

@@ -3,10 +3,11 @@
 // place; what is tested is vaultlab's side: apply, the ESO identity login, the digest check.
 import { describe, it, expect, afterAll } from 'vitest';
 import { setupOrFail } from '../harness/kube/setup.ts';
-import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
+import { startApiAndBao, tempState, vaultUpForApi, withoutVso, type ApiAndBao } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
-import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
+import { readFileSync } from 'node:fs';
+import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { resourceManifests } from '../../scripts/steps/deliveries.ts';
 import { applyWithRetry, checkSecret, esoIdentityClient } from '../../scripts/deliveries/eso/sync.ts';
@@ -16,7 +17,8 @@ describe('deploy steps on a real API server and OpenBao', () => {
   let env: ApiAndBao;
   let kube: Kube;
   let vault: VaultClient;
-  const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {} });
+  // ESO syncs here (no VSO controller: tests/kube/vso.test.ts runs it): the VSO app switched off.
+  const loaded = loadConfigText(withoutVso(readFileSync(BUNDLED_CONFIG, 'utf8')), 'config.toml', { env: {} });
   const plan = buildPlan(loaded);
   const options = { preload: false, skipSamples: false, timeoutMs: 30_000 };
 

@@ -85,7 +85,9 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
         .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`)
         .replace(/^sample = "[a-z-]+".*$/gm, 'sample = "none"')
         // ESO is what syncs here; the injector's webhook has its own test (tests/kube/injector.test.ts).
-        .replace(/^delivery = "injector"$/m, 'delivery = "injector"\nenabled = false'),
+        .replace(/^delivery = "injector"$/m, 'delivery = "injector"\nenabled = false')
+        // VSO's controller has its own test (tests/kube/vso.test.ts).
+        .replace(/^delivery = "vso"$/m, 'delivery = "vso"\nenabled = false'),
     );
     const loaded = loadConfig({ file: config, env: {} });
     plan = buildPlan(loaded);

@@ -24,7 +24,7 @@ describe('config loading', () => {
     expect(c.config.vault.engines).toEqual(['kv-v2', 'database', 'transit']);
     expect(c.config.vault.kubernetes_auth.audience).toBe('vault');
     expect(c.config.secrets.length).toBeGreaterThanOrEqual(8);
-    expect(c.config.apps.map((a) => a.sample).sort()).toEqual(['argocd', 'dashboard', 'db-client', 'env', 'files', 'registry', 'vault-files']);
+    expect(c.config.apps.map((a) => a.sample).sort()).toEqual(['argocd', 'dashboard', 'db-client', 'env', 'env', 'files', 'registry', 'vault-files']);
     expect(c.config.databases.map((d) => [d.name, d.where, d.roles.map((r) => `${r.name}:${r.app}`)])).toEqual([['shop', 'sample', ['shop-app:shop']]]);
   });
 

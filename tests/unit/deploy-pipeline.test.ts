@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeServer } from '../harness/kube/server.ts';
-import { startApiAndBao, startEsoController, statusCheck, withoutSampleDatabase, type ApiAndBao, type EsoController } from '../harness/synced.ts';
+import { startApiAndBao, startEsoController, statusCheck, withoutSampleDatabase, withoutVso, type ApiAndBao, type EsoController } from '../harness/synced.ts';
 import { ensureTool, binDir, ESO_CONTROLLER_VERSION } from '../harness/kube/build.ts';
 import type { BaoServer } from '../harness/bao.ts';
 import type { Kube } from '../../scripts/adapters/kube.ts';
@@ -59,8 +59,8 @@ describe(`deploy pipeline twice: API server, OpenBao (external Vault), ESO ${ESO
     process.env.PATH = [binDir(), saved].join(delimiter);
     env = await startApiAndBao(ESO_CONTROLLER_VERSION);
     ({ kubeServer, bao, kube } = env);
-    // An external Vault cannot reach the sample Postgres (and this API server runs no pods): the bundled config without it.
-    config = withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8'))
+    // An external Vault cannot reach the sample Postgres (and this API server runs no pods): the bundled config without it, and without its VSO app.
+    config = withoutVso(withoutSampleDatabase(readFileSync(BUNDLED_CONFIG, 'utf8')))
       .replace(/^provider = "kind".*$/m, `provider = "existing"\nkubeconfig = "${kubeServer.kubeconfigPath}"`)
       .replace('[vault]\n', `[vault]\naddress = "${bao.address}"\n`);
     controller = startEsoController(kubeServer.kubeconfigPath);

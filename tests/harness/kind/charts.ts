@@ -11,15 +11,18 @@
 //
 // What a packaged chart has that its git source lacks, made here the way the project's release
 // does it, nothing more:
+//   vault-secrets-operator: not from a chart repository but from VSO's Go module (the module
+//     cache, `go mod download` of the pinned release), whose chart/ folder is the chart with its
+//     CRDs, copied as it is (prepareVsoChart; no --from needed).
 //   external-secrets: the CRDs (config/crds/bases, generated into the packaged chart by its
 //     release) go to the chart's crds/ folder; its optional bitwarden-sdk-server dependency
 //     (an OCI chart, disabled by default) gets an empty stand-in, so helm's dependency check
 //     passes offline.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { cacheDir } from '../kube/build.ts';
+import { cacheDir, vsoModuleDir } from '../kube/build.ts';
 import { BUNDLED_CONFIG, loadConfig } from '../../../scripts/config/load.ts';
 import { buildPlan } from '../../../scripts/plan/build.ts';
 
@@ -51,11 +54,37 @@ export function pinnedCharts(): ChartSource[] {
 
 export const chartPath = (chart: string, version: string): string => join(chartsDir(), `${chart}-${version}`);
 
+/** The VSO chart version vaultlab pins (the plan's default). */
+export function vsoChartVersion(): string {
+  return buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} })).vso.chart.version;
+}
+
 /** Which pinned charts the cache lacks (empty: the kind suite can run). */
 export function missingCharts(): string[] {
-  return pinnedCharts()
-    .filter((c) => !existsSync(join(chartPath(c.chart, c.version), 'Chart.yaml')))
-    .map((c) => `${c.chart} ${c.version} (${c.repo} ${c.tag})`);
+  const vso = vsoChartVersion();
+  return [
+    ...pinnedCharts()
+      .filter((c) => !existsSync(join(chartPath(c.chart, c.version), 'Chart.yaml')))
+      .map((c) => `${c.chart} ${c.version} (${c.repo} ${c.tag})`),
+    ...(existsSync(join(chartPath('vault-secrets-operator', vso), 'Chart.yaml')) ? [] : [`vault-secrets-operator ${vso} (Go module github.com/hashicorp/vault-secrets-operator, chart/)`]),
+  ];
+}
+
+/** VSO's chart, from its Go module's chart/ folder (CRDs included), into the cache. */
+export function prepareVsoChart(): string {
+  const version = vsoChartVersion();
+  const src = join(vsoModuleDir(), 'chart');
+  const meta = parseYaml(readFileSync(join(src, 'Chart.yaml'), 'utf8')) as { version: string };
+  if (String(meta.version) !== version) throw new Error(`${src}: Chart.yaml says version ${meta.version}, vaultlab pins ${version}`);
+  const target = chartPath('vault-secrets-operator', version);
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  cpSync(src, tmp, { recursive: true });
+  // The module cache is read-only: the copy must not be.
+  spawnSync('chmod', ['-R', 'u+w', tmp]);
+  rmSync(target, { recursive: true, force: true });
+  renameSync(tmp, target);
+  return `vault-secrets-operator ${version} -> ${target} (${readdirSync(join(target, 'crds')).length} CRDs)`;
 }
 
 function gitDir(from: string, repo: string): string {
@@ -107,6 +136,7 @@ export function prepareCharts(from: string): string[] {
     renameSync(tmp, target);
     done.push(`${c.chart} ${c.version} -> ${target}${c.chart === 'external-secrets' ? ` (${readdirSync(join(target, 'crds')).length} CRDs)` : ''}`);
   }
+  done.push(prepareVsoChart());
   return done;
 }
 
@@ -115,6 +145,8 @@ if (import.meta.main) {
   const i = process.argv.indexOf('--from');
   const from = i > 0 ? process.argv[i + 1] : process.env.VAULTLAB_CHART_SOURCES;
   if (!from) {
+    // VSO's chart needs no source checkout: copied from the Go module when missing.
+    if (missingCharts().some((m) => m.startsWith('vault-secrets-operator '))) console.log(`e2e charts: ${prepareVsoChart()}`);
     const missing = missingCharts();
     console.log(missing.length ? `missing: ${missing.join('; ')}\nusage: npm run e2e:charts -- --from DIR (git checkouts of the chart repositories)` : `all charts cached in ${chartsDir()}`);
     process.exit(missing.length ? 1 : 0);

@@ -25,6 +25,8 @@
 //   ESO               the controller from its Go module (tests/harness/kube/build.ts)
 //   Agent Injector    vault-k8s from its Go module (both charts run it; the agent is the server
 //                     image, OpenBao's with the `vault` link its official image has)
+//   Secrets Operator  vault-secrets-operator from its Go module (with its CRDs under /scripts, for
+//                     the chart's upgrade hook), and the kube-rbac-proxy sidecar its chart runs
 //   busybox           Debian's busybox-static: the sample apps and the storage helper
 //   Postgres          Debian's postgresql-15 (debootstrap minbase rootfs) + postgres-entrypoint.sh,
 //                     the official postgres image's interface (POSTGRES_USER/PASSWORD/DB, PGDATA,
@@ -34,7 +36,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baoBinary } from '../bao.ts';
-import { cacheDir, ensureEsoController, ensureTool, ensureVaultK8s, ESO_CONTROLLER_VERSION, TOOL_VERSIONS, VAULT_K8S_VERSION } from '../kube/build.ts';
+import { cacheDir, ensureEsoController, ensureKubeRbacProxy, ensureTool, ensureVaultK8s, ensureVso, ESO_CONTROLLER_VERSION, KUBE_RBAC_PROXY_VERSION, TOOL_VERSIONS, VAULT_K8S_VERSION, VSO_VERSION, vsoModuleDir } from '../kube/build.ts';
 import { docker, startPrivateDocker } from './dockerd.ts';
 import { ensureVaultBinary, VAULT_BUILD } from './vault-build.ts';
 
@@ -66,6 +68,9 @@ export function productImages() {
     eso: `ghcr.io/external-secrets/external-secrets:${ESO_CONTROLLER_VERSION}`,
     // The Vault Agent Injector (both charts run HashiCorp's vault-k8s); its newest release the proxy serves.
     injector: `hashicorp/vault-k8s:${VAULT_K8S_VERSION.replace(/^v/, '')}`,
+    // Vault Secrets Operator and its chart's kube-rbac-proxy sidecar, under the chart's default names.
+    vso: `hashicorp/vault-secrets-operator:${VSO_VERSION.replace(/^v/, '')}`,
+    vsoRbacProxy: `quay.io/brancz/kube-rbac-proxy:${KUBE_RBAC_PROXY_VERSION}`,
     busybox: `vaultlab-e2e/busybox:${busyboxVersion()}`,
     networkPolicies: `vaultlab-e2e/kube-network-policies:${PINS.networkPolicies}`,
     postgres: `vaultlab-e2e/postgres:${PINS.postgres}-${PINS.debian}`,
@@ -370,6 +375,26 @@ function buildImages(): void {
       { ...env, ENTRY: pgEntry },
     );
   });
+  const vsoBin = ensureVso();
+  step('vault-secrets-operator', { image: images.vso, version: VSO_VERSION, scripts: 1 }, () => hasImage(images.vso), () =>
+    sh(
+      // As the official image: the binary at /vault-secrets-operator (the chart's command), the
+      // CRDs under /scripts/crds with /scripts/upgrade-crds linked to the binary (the chart's
+      // pre-upgrade hook runs it), uid 65532.
+      `rm -rf $CTX/vso && mkdir -p $CTX/vso/rootfs/tmp $CTX/vso/rootfs/scripts && chmod 1777 $CTX/vso/rootfs/tmp && cp "${vsoBin}" $CTX/vso/rootfs/vault-secrets-operator
+       cp -r "${vsoModuleDir()}/chart/crds" $CTX/vso/rootfs/scripts/crds && chmod -R u+w,a+rX $CTX/vso/rootfs/scripts && ln -s ../vault-secrets-operator $CTX/vso/rootfs/scripts/upgrade-crds
+       ${build('$CTX/vso', 'FROM scratch\nCOPY rootfs/ /\nUSER 65532:65532\nENTRYPOINT ["/vault-secrets-operator"]\n', images.vso)}`,
+      env,
+    ),
+  );
+  const proxyBin = ensureKubeRbacProxy();
+  step('kube-rbac-proxy', { image: images.vsoRbacProxy, version: KUBE_RBAC_PROXY_VERSION }, () => hasImage(images.vsoRbacProxy), () =>
+    sh(
+      `rm -rf $CTX/krp && mkdir -p $CTX/krp/rootfs/usr/local/bin $CTX/krp/rootfs/tmp && chmod 1777 $CTX/krp/rootfs/tmp && cp "${proxyBin}" $CTX/krp/rootfs/usr/local/bin/kube-rbac-proxy
+       ${build('$CTX/krp', 'FROM scratch\nCOPY rootfs/ /\nUSER 65532:65532\nENTRYPOINT ["/usr/local/bin/kube-rbac-proxy"]\n', images.vsoRbacProxy)}`,
+      env,
+    ),
+  );
   step('kube-network-policies-image', { image: images.networkPolicies }, () => hasImage(images.networkPolicies), () =>
     sh(
       // It programs nftables through netlink (no nft binary needed).
@@ -433,7 +458,7 @@ export interface ImageSetStatus {
 /** Which images of the set the private dockerd holds (it must be running). */
 export function imageSetStatus(): ImageSetStatus {
   const images = productImages();
-  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.injector, images.busybox, images.networkPolicies, images.postgres];
+  const wanted = [NODE_IMAGE, images.openbao, images.eso, images.injector, images.vso, images.vsoRbacProxy, images.busybox, images.networkPolicies, images.postgres];
   const present = wanted.filter(hasImage);
   const missing = wanted.filter((w) => !present.includes(w));
   return { complete: missing.length === 0, present, missing, vault: hasImage(images.vault) };

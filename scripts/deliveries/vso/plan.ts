@@ -1,0 +1,69 @@
+// Vault Secrets Operator, pure side: config -> one VaultStaticSecret per [[apps.secrets]] entry,
+// the app's role (vso-<app>-role, bound to the ServiceAccount named after the app, which VSO
+// requests tokens for) and its policy.
+import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
+import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
+import { broadEsoPolicyHcl, policyHcl } from '../../plan/policies.ts';
+import { deliveryPolicyName, deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
+
+export const DEFAULT_REFRESH_AFTER = '1h';
+/** Samples whose workload is a Deployment named after the app (what rolloutRestartTargets names). */
+export const RESTARTABLE_SAMPLES: readonly string[] = ['env', 'files', 'dashboard'];
+/** VSO's own pattern for spec.refreshAfter (one number and one unit; no "1h30m", no "ms"). */
+const VSO_DURATION = /^[0-9]+(\.[0-9]+)?(s|m|h)$/;
+
+export function planVsoApp(app: AppConfig, secrets: AppSecretConfig[]): VsoAppPlan {
+  const list: VsoSecretPlan[] = secrets.map((s) => ({
+    name: s.name,
+    target: s.target ?? s.name,
+    data: s.data.map((d) => ({ secretKey: d.secret_key, path: d.path, key: d.key })),
+    refreshAfter: s.refresh_after ?? DEFAULT_REFRESH_AFTER,
+    // Default: restart the app's Deployment when its sample has one (a Secret read as env needs it).
+    rolloutRestart: s.rollout_restart ?? RESTARTABLE_SAMPLES.includes(app.sample),
+  }));
+  return { delivery: 'vso', name: app.name, namespace: app.namespace, serviceAccount: app.name, role: deliveryRoleName('vso', app.name), sample: app.sample, secrets: list };
+}
+
+/** The one KV path a VaultStaticSecret reads (check() makes sure there is one). */
+export const secretPath = (s: VsoSecretPlan): string => s.data[0]!.path;
+
+/** One role per app (its own ServiceAccount); demo: one broad read policy, production: vso-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. */
+export function vsoVaultAccess(apps: VsoAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
+  const mount = c.vault.kvMount;
+  const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
+  const policies: PolicyPlan[] = c.production
+    ? namespaces.map((ns) => ({ name: deliveryPolicyName('vso', ns), hcl: policyHcl(mount, ns) + c.dynamicCredsHcl(ns) }))
+    : [{ name: deliveryPolicyName('vso'), hcl: broadEsoPolicyHcl(mount) + c.dynamicCredsHcl(undefined) }];
+  const roles: RolePlan[] = [...apps]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((a) => ({
+      name: a.role,
+      namespace: a.namespace,
+      serviceAccount: a.serviceAccount,
+      audience: c.vault.audience,
+      policies: [c.production ? deliveryPolicyName('vso', a.namespace) : deliveryPolicyName('vso')],
+      ttl: c.vault.tokenTtl,
+    }));
+  return { roles, policies };
+}
+
+/** VSO-only checks: one KV path per entry, VSO's duration syntax, the app's ServiceAccount name, VSO's namespace. */
+export function checkVsoApp(app: AppConfig, secrets: AppSecretConfig[], c: CheckContext): void {
+  if (app.name === 'external-secrets') {
+    c.error(['apps', c.appIndex, 'name'], 'a VSO app\'s ServiceAccount is named after it, and "external-secrets" is ESO\'s', 'Rename the app.');
+  }
+  if (app.namespace === c.config.vso.namespace) {
+    c.error(['apps', c.appIndex, 'namespace'], `"${app.namespace}" is the Vault Secrets Operator's namespace ([vso] namespace); apps need their own namespace`);
+  }
+  secrets.forEach((s, i) => {
+    const base: (string | number)[] = ['apps', c.appIndex, c.secretsKey, i];
+    const paths = [...new Set(s.data.map((d) => d.path))];
+    if (paths.length > 1) {
+      c.error([...base, 'data'], `a VaultStaticSecret reads one KV path, but entry "${s.name}" reads ${paths.map((p) => `"${p}"`).join(', ')}`,
+        `Split it into one [[apps.secrets]] entry per path (each its own target Secret), or seed the keys under one path.`);
+    }
+    if (s.refresh_after !== undefined && !VSO_DURATION.test(s.refresh_after)) {
+      c.error([...base, 'refresh_after'], `"${s.refresh_after}" is not a duration VSO accepts (one number and one unit: s, m or h)`, 'Write it as one unit, like "90m" for 1h30m or "1s" for less.');
+    }
+  });
+}

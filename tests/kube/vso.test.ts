@@ -1,0 +1,170 @@
+// The VSO delivery against the real Vault Secrets Operator: its controller (built from the Go
+// module at an exact version) runs out of cluster against a real kube-apiserver (VSO's CRDs from
+// the same module) and a real OpenBao. vaultlab's objects (VaultConnection, VaultAuth,
+// VaultStaticSecret) are applied by the delivery's own apply, which waits until VSO synced them;
+// verify compares the Secret with Vault by digest, read as the app's role. Then a value changed
+// in Vault, and the annotation converge sets: VSO re-reads, re-syncs the Secret and performs the
+// rollout restart (the Deployment's restartedAt annotation changes). No kubelet here: the
+// Deployment has no pods, so what reaches a pod is the kind suite's part.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ensureVso, VSO_VERSION } from '../harness/kube/build.ts';
+import { installVsoCrds } from '../harness/kube/vso.ts';
+import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
+import { Kube } from '../../scripts/adapters/kube.ts';
+import { VaultClient } from '../../scripts/adapters/vault.ts';
+import { loadConfigText } from '../../scripts/config/load.ts';
+import { buildPlan } from '../../scripts/plan/build.ts';
+import { allManifests } from '../../scripts/plan/manifests.ts';
+import { Output } from '../../scripts/lib/output.ts';
+import { sha256 } from '../../scripts/lib/digest.ts';
+import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
+import { appsOf } from '../../scripts/deliveries/index.ts';
+import { FORCE_SYNC, RESTARTED_AT, vsoRuntime } from '../../scripts/deliveries/vso/runtime.ts';
+import type { Plan } from '../../scripts/plan/types.ts';
+
+const APP = `
+[[secrets]]
+path = "shop/db"
+key = "password"
+[[secrets]]
+path = "shop/db"
+key = "username"
+[[apps]]
+name = "shop"
+delivery = "vso"
+sample = "env"
+[[apps.secrets]]
+name = "shop-db"
+refresh_after = "1h"
+data = [
+  { secret_key = "DB_USER", path = "shop/db", key = "username" },
+  { secret_key = "DB_PASSWORD", path = "shop/db", key = "password" },
+]
+`;
+const OPERATOR_NS = 'vault-secrets-operator';
+const signal = new AbortController().signal;
+const quiet = () => undefined;
+
+function unavailable(): string | undefined {
+  if (spawnSync('go', ['version']).status !== 0) return 'Go is not installed (VSO is built from the Go module proxy)';
+  try {
+    ensureVso();
+  } catch (err) {
+    return `vault-secrets-operator ${VSO_VERSION} cannot be built (Go module proxy unreachable?): ${(err as Error).message.split('\n')[0]}`;
+  }
+  return undefined;
+}
+const reason = unavailable();
+if (reason) console.log(`skipped: VSO out of cluster: ${reason}`);
+
+describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server and OpenBao`, () => {
+  let env: ApiAndBao;
+  let kube: Kube;
+  let vault: VaultClient;
+  let plan: Plan;
+  let ctx: DeployContext;
+  let controller: ChildProcess;
+  let logs = '';
+
+  beforeAll(async () => {
+    env = await startApiAndBao();
+    kube = env.kube;
+    // One VSO app, with OpenBao as an external Vault (its loopback address is what VSO reaches).
+    const text = `[vault]\naddress = "${env.bao.address}"\n${APP}`;
+    const loaded = loadConfigText(text, 'config.toml', { env: {} });
+    plan = buildPlan(loaded);
+    expect(plan.apps.map((a) => `${a.delivery}:${a.name}`)).toEqual(['vso:shop']);
+    vault = new VaultClient({ address: env.bao.address });
+    await vaultUpForApi(vault, kube, plan, tempState(), loaded.passwords);
+    // VSO's CRDs, from its module's chart (what the chart installs).
+    await installVsoCrds(kube);
+    // What the deliveries step applies before the delivery: the namespaces; and the sample
+    // Deployment that rolloutRestartTargets names.
+    await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NS } }, ...allManifests(plan).filter((o) => o.kind === 'Namespace')]);
+    controller = spawn(ensureVso(), ['--health-probe-bind-address=0', '--metrics-bind-address=0', '--leader-elect=false'], {
+      env: { ...process.env, KUBECONFIG: env.kubeServer.kubeconfigPath, OPERATOR_NAMESPACE: OPERATOR_NS },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    controller.stdout!.on('data', (d) => (logs += d));
+    controller.stderr!.on('data', (d) => (logs += d));
+    ctx = newDeployContext({ loaded, plan, out: new Output({ json: true, verbose: false, plain: true }), state: tempState(), options: { preload: false, skipSamples: true, timeoutMs: 90_000 } });
+    ctx.kube = kube;
+    ctx.vault = vault;
+  }, 600_000);
+  afterAll(async () => {
+    controller?.kill('SIGTERM');
+    vault?.close();
+    await env?.stop();
+  });
+  const withLogs = async <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e: Error) => {
+      throw new Error(`${e.message}\nVSO log:\n${logs.slice(-4000)}`);
+    });
+
+  it('apply: VaultConnection, VaultAuth and VaultStaticSecret applied and synced; a second apply changes nothing', async () => {
+    const apps = appsOf(plan.apps, 'vso');
+    const first = await withLogs(vsoRuntime.apply(ctx, apps, quiet));
+    expect(first).toMatchObject({ applied: 4, changed: 4, detail: '1 VaultStaticSecret(s) synced' });
+    const again = await withLogs(vsoRuntime.apply(ctx, apps, quiet));
+    expect(again).toMatchObject({ applied: 4, changed: 0 });
+    const auth = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultAuth', 'shop', 'shop');
+    expect(auth.status.valid).toBe(true);
+  }, 180_000);
+
+  it('verify: the Secret holds exactly the mapped keys, equal to Vault by digest (read as vso-shop-role)', async () => {
+    const checks = await withLogs(vsoRuntime.verify(ctx, appsOf(plan.apps, 'vso'), quiet, signal));
+    expect(checks).toEqual([{ namespace: 'shop', target: 'shop-db', ok: true, problems: [], delivery: 'vso', app: 'shop' }]);
+    const secret = (await kube.readSecret('shop', 'shop-db'))!;
+    expect(Object.keys(secret.data).sort()).toEqual(['DB_PASSWORD', 'DB_USER']);
+    const kv = (await vault.kvRead('secret', 'shop/db'))!;
+    expect(sha256(secret.data.DB_PASSWORD!)).toBe(sha256(kv.data.password!));
+  }, 180_000);
+
+  it('a value changed in Vault and the force-sync annotation: VSO re-syncs the Secret and rolls the Deployment (restartedAt)', async () => {
+    await kube.apply(allManifests(plan).filter((o) => o.kind === 'Deployment'));
+    const before = (await kube.get<any>('apps/v1', 'Deployment', 'shop', 'shop')).spec.template.metadata.annotations?.[RESTARTED_AT];
+    expect(before).toBeUndefined();
+    const rotated = `rotated-${Date.now()}`;
+    await vault.kvPatch('secret', 'shop/db', { password: rotated });
+    // verify now fails, naming the key and never the value (VSO re-reads only every refresh_after = 1h).
+    const stale = await vsoRuntime.verify({ ...ctx, options: { ...ctx.options, timeoutMs: 5000 } }, appsOf(plan.apps, 'vso'), quiet, AbortSignal.timeout(3000));
+    expect(stale[0]!.ok).toBe(false);
+    expect(stale[0]!.problems).toEqual(["DB_PASSWORD differs from Vault's shop/db:password (digest mismatch)"]);
+    expect(JSON.stringify(stale)).not.toContain(rotated);
+    await kube.mergePatch('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', 'shop', 'shop-db', { metadata: { annotations: { [FORCE_SYNC]: new Date().toISOString() } } });
+    await withLogs(kube.waitFor('v1', 'Secret', 'shop', 'shop-db', (s) => Buffer.from(s.data?.DB_PASSWORD ?? '', 'base64').toString() === rotated, 'the rotated value', { timeoutMs: 60_000 }));
+    const dep = await withLogs(kube.waitFor('apps/v1', 'Deployment', 'shop', 'shop', (d) => !!d.spec.template.metadata.annotations?.[RESTARTED_AT], 'VSO rollout restart', { timeoutMs: 60_000 }));
+    expect(Date.parse(dep.spec.template.metadata.annotations[RESTARTED_AT])).toBeGreaterThan(Date.now() - 120_000);
+    const checks = await vsoRuntime.verify(ctx, appsOf(plan.apps, 'vso'), quiet, signal);
+    expect(checks.every((c) => c.ok)).toBe(true);
+  }, 240_000);
+
+  it('converge after a rotation: VSO made to re-read at once (no refresh_after wait), the Secret holds the new value; an unrelated change leaves it alone', async () => {
+    const app = appsOf(plan.apps, 'vso')[0]!;
+    // No kubelet here: converge's pod half has no pods to wait for, so the app is taken as
+    // workload-less (sample "none"); the Secret half is what this checks.
+    const headless = { ...app, sample: 'none' as const };
+    const rotated = `converged-${Date.now()}`;
+    await vault.kvPatch('secret', 'shop/db', { password: rotated });
+    const envLike = { plan, kube, vault, kubeProblem: undefined } as never;
+    const t0 = Date.now();
+    const results = await withLogs(vsoRuntime.converge!(envLike, [headless], [{ path: 'shop/db', key: 'password' }], signal));
+    expect(results).toEqual([{ namespace: 'shop', app: 'shop', target: 'shop-db', action: 're-synced', seconds: expect.any(Number) }]);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    const secret = (await kube.readSecret('shop', 'shop-db'))!;
+    expect(secret.data.DB_PASSWORD!.toString()).toBe(rotated);
+    expect(await vsoRuntime.converge!(envLike, [headless], [{ path: 'other/path', key: 'x' }], signal)).toEqual([{ namespace: 'shop', app: 'shop', target: 'shop-db', action: 'unchanged', seconds: 0 }]);
+  }, 120_000);
+
+  it("status: VaultConnection and VaultAuth valid, the VaultStaticSecret synced (the controller's Deployment is the chart's, absent here)", async () => {
+    const checks = await vsoRuntime.status({ plan, kube } as never, appsOf(plan.apps, 'vso'));
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([
+      ['vso', false],
+      ['VaultConnection shop/vault', true],
+      ['VaultAuth shop/shop', true],
+      ['VaultStaticSecret shop/shop-db', true],
+    ]);
+    expect(checks[3]!.detail).toBe('synced -> Secret shop-db, restarts Deployment shop');
+  }, 60_000);
+});
