@@ -56,12 +56,12 @@ describe('vault commands as child processes', () => {
     expect(values.length).toBeGreaterThan(15);
     const all = outputs.join('\n');
     for (const v of values) expect(all.includes(v), `a value leaked into the output`).toBe(false);
-    // The re-seed: the four paths holding only random values are checked by version (seed
-    // ledger; two of them the injector app "reports"'s), the four with a literal or a bcrypt
-    // hash of one are read and compared.
-    expect(outputs[1]).toContain('0 created, 0 updated, 0 rotated, 12 unchanged (0 write request(s); 4 path(s) checked by version, 4 read; 1 bcrypt hash(es) known to verify at their version)');
+    // The re-seed: the five paths holding only random values are checked by version (seed
+    // ledger; two of them the injector app "reports"'s, one the VSO app "billing"'s), the four
+    // with a literal or a bcrypt hash of one are read and compared.
+    expect(outputs[1]).toContain('0 created, 0 updated, 0 rotated, 14 unchanged (0 write request(s); 5 path(s) checked by version, 4 read; 1 bcrypt hash(es) known to verify at their version)');
     expect(JSON.parse(outputs[2]!.slice(outputs[2]!.indexOf('{'))).writes).toBe(0);
-    expect(outputs[3]).toMatch(/7 rotated/); // every random value: 5, and the two of "reports"
+    expect(outputs[3]).toMatch(/9 rotated/); // every random value: 5, the two of "reports" and the two of "billing"
   });
 
   it('without a token or a state dir, seed fails with exit 1 and says how to fix it', () => {
