@@ -43,5 +43,10 @@ export async function convergeConsumers(env: Environment, changed: ChangedValue[
     const r = await rt.converge(env, apps, changed, signal, opts);
     return r.map((x) => ({ ...x, delivery: d.name }));
   });
-  return (await Promise.all(runs)).flat();
+  // Every delivery runs to the end even when one fails: a failing VSO app must not leave ESO's
+  // consumers un-restarted (the next command would find pods holding the old values).
+  const settled = await Promise.allSettled(runs);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.flatMap((r) => (r as PromiseFulfilledResult<DeliveryConvergence[]>).value);
 }

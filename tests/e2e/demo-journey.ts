@@ -295,6 +295,35 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       console.log(`e2e timing (${distribution}): rotate ${j.ms} ms (seed ${j.timings.seedMs}, converge ${j.timings.convergeMs}); ${j.consumers.map((c: any) => `${c.namespace}/${c.target} ${c.action} ${c.seconds} s`).join(', ')}`);
     });
 
+    it('rotate reaches the VSO app too: VSO re-reads Vault at once (force-sync), rolls the Deployment, and the new pod holds the new value (digest)', async () => {
+      const kube = await e.kube();
+      const app = 'billing';
+      const readyPod = async () => {
+        const pods = (await kube.list<any>('v1', 'Pod', app, `app.kubernetes.io/name=${app}`)).filter(podReady);
+        expect(pods.length, app).toBe(1);
+        return pods[0]!;
+      };
+      const envDigest = async (pod: any) => (await execInPod(kube, app, pod.metadata.name, 'app', ['sh', '-c', 'printf %s "$BILLING_API_KEY" | sha256sum'])).stdout.slice(0, 64);
+      const before = await readyPod();
+      const vaultBefore = sha256(await vaultValue('billing/config', 'api_key'));
+      expect(await envDigest(before)).toBe(vaultBefore);
+      const r = timed('rotate (vso)', () => e.vaultlab(['rotate', 'billing/config:api_key', '--json']));
+      expect(r.code, r.stderr).toBe(0);
+      noValues(r);
+      const j = json(r);
+      expect(j.changed).toEqual([{ path: 'billing/config', key: 'api_key' }]);
+      const mine = j.consumers.filter((c: any) => c.delivery === 'vso' && c.app === app);
+      expect(mine.map((c: any) => c.action)).toEqual(['rolled by VSO']);
+      // Nothing of ESO or the injector reads billing/config: untouched.
+      expect(j.consumers.filter((c: any) => c.delivery !== 'vso' && c.action !== 'unchanged')).toEqual([]);
+      const after = await readyPod();
+      const vaultAfter = sha256(await vaultValue('billing/config', 'api_key'));
+      expect(vaultAfter).not.toBe(vaultBefore);
+      expect(after.metadata.uid).not.toBe(before.metadata.uid);
+      expect(await envDigest(after)).toBe(vaultAfter);
+      console.log(`e2e timing (${distribution}): rotate (VSO) ${j.ms} ms; ${mine.map((c: any) => `${c.namespace}/${c.target} ${c.action} ${c.seconds} s`).join(', ')}`);
+    });
+
     it('reset --secrets ends when the consumers hold the reset values: the env pod restarted, the injector file re-rendered', async () => {
       const before = await podsHold();
       const r = timed('reset --secrets (consumers)', () => e.vaultlab(['reset', '--secrets', '--yes', '--json']));

@@ -148,7 +148,7 @@ describe('injector plan', () => {
       'vault.hashicorp.com/agent-pre-populate': 'true',
       'vault.hashicorp.com/agent-service-account-token-volume-name': 'vault-token',
       // KV values rendered again every 15 s (the agent's default is 5 min): a rotation reaches the file.
-      'vault.hashicorp.com/template-static-secret-render-interval': '15s',
+      'vault.hashicorp.com/template-static-secret-render-interval': '5s',
       'vault.hashicorp.com/agent-inject-secret-db': 'secret/data/shop/db',
       'vault.hashicorp.com/agent-inject-template-db':
         '{{ with secret "secret/data/shop/db" }}DB_USER={{ index .Data.data "username" }}{{ end }}\n' +

@@ -284,8 +284,14 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
         // new MAC means a sync and (rolloutRestartTargets) a rollout restart of the Deployment.
         const stamp = new Date().toISOString();
         for (const s of touched) await kube.mergePatch(VSO_API, 'VaultStaticSecret', app.namespace, s.name, { metadata: { annotations: { [FORCE_SYNC]: stamp } } });
+        // Read as the app's own role (what VSO reads): production's setup token may write values, not read them.
         const values = new Map<string, Record<string, string> | undefined>();
-        for (const s of touched) values.set(s.name, await vaultValues(env.vault, plan, s));
+        const asApp = await appIdentity(kube, plan, env.vault, app);
+        try {
+          for (const s of touched) values.set(s.name, await vaultValues(asApp, plan, s));
+        } finally {
+          asApp.close();
+        }
         for (const s of touched) {
           const problems = await settle(deadline, signal, async () => compareSecret(app, s, (await kube.readSecret(app.namespace, s.target))?.data, values.get(s.name)));
           if (problems.length) throw new VaultlabError(`VSO did not re-sync Secret ${app.namespace}/${s.target} after the rotation: ${problems.join('; ')}`, { hint: `kubectl -n ${app.namespace} describe vaultstaticsecret ${s.name}; \`vaultlab status\`` });
