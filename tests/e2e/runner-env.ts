@@ -42,7 +42,7 @@ export async function prepareKindRun(deadline?: number): Promise<KindRun | { ski
   const set = imageSetStatus();
   if (!set.complete) {
     docker.stop();
-    return { skip: `the offline image set is incomplete (missing ${set.missing.join(', ')}): build it once with \`npm run e2e:images\` (about 22 min cold; README, Kind suite)` };
+    return { skip: `the offline image set is incomplete (missing ${set.missing.join(', ')}): build it once with \`npm run e2e:images\` (about 30 min cold, HashiCorp Vault included; README, Kind suite)` };
   }
   const images = productImages();
   const charts = { ...Object.fromEntries(pinnedCharts().map((c) => [c.chart, chartPath(c.chart, c.version)])), 'vault-secrets-operator': chartPath('vault-secrets-operator', vsoChartVersion()) };
