@@ -2,8 +2,8 @@
 // (injector-<app>-role, bound to the ServiceAccount named after the app) and its policy.
 import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
 import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
-import { broadEsoPolicyHcl, policyHcl } from '../../plan/policies.ts';
-import { deliveryPolicyName, deliveryRoleName, type CheckContext, type InjectorAppPlan, type InjectorDatabasePlan, type InjectorFilePlan, type PlanContext, type SecretDataPlan } from '../types.ts';
+import { perAppVaultAccess } from '../per-app-access.ts';
+import { deliveryRoleName, type CheckContext, type InjectorAppPlan, type InjectorDatabasePlan, type InjectorFilePlan, type PlanContext, type SecretDataPlan } from '../types.ts';
 import { suggest } from '../../lib/suggest.ts';
 import { DATABASE_MOUNT } from '../../config/databases.ts';
 import { hostPort, sampleTable } from '../../plan/databases.ts';
@@ -79,22 +79,7 @@ export function planInjectorApp(app: AppConfig, secrets: AppSecretConfig[], c: P
 
 /** One role per app (its own ServiceAccount); demo: one broad read policy, production: injector-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. */
 export function injectorVaultAccess(apps: InjectorAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
-  const mount = c.vault.kvMount;
-  const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
-  const policies: PolicyPlan[] = c.production
-    ? namespaces.map((ns) => ({ name: deliveryPolicyName('injector', ns), hcl: policyHcl(mount, ns) + c.dynamicCredsHcl(ns) }))
-    : [{ name: deliveryPolicyName('injector'), hcl: broadEsoPolicyHcl(mount) + c.dynamicCredsHcl(undefined) }];
-  const roles: RolePlan[] = [...apps]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((a) => ({
-      name: a.role,
-      namespace: a.namespace,
-      serviceAccount: a.serviceAccount,
-      audience: c.vault.audience,
-      policies: [c.production ? deliveryPolicyName('injector', a.namespace) : deliveryPolicyName('injector')],
-      ttl: c.vault.tokenTtl,
-    }));
-  return { roles, policies };
+  return perAppVaultAccess('injector', apps, c);
 }
 
 /** Injector-only checks: the ServiceAccount name is the app's; file names are annotation suffixes. */

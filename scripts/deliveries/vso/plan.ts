@@ -3,8 +3,8 @@
 // requests tokens for) and its policy.
 import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
 import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
-import { broadEsoPolicyHcl, policyHcl } from '../../plan/policies.ts';
-import { deliveryPolicyName, deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
+import { perAppVaultAccess } from '../per-app-access.ts';
+import { deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
 
 export const DEFAULT_REFRESH_AFTER = '1h';
 /** Samples whose workload is a Deployment named after the app (what rolloutRestartTargets names). */
@@ -29,22 +29,7 @@ export const secretPath = (s: VsoSecretPlan): string => s.data[0]!.path;
 
 /** One role per app (its own ServiceAccount); demo: one broad read policy, production: vso-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. */
 export function vsoVaultAccess(apps: VsoAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
-  const mount = c.vault.kvMount;
-  const namespaces = [...new Set(apps.map((a) => a.namespace))].sort();
-  const policies: PolicyPlan[] = c.production
-    ? namespaces.map((ns) => ({ name: deliveryPolicyName('vso', ns), hcl: policyHcl(mount, ns) + c.dynamicCredsHcl(ns) }))
-    : [{ name: deliveryPolicyName('vso'), hcl: broadEsoPolicyHcl(mount) + c.dynamicCredsHcl(undefined) }];
-  const roles: RolePlan[] = [...apps]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((a) => ({
-      name: a.role,
-      namespace: a.namespace,
-      serviceAccount: a.serviceAccount,
-      audience: c.vault.audience,
-      policies: [c.production ? deliveryPolicyName('vso', a.namespace) : deliveryPolicyName('vso')],
-      ttl: c.vault.tokenTtl,
-    }));
-  return { roles, policies };
+  return perAppVaultAccess('vso', apps, c);
 }
 
 /** VSO-only checks: one KV path per entry, VSO's duration syntax, the app's ServiceAccount name, VSO's namespace. */
