@@ -18,6 +18,13 @@ export async function execInPod(kube: Kube, namespace: string, pod: string, cont
 /** Ready, and not on its way out (a rollout's old pod keeps Ready while it terminates). */
 export const podReady = (pod: any): boolean => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
 
+/** `kubectl rollout status`: the latest template observed, every replica updated and available, no old one left. */
+export function rolloutComplete(d: any): boolean {
+  const want = d?.spec?.replicas ?? 1;
+  const s = d?.status ?? {};
+  return (s.observedGeneration ?? 0) >= (d?.metadata?.generation ?? 0) && (s.updatedReplicas ?? 0) >= want && (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) && (s.availableReplicas ?? 0) >= want;
+}
+
 /** One place a container reads one key of a Secret: an environment variable, or a file. */
 export type SecretProbe =
   | { container: string; secret: string; key: string; via: 'env'; name: string }

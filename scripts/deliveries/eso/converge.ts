@@ -14,7 +14,7 @@ import type { ExternalSecretPlan, NamespacePlan, Plan } from '../../plan/types.t
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import type { ChangedValue, ConvergeOptions, ConvergeResult, EsoAppPlan } from '../types.ts';
-import { podReady, probeDigest, secretProbes, type SecretProbe } from '../pods.ts';
+import { podReady, probeDigest, rolloutComplete, secretProbes, type SecretProbe } from '../pods.ts';
 import { decodeEsoError, esoIdentityClient, expectedKeys } from './sync.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'force-sync';
@@ -56,17 +56,9 @@ export function consumingDeployments(deployments: readonly any[], keysOf: Readon
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** `kubectl rollout status` for one restart: the template carrying `stamp` observed, every replica updated and available, no old one left. */
+/** `kubectl rollout status` for one restart: the template carrying `stamp`, rolled out completely. */
 export function rolledOut(d: any, stamp: string): boolean {
-  const want = d?.spec?.replicas ?? 1;
-  const s = d?.status ?? {};
-  return (
-    d?.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] === stamp &&
-    (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
-    (s.updatedReplicas ?? 0) >= want &&
-    (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) &&
-    (s.availableReplicas ?? 0) >= want
-  );
+  return d?.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] === stamp && rolloutComplete(d);
 }
 
 /** A label selector string from a Deployment's matchLabels. */

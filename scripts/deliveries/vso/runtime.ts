@@ -19,7 +19,7 @@ import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import { durationSeconds } from '../../config/duration.ts';
 import { latestEsoWarning as latestWarning } from '../../lifecycle/eso-diagnose.ts';
-import { execInPod } from '../injector/runtime.ts';
+import { execInPod, podReady, rolloutComplete } from '../pods.ts';
 import { CONNECTION, VSO_API, vsoManifests } from './render.ts';
 import { secretPath } from './plan.ts';
 
@@ -31,7 +31,6 @@ export const FORCE_SYNC = 'vaultlab.dev/force-sync';
 export const RESTARTED_AT = 'vso.secrets.hashicorp.com/restartedAt';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ready = (pod: any) => (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !pod.metadata?.deletionTimestamp;
 
 /** Its objects, validated (the validators load here, on apply, not for `status`), in dependency order. */
 export async function vsoObjects(plan: Plan, apps: VsoAppPlan[]): Promise<KubeObject[]> {
@@ -146,16 +145,9 @@ async function podProblems(kube: Kube, app: VsoAppPlan, pod: any, s: VsoSecretPl
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The Deployment rolled out completely: every replica updated and available, none old left. */
-const rolledOut = (d: any): boolean => {
-  const want = d.spec?.replicas ?? 1;
-  const st = d.status ?? {};
-  return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.updatedReplicas ?? 0) === want && (st.availableReplicas ?? 0) === want && (st.replicas ?? 0) === want;
-};
-
 /** Ready pods of the app's Deployment whose pod template carries `restartedAt` (when given). */
 async function currentPods(kube: Kube, app: VsoAppPlan, restartedAt?: string): Promise<any[]> {
-  const pods = (await kube.list<any>('v1', 'Pod', app.namespace, `app.kubernetes.io/name=${app.name}`)).filter(ready);
+  const pods = (await kube.list<any>('v1', 'Pod', app.namespace, `app.kubernetes.io/name=${app.name}`)).filter(podReady);
   return restartedAt ? pods.filter((p) => p.metadata?.annotations?.[RESTARTED_AT] === restartedAt) : pods;
 }
 
@@ -305,14 +297,14 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
         if (rolledByVso) {
           const dep = await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => {
             const now = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
-            return !!now && now !== before && rolledOut(d);
+            return !!now && now !== before && rolloutComplete(d);
           }, "VSO's rollout restart complete", { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
           restartedAt = dep.spec.template.metadata.annotations[RESTARTED_AT];
         } else if (app.sample === 'env') {
           // No rolloutRestartTargets, and env is read once at start: vaultlab restarts the Deployment itself.
           restartedAt = new Date().toISOString();
           await kube.mergePatch('apps/v1', 'Deployment', app.namespace, app.name, { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } });
-          await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] === restartedAt && rolledOut(d), 'rollout restart complete', { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
+          await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] === restartedAt && rolloutComplete(d), 'rollout restart complete', { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
         }
         for (const s of touched) {
           const v = values.get(s.name) ?? {};
