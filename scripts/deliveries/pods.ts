@@ -96,3 +96,15 @@ export async function probeDigest(kube: Kube, namespace: string, pod: string, p:
   const what = p.via === 'env' ? `variable ${p.name}` : `file ${p.file}`;
   return { problem: `${what} is not in pod ${pod} (container ${p.container})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}` };
 }
+
+/** Asks `check` every `intervalMs` until it finds no problem, the deadline passes or `signal` aborts; the last problems then. */
+export async function settle(deadline: number, signal: AbortSignal | undefined, check: () => Promise<string[]>, intervalMs = 2000): Promise<string[]> {
+  for (;;) {
+    const problems = await check();
+    if (problems.length === 0 || Date.now() >= deadline || signal?.aborted) return problems;
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, intervalMs);
+      signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    });
+  }
+}

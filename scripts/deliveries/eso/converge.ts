@@ -14,7 +14,7 @@ import type { ExternalSecretPlan, NamespacePlan, Plan } from '../../plan/types.t
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import type { ChangedValue, ConvergeOptions, ConvergeResult, EsoAppPlan } from '../types.ts';
-import { podReady, probeDigest, rolloutComplete, secretProbes, type SecretProbe } from '../pods.ts';
+import { podReady, probeDigest, rolloutComplete, secretProbes, settle, type SecretProbe } from '../pods.ts';
 import { decodeEsoError, esoIdentityClient, expectedKeys } from './sync.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'force-sync';
@@ -91,18 +91,9 @@ async function podMismatches(kube: Kube, ns: string, dep: any, probes: SecretPro
   return { pods: pods.length, problems: problems.sort() };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((r) => {
-  const t = setTimeout(r, ms);
-  signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-});
-
 /** Until the pods hold the Secret's values, or the deadline: the last mismatches when it passed. */
 async function untilPodsHold(kube: Kube, ns: string, dep: any, probes: SecretProbe[], want: ReadonlyMap<string, ReadonlyMap<string, string>>, deadline: number, signal?: AbortSignal): Promise<string[]> {
-  for (;;) {
-    const r = await podMismatches(kube, ns, dep, probes, want);
-    if (r.problems.length === 0 || Date.now() >= deadline || signal?.aborted) return r.problems;
-    await sleep(500, signal);
-  }
+  return settle(deadline, signal, async () => (await podMismatches(kube, ns, dep, probes, want)).problems, 500);
 }
 
 /**

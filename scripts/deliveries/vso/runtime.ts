@@ -19,7 +19,7 @@ import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import { durationSeconds } from '../../config/duration.ts';
 import { latestEsoWarning as latestWarning } from '../../lifecycle/eso-diagnose.ts';
-import { execInPod, podReady, rolloutComplete } from '../pods.ts';
+import { execInPod, podReady, rolloutComplete, settle } from '../pods.ts';
 import { CONNECTION, VSO_API, vsoManifests } from './render.ts';
 import { secretPath } from './plan.ts';
 
@@ -30,7 +30,6 @@ export const FORCE_SYNC = 'vaultlab.dev/force-sync';
 /** Where VSO's rollout restart records itself in the Deployment's pod template. */
 export const RESTARTED_AT = 'vso.secrets.hashicorp.com/restartedAt';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Its objects, validated (the validators load here, on apply, not for `status`), in dependency order. */
 export async function vsoObjects(plan: Plan, apps: VsoAppPlan[]): Promise<KubeObject[]> {
@@ -149,15 +148,6 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 async function currentPods(kube: Kube, app: VsoAppPlan, restartedAt?: string): Promise<any[]> {
   const pods = (await kube.list<any>('v1', 'Pod', app.namespace, `app.kubernetes.io/name=${app.name}`)).filter(podReady);
   return restartedAt ? pods.filter((p) => p.metadata?.annotations?.[RESTARTED_AT] === restartedAt) : pods;
-}
-
-/** Asks until every check passes or `until`; the last problems otherwise. */
-async function settle(until: number, signal: AbortSignal | undefined, check: () => Promise<string[]>): Promise<string[]> {
-  for (;;) {
-    const problems = await check();
-    if (problems.length === 0 || Date.now() >= until || signal?.aborted) return problems;
-    await sleep(2000);
-  }
 }
 
 export const vsoRuntime: DeliveryRuntime<'vso'> = {
