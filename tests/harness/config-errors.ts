@@ -13,3 +13,6 @@ export function configErrors(text: string, opts: Parameters<typeof loadConfigTex
   }
   throw new Error('expected a config error');
 }
+
+/** An error's message without its "file:line: field: " prefix. */
+export const messageOf = (e: ConfigError): string => e.message.slice(e.where.length + 2);

@@ -4,19 +4,17 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
-import type { ConfigError } from '../../scripts/lib/errors.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts, vaultValues } from '../../scripts/plan/render.ts';
 import { allManifests } from '../../scripts/plan/manifests.ts';
 import { DELIVERIES } from '../../scripts/deliveries/index.ts';
 import { DELIVERY_NAMES } from '../../scripts/deliveries/types.ts';
 import { decodeAgentError } from '../../scripts/deliveries/injector/runtime.ts';
-import { configErrors as configErrorsOf } from '../harness/config-errors.ts';
+import { configErrors as configErrorsOf, messageOf } from '../harness/config-errors.ts';
 import { withoutSampleDatabase } from '../harness/synced.ts';
 
 const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
-/** The message without its "file:line: field: " prefix. */
-const msg = (e: ConfigError) => e.message.slice(e.where.length + 2);
+const msg = messageOf;
 
 const seeded = `
 [[secrets]]

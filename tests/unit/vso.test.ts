@@ -6,7 +6,6 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigText, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
-import type { ConfigError } from '../../scripts/lib/errors.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts } from '../../scripts/plan/render.ts';
 import { allManifests, deliveryRows, vaultNetworkPolicy } from '../../scripts/plan/manifests.ts';
@@ -14,10 +13,10 @@ import { usedDeliveries } from '../../scripts/deliveries/index.ts';
 import { vso } from '../../scripts/deliveries/vso/index.ts';
 import { compareSecret, decodeVsoError, synced } from '../../scripts/deliveries/vso/runtime.ts';
 import type { VsoAppPlan } from '../../scripts/deliveries/types.ts';
-import { configErrors as configErrorsOf } from '../harness/config-errors.ts';
+import { configErrors as configErrorsOf, messageOf } from '../harness/config-errors.ts';
 
 const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
-const msg = (e: ConfigError) => e.message.slice(e.where.length + 2);
+const msg = messageOf;
 
 const seeded = `
 [[secrets]]
