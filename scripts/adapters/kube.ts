@@ -522,9 +522,40 @@ export async function containerLogTail(kube: Kube, p: PodProblem, lines = 15): P
   }
 }
 
+/** What makes a Secret in a namespace: ESO's ExternalSecrets and VSO's secrets name their target. */
+const SECRET_PRODUCERS: { apiVersion: string; kind: string; target: (o: any) => string | undefined }[] = [
+  { apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', target: (o) => o?.spec?.target?.name ?? o?.metadata?.name },
+  { apiVersion: 'secrets.hashicorp.com/v1beta1', kind: 'VaultStaticSecret', target: (o) => o?.spec?.destination?.name },
+  { apiVersion: 'secrets.hashicorp.com/v1beta1', kind: 'VaultDynamicSecret', target: (o) => o?.spec?.destination?.name },
+];
+
+/**
+ * Whether a pod's CreateContainerConfigError over a missing Secret or ConfigMap is only a matter
+ * of time: the object exists by now (the kubelet saw it missing and retries the container at its
+ * next sync, with a back-off: a pod applied before ESO or VSO wrote its Secret keeps that status
+ * for seconds after the Secret appears), or a delivery in the namespace is there to write it (an
+ * ExternalSecret or a VSO secret naming it as its target; their own waits say why when they fail).
+ * A Secret nothing makes stays a problem at once.
+ */
+export async function dependencyPending(kube: Kube, p: PodProblem): Promise<boolean> {
+  if (p.reason !== 'CreateContainerConfigError') return false;
+  const m = /\b(secret|configmap) "([^"]+)" not found/i.exec(p.message);
+  if (!m) return false;
+  const kind = m[1]!.toLowerCase() === 'secret' ? 'Secret' : 'ConfigMap';
+  const name = m[2]!;
+  if (await kube.get('v1', kind, p.namespace, name)) return true;
+  if (kind !== 'Secret') return false;
+  for (const producer of SECRET_PRODUCERS) {
+    const items = await kube.list<any>(producer.apiVersion, producer.kind, p.namespace).catch(() => []);
+    if (items.some((o) => producer.target(o) === name)) return true;
+  }
+  return false;
+}
+
 /**
  * Runs `work` while watching the pods of `namespace` matching `selector`: a pod that is stuck
- * (podProblem) ends it at once with a PodProblemError (its log tail included for a crash), and
+ * (podProblem) ends it at once with a PodProblemError (its log tail included for a crash; a Secret
+ * that exists by now or that a delivery is writing is waited for: dependencyPending), and
  * the signal handed to `work` is aborted so its child processes (helm --wait) stop too.
  */
 export async function guardPods<T>(kube: Kube, namespace: string, selector: string | undefined, work: (signal: AbortSignal) => Promise<T>, intervalMs = 2000): Promise<T> {
@@ -540,7 +571,7 @@ export async function guardPods<T>(kube: Kube, namespace: string, selector: stri
       try {
         for (const pod of await kube.list<any>('v1', 'Pod', namespace, selector)) {
           const p = podProblem(pod);
-          if (p) {
+          if (p && !(await dependencyPending(kube, p))) {
             stopped = true;
             controller.abort();
             reject(new PodProblemError(p, p.reason === 'CrashLoopBackOff' ? await containerLogTail(kube, p) : undefined));

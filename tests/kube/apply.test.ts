@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setupOrFail } from '../harness/kube/setup.ts';
 import { startKube, type KubeServer } from '../harness/kube/server.ts';
 import { installEsoCrds } from '../harness/kube/eso.ts';
-import { Kube } from '../../scripts/adapters/kube.ts';
+import { Kube, guardPods } from '../../scripts/adapters/kube.ts';
 import { applyChangedNothing, applyIsNoop } from '../../scripts/adapters/ssa-noop.ts';
 import { loadConfig, BUNDLED_CONFIG } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
@@ -363,6 +363,38 @@ describe('Kubernetes adapter on a real API server', () => {
     const err = await kube.createServiceAccountToken('nope', 'external-secrets', ['vault']).catch((e) => e);
     expect(err.message).toMatch(/requesting a token for ServiceAccount nope\/external-secrets: .*not found/);
     expect(kube.clusterInfo()).toEqual({ server: server.host, caPem: server.caPem });
+  });
+
+  it("guardPods: a pod missing its Secret waits when a delivery will write it or it exists by now, and fails at once when nothing makes it", async () => {
+    const ns = 'guard-pods';
+    await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+    const core = kube.kc.makeApiClient(kube.k8s.CoreV1Api);
+    // A pod as the kubelet reports it when it was created before its Secret (what ESO or VSO writes).
+    async function podMissing(name: string, secret: string) {
+      await kube.apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'busybox', envFrom: [{ secretRef: { name: secret } }] }] } }]);
+      const p = await core.readNamespacedPod({ name, namespace: ns });
+      p.status = { phase: 'Pending', containerStatuses: [{ name: 'app', image: 'busybox', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: `secret "${secret}" not found` } } }] };
+      await core.replaceNamespacedPodStatus({ name, namespace: ns, body: p });
+    }
+    const guarded = (app: string) => guardPods(kube, ns, `app=${app}`, () => new Promise((r) => setTimeout(() => r('work done'), 1500)), 200);
+
+    await podMissing('typo', 'no-such-secret');
+    await expect(guarded('typo')).rejects.toThrow(/pod guard-pods\/typo, container app cannot start: CreateContainerConfigError \(secret "no-such-secret" not found\)/);
+
+    // An ExternalSecret targets it: ESO's own wait reports when it fails; the pod guard waits.
+    await podMissing('by-eso', 'eso-target');
+    await kube.apply([{ apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', metadata: { name: 'eso-es', namespace: ns }, spec: { secretStoreRef: { name: 'vault-backend', kind: 'SecretStore' }, target: { name: 'eso-target' }, data: [{ secretKey: 'k', remoteRef: { key: 'p', property: 'k' } }] } }]);
+    await expect(guarded('by-eso')).resolves.toBe('work done');
+
+    // A VaultStaticSecret's destination counts the same.
+    await podMissing('by-vso', 'vso-target');
+    await kube.apply([{ apiVersion: 'secrets.hashicorp.com/v1beta1', kind: 'VaultStaticSecret', metadata: { name: 'vso-s', namespace: ns }, spec: { type: 'kv-v2', mount: 'secret', path: 'p', destination: { name: 'vso-target', create: true } } }]);
+    await expect(guarded('by-vso')).resolves.toBe('work done');
+
+    // The Secret exists by now; the kubelet's status is from before it did (it retries at its next sync).
+    await podMissing('late', 'late-secret');
+    await kube.apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'late-secret', namespace: ns }, type: 'Opaque', data: { k: Buffer.from('v').toString('base64') } }]);
+    await expect(guarded('late')).resolves.toBe('work done');
   });
 });
 
