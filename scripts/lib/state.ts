@@ -108,6 +108,11 @@ export class StateDir {
    * Returns the release function.
    */
   lock(command: string): () => void {
+    // Made for this run only: removed again on release when the run left nothing in it (a
+    // deploy whose preflight failed leaves no empty .vaultlab/<cluster>/ behind).
+    const fresh = !existsSync(this.path);
+    const root = dirname(this.path);
+    const freshRoot = !existsSync(root);
     this.ensure();
     const lockFile = this.file('lock');
     const content = JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() });
@@ -126,6 +131,7 @@ export class StateDir {
           process.removeListener('exit', release);
           // Only our own lock: never one a later run holds.
           if (existsSync(lockFile) && readFileSync(lockFile, 'utf8') === content) rmSync(lockFile, { force: true });
+          if (fresh) removeIfEmpty(this.path, freshRoot ? root : undefined);
         };
         process.once('exit', release);
         return release;
@@ -210,4 +216,15 @@ function pidAlive(pid: number): boolean {
 /** `--state-dir` or `.vaultlab/<cluster>` under the working directory. */
 export function stateDirFor(cluster: string, override?: string, cwd: string = process.cwd()): StateDir {
   return new StateDir(override ? resolve(cwd, override) : join(cwd, '.vaultlab', cluster));
+}
+
+/** Removes `dir` when nothing is in it, then `root` (a .vaultlab this run made) when only its .gitignore is left. */
+function removeIfEmpty(dir: string, root: string | undefined): void {
+  try {
+    if (readdirSync(dir).length > 0) return;
+    rmSync(dir, { recursive: true, force: true });
+    if (root && readdirSync(root).every((f) => f === '.gitignore')) rmSync(root, { recursive: true, force: true });
+  } catch {
+    /* gone already, or not ours to judge: leave it */
+  }
 }

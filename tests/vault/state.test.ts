@@ -93,6 +93,21 @@ describe('state dir', () => {
     expect(readdirSync(s.path)).toEqual([]);
   });
 
+  it('a lock that made the state dir (and .vaultlab) removes them on release when the run left nothing; a dir with state stays', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'vaultlab-lock-fresh-'));
+    const s = stateDirFor('fresh', undefined, cwd);
+    s.lock('deploy')();
+    expect(readdirSync(cwd)).toEqual([]);
+    const kept = stateDirFor('kept', undefined, cwd);
+    const release = kept.lock('deploy');
+    kept.write('kubeconfig', 'apiVersion: v1\n');
+    release();
+    expect(readdirSync(kept.path)).toEqual(['kubeconfig']);
+    // An existing .vaultlab (another cluster's state beside it) is never removed.
+    stateDirFor('other', undefined, cwd).lock('status')();
+    expect(readdirSync(join(cwd, '.vaultlab')).sort()).toEqual(['.gitignore', 'kept']);
+  });
+
   it('a stale lock (its process is gone) is taken over', () => {
     const s = new StateDir(join(newRoot(), '.vaultlab', 'c'));
     writeFileSync(s.ensure().file('lock'), JSON.stringify({ pid: deadPid(), command: 'deploy', since: 'earlier' }));
