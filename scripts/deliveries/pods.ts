@@ -3,6 +3,9 @@
 // pure, which of a pod template's containers read which key of a Secret (env, envFrom, volume).
 import type { Kube } from '../adapters/kube.ts';
 
+/** Where `kubectl rollout restart` records a restart in the pod template (what vaultlab writes when it restarts a Deployment itself). */
+export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+
 /** Runs a command in a container through the API server (pods/exec); stdout, never echoed. */
 export async function execInPod(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
   const { Writable } = await import('node:stream');

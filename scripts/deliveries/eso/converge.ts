@@ -14,11 +14,11 @@ import type { ExternalSecretPlan, NamespacePlan, Plan } from '../../plan/types.t
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import type { ChangedValue, ConvergeOptions, ConvergeResult, EsoAppPlan } from '../types.ts';
-import { podReady, probeDigest, rolloutComplete, secretProbes, settle, type SecretProbe } from '../pods.ts';
+import { podReady, probeDigest, RESTARTED_AT_ANNOTATION, rolloutComplete, secretProbes, settle, type SecretProbe } from '../pods.ts';
 import { decodeEsoError, esoIdentityClient, expectedKeys } from './sync.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'force-sync';
-export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+export { RESTARTED_AT_ANNOTATION } from '../pods.ts';
 const ES = 'external-secrets.io/v1';
 
 const reads = (changed: readonly ChangedValue[], path: string, key: string) => changed.some((c) => c.path === path && c.key === key);
