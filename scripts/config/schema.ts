@@ -101,6 +101,15 @@ const vsoSection = z.strictObject({
   chart_version: z.string().min(1).default('0.10.0'),
   namespace: dnsLabel.default('vault-secrets-operator'),
   release: dnsLabel.default('vault-secrets-operator'),
+  /**
+   * VSO's client cache (the Vault tokens it logged in with): "transit" persists it in Secrets of
+   * VSO's namespace, encrypted with a Vault transit key (a restarted VSO resumes its logins and
+   * leases instead of starting over); "memory" keeps it in the controller only (VSO's default).
+   * Default: "transit" when vault.engines has "transit", else "memory".
+   */
+  client_cache: z.enum(['transit', 'memory']).optional(),
+  /** The transit key VSO encrypts its client cache with (transit/keys/<name>). */
+  client_cache_key: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, "-" and "_"').default('vso-client-cache'),
 });
 
 const secretEntry = z.strictObject({

@@ -10,7 +10,7 @@
 // role and policy (see the name helpers at the end), so an app declares nothing twice.
 import type { AppConfig, AppSecretConfig, Config, SampleKind } from '../config/schema.ts';
 import type { KubeObject } from '../plan/objects.ts';
-import type { ExternalSecretPlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan } from '../plan/types.ts';
+import type { ExternalSecretPlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, TransitKeyPlan } from '../plan/types.ts';
 import type { DeployContext } from '../steps/context.ts';
 import type { Environment } from '../lifecycle/connect.ts';
 import type { Check } from '../lifecycle/status.ts';
@@ -189,7 +189,7 @@ export interface Delivery<N extends DeliveryName = DeliveryName> {
   /** config -> the enabled app's plan. */
   planApp(app: AppConfig, secrets: AppSecretConfig[], c: PlanContext): AppPlanOf<N>;
   /** The Vault roles and policies its apps need; least privilege per namespace in production. */
-  vaultAccess(apps: AppPlanOf<N>[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] };
+  vaultAccess(apps: AppPlanOf<N>[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[]; transitKeys?: TransitKeyPlan[] };
 
   /** Render: its objects in one namespace, for its apps there (not the Namespace, not sample workloads). */
   manifests(plan: Plan, ns: NamespacePlan, apps: AppPlanOf<N>[]): KubeObject[];

@@ -3,13 +3,14 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { appSecrets } from '../config/model.ts';
 import type { EnginePlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, SamplePlan, SeedEntry, VaultPlan } from './types.ts';
-import { setupPolicyHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
+import { setupPolicyHcl, transitSetupHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
 import { DELIVERIES, appsOf, eachUsed, usedDeliveryNames } from '../deliveries/index.ts';
 import type { AppPlan, PlanContext } from '../deliveries/types.ts';
 import { SECRET_STORE, SERVICE_ACCOUNT, roleName } from '../deliveries/eso/plan.ts';
 import { buildDatabases, databaseGrants } from './databases.ts';
 import { buildKubernetesSecrets, credsGrants, kubernetesSecretsEngine } from './kubernetes-secrets.ts';
 import { buildImages } from './images.ts';
+import { vsoClientCachePlan } from '../deliveries/vso/plan.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
 
@@ -48,7 +49,10 @@ export function buildPlan(loaded: LoadedConfig): Plan {
   for (const access of eachUsed({ apps }, (d, mine) => d.vaultAccess(mine, ctx))) {
     vault.kubernetesAuth.roles.push(...access.roles);
     vault.policies.push(...access.policies);
+    vault.transitKeys.push(...(access.transitKeys ?? []));
   }
+  // The setup token (production day-2 runs) checks and creates those keys; it never encrypts or decrypts.
+  if (vault.setupToken.enabled && vault.transitKeys.length) vault.setupToken.policy.hcl += transitSetupHcl(vault.transitKeys);
 
   // Production ignores literal values unless explicitly allowed, and never a value that
   // is also a bundled demo default (a value that was committed to git is not a secret).
@@ -102,6 +106,7 @@ export function buildPlan(loaded: LoadedConfig): Plan {
       chart: chartPlan({ repoName: 'hashicorp', repoUrl: 'https://helm.releases.hashicorp.com', chart: 'vault-secrets-operator', version: config.vso.chart_version }, config.charts.vso, loaded.file),
       namespace: config.vso.namespace,
       release: config.vso.release,
+      clientCache: apps.some((a) => a.delivery === 'vso') ? vsoClientCachePlan(config) : undefined,
     },
     seeding: { mount: config.vault.kv_mount, entries },
     apps,
@@ -226,6 +231,7 @@ function buildVault(config: Config, production: boolean, configFile: string, ser
     engines,
     kubernetesAuth: { mount: auth.mount, audience: auth.audience, tokenTtl: auth.token_ttl, roles },
     policies,
+    transitKeys: [],
     audit: { enabled: production && config.production.audit, path: `${dataRoot(config.vault.distribution)}/audit/vault-audit.log` },
     setupToken: { enabled: production, policy: { name: SETUP_POLICY, hcl: setupPolicyHcl(mount, auth.mount) + (k8s ? kubernetesSetupHcl(k8s.mount) : '') + (db ? databaseSetupHcl(db.mount) : '') + (k8s || db ? leaseLookupHcl() : '') } },
     networkPolicy: production && config.production.network_policy,

@@ -56,6 +56,11 @@ export function setupPolicyHcl(mount: string, authMount: string): string {
   ].join('\n');
 }
 
+/** The setup token's part for transit keys: read one (configure checks it exists) and create it; no encrypt, decrypt or delete. */
+export function transitSetupHcl(keys: { mount: string; name: string }[]): string {
+  return '\n' + keys.map((k) => `path "${k.mount}/keys/${k.name}" {\n  capabilities = ["create", "read", "update"]\n}\n`).join('\n');
+}
+
 /**
  * Kubernetes ServiceAccount tokens: `update` on exactly the namespace's own
  * <mount>/creds/<role> paths, and only for its own namespace (allowed_parameters; any other

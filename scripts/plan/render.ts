@@ -9,6 +9,7 @@ import { vaultImageValues } from './images.ts';
 import { usedDeliveries } from '../deliveries/index.ts';
 import { samplePostgresManifests } from './postgres-sample.ts';
 import { databaseRoles } from './databases.ts';
+import { vsoOperatorManifests } from '../deliveries/vso/render.ts';
 
 export type Artifacts = Map<string, string>;
 
@@ -195,7 +196,7 @@ export function renderArtifacts(plan: Plan): Artifacts {
   }
   for (const p of plan.vault.policies) files.push([`vault/policies/${p.name}.hcl`, p.hcl]);
   if (plan.vault.setupToken.enabled) files.push([`vault/policies/${plan.vault.setupToken.policy.name}.hcl`, plan.vault.setupToken.policy.hcl]);
-  files.push(['vault/engines.yaml', HEADER + yaml({ engines: plan.vault.engines })]);
+  files.push(['vault/engines.yaml', HEADER + yaml({ engines: plan.vault.engines, ...(plan.vault.transitKeys.length ? { transitKeys: plan.vault.transitKeys } : {}) })]);
   files.push([
     'vault/auth.yaml',
     HEADER + yaml({ kubernetes: { mount: plan.vault.kubernetesAuth.mount, audience: plan.vault.kubernetesAuth.audience, roles: plan.vault.kubernetesAuth.roles } }),
@@ -241,6 +242,8 @@ export function renderArtifacts(plan: Plan): Artifacts {
     const pg = samplePostgresManifests(plan);
     if (pg.length) files.push([`manifests/${db.sample!.namespace}.yaml`, HEADER + yamlDocs(pg)]);
   }
+  const vsoOwn = vsoOperatorManifests(plan);
+  if (vsoOwn.length) files.push([`manifests/${plan.vso.namespace}.yaml`, HEADER + yamlDocs(vsoOwn)]);
   const k8sCluster = kubernetesSecretsClusterManifests(plan);
   if (k8sCluster.length) files.push(['manifests/vault-kubernetes-secrets.yaml', HEADER + yamlDocs(k8sCluster)]);
   return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

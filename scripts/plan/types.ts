@@ -14,7 +14,7 @@ export interface Plan {
   vault: VaultPlan;
   eso: EsoPlan;
   /** Vault Secrets Operator's chart and release (installed only when some enabled app uses delivery "vso"). */
-  vso: EsoPlan;
+  vso: VsoPlan;
   seeding: SeedPlan;
   /** Every enabled app, as its delivery plans it (config order). */
   apps: AppPlan[];
@@ -23,6 +23,35 @@ export interface Plan {
   images: ImagesPlan;
   /** [passwords] names whose literal values the production profile ignores (random instead). */
   ignoredLiterals: string[];
+}
+
+export interface VsoPlan extends EsoPlan {
+  /**
+   * VSO's client cache persisted in its namespace, encrypted with a transit key (the chart's
+   * storage-encryption VaultAuth logs in as `role`, ServiceAccount `serviceAccount`); undefined:
+   * kept in memory only ([vso] client_cache = "memory", or no VSO app).
+   */
+  clientCache: VsoClientCachePlan | undefined;
+}
+
+export interface VsoClientCachePlan {
+  transitMount: string;
+  keyName: string;
+  role: string;
+  policy: string;
+  /** The controller's ServiceAccount, as the chart names it (<fullname>-controller-manager). */
+  serviceAccount: string;
+  /** The chart's VaultAuth for it (<fullname>-default-transit-auth), labelled cacheStorageEncryption. */
+  vaultAuth: string;
+}
+
+/** A transit key vaultlab creates (never deletes: what it encrypted would be lost). */
+export interface TransitKeyPlan {
+  mount: string;
+  name: string;
+  type: 'aes256-gcm96';
+  /** Who uses it, for `plan` and configure's report. */
+  purpose: string;
 }
 
 export interface ClusterPlan {
@@ -105,6 +134,8 @@ export interface VaultPlan {
   engines: EnginePlan[];
   kubernetesAuth: { mount: string; audience: string; tokenTtl: string; roles: RolePlan[] };
   policies: PolicyPlan[];
+  /** Keys of the transit engine (VSO's client cache). */
+  transitKeys: TransitKeyPlan[];
   audit: { enabled: boolean; path: string };
   /** production: a limited token for day-2 runs; the root token is revoked. */
   setupToken: { enabled: boolean; policy: PolicyPlan };

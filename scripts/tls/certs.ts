@@ -214,12 +214,17 @@ export function tlsSecrets(plan: Plan, tls: TlsFiles): KubeObject[] {
 
 /** Secret vault-ca (ca.crt) in each app namespace: the SecretStores' caProvider. */
 export function caSecretsFromPem(plan: Plan, caPem: string): KubeObject[] {
-  return plan.namespaces.map((ns) => ({
+  return plan.namespaces.map((ns) => caSecret(ns.name, caPem));
+}
+
+/** Secret vault-ca (ca.crt) in one namespace. */
+export function caSecret(namespace: string, caPem: string): KubeObject {
+  return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: VAULT_CA_SECRET, namespace: ns.name, labels: { ...MANAGED_BY } },
+    metadata: { name: VAULT_CA_SECRET, namespace, labels: { ...MANAGED_BY } },
     data: { 'ca.crt': Buffer.from(caPem).toString('base64') },
-  }));
+  };
 }
 
 /** Validated against cert-manager's CRD schema (kubernetes-models), returned as a plain object. */

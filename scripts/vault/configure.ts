@@ -12,7 +12,7 @@ import { configureDatabases } from './database.ts';
 export type Action = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped';
 
 export interface ConfigureItem {
-  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role' | 'db-connection' | 'db-role';
+  kind: 'engine' | 'audit' | 'auth' | 'auth-config' | 'policy' | 'role' | 'k8s-config' | 'k8s-role' | 'db-connection' | 'db-role' | 'transit-key';
   name: string;
   action: Action;
   detail?: string;
@@ -76,6 +76,20 @@ export async function configureVault(client: VaultClient, plan: Plan, opts: Conf
     } else {
       items.push({ kind: 'engine', name: `${e.path}/`, action: 'unchanged' });
     }
+  }
+
+  // 1b. Transit keys (VSO's client cache): created once, never rotated or deleted here (what
+  // they encrypted would no longer decrypt).
+  for (const k of v.transitKeys) {
+    const r = await client.get<any>(`${k.mount}/keys/${k.name}`, { accept: [404] });
+    if (r.status === 404) {
+      await client.post(`${k.mount}/keys/${k.name}`, { type: k.type });
+      items.push({ kind: 'transit-key', name: `${k.mount}/keys/${k.name}`, action: 'created', detail: k.purpose });
+    } else if (r.data?.data?.type && r.data.data.type !== k.type) {
+      throw new VaultlabError(`transit key ${k.mount}/keys/${k.name} exists with type "${r.data.data.type}", but vaultlab creates "${k.type}"`, {
+        hint: 'Another key of that name is in use: set [vso] client_cache_key to a new name (vaultlab never replaces a key that encrypted data).',
+      });
+    } else items.push({ kind: 'transit-key', name: `${k.mount}/keys/${k.name}`, action: 'unchanged', detail: k.purpose });
   }
 
   // 2. Audit device (production), before anything reads a secret.

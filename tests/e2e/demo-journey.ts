@@ -134,6 +134,19 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
           expect(pods.length).toBeGreaterThan(0);
           for (const p of pods) expect(p.status.conditions.find((c: any) => c.type === 'Ready')?.status, `${app.namespace}/${p.metadata.name}`).toBe('True');
         }
+        // The client cache (transit engine): each app's client stored in VSO's namespace as
+        // ciphertext of the vso-client-cache key, which decrypts to a token of the app's role.
+        const cache = plan.vso.clientCache!;
+        expect(first.summary.verify.filter((c: any) => c.delivery === 'vso' && c.target.startsWith('client cache of')).map((c: any) => c.ok)).toEqual(plan.apps.filter((a) => a.delivery === 'vso').map(() => true));
+        const stored = await kube.list<any>('v1', 'Secret', plan.vso.namespace, 'app.kubernetes.io/component=client-cache-storage');
+        expect(stored.length).toBeGreaterThan(0);
+        for (const entry of stored) {
+          expect(entry.metadata.labels).toMatchObject({ encrypted: 'true', vaultTransitRef: cache.vaultAuth });
+          const { ciphertext } = JSON.parse(Buffer.from(entry.data.secret, 'base64').toString());
+          const plain = JSON.parse(Buffer.from((await vault.post<any>(`${cache.transitMount}/decrypt/${cache.keyName}`, { ciphertext })).data.data.plaintext, 'base64').toString());
+          const self = (await vault.post<any>('auth/token/lookup', { token: plain.auth.client_token })).data.data;
+          expect(self.meta.role).toMatch(/^vso-.*-role$/);
+        }
       } finally {
         vault.close();
       }

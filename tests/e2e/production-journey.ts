@@ -162,6 +162,20 @@ export function productionJourney(distribution: 'vault' | 'openbao'): void {
           expect(vss?.status?.secretMAC, `${app.namespace}/${s.name}`).toBeTruthy();
         }
       }
+      // The client cache, through TLS too: VSO's own VaultConnection (with Vault's CA in its
+      // namespace), and every cached client transit ciphertext (the setup token cannot decrypt it).
+      const cache = plan.vso.clientCache!;
+      const own = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultConnection', plan.vso.namespace, 'vault');
+      expect(own?.spec).toMatchObject({ address: plan.vault.inClusterAddress, caCertSecretRef: 'vault-ca' });
+      expect(own.status?.valid).toBe(true);
+      const transitAuth = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultAuth', plan.vso.namespace, cache.vaultAuth);
+      expect(transitAuth?.spec?.storageEncryption).toEqual({ keyName: cache.keyName, mount: cache.transitMount });
+      const stored = await kube.list<any>('v1', 'Secret', plan.vso.namespace, 'app.kubernetes.io/component=client-cache-storage');
+      expect(stored.length).toBeGreaterThanOrEqual(vsoApps.length);
+      for (const entry of stored) {
+        expect(entry.metadata.labels).toMatchObject({ encrypted: 'true', vaultTransitRef: cache.vaultAuth });
+        expect(JSON.parse(Buffer.from(entry.data.secret, 'base64').toString()).ciphertext).toMatch(/^vault:v\d+:/);
+      }
     });
 
     it('NetworkPolicy enforced: an unlabelled namespace cannot reach Vault; a labelled one can, and ESO re-syncs', async (ctx) => {

@@ -4,11 +4,19 @@
 // VaultStaticSecret) are applied by the delivery's own apply, which waits until VSO synced them;
 // verify compares the Secret with Vault by digest, read as the app's role. Then a value changed
 // in Vault, and the annotation converge sets: VSO re-reads, re-syncs the Secret and performs the
-// rollout restart (the Deployment's restartedAt annotation changes). No kubelet here: the
-// Deployment has no pods, so what reaches a pod is the kind suite's part.
+// rollout restart (the Deployment's restartedAt annotation changes). VSO runs with its client
+// cache persisted and encrypted through OpenBao's transit engine, as the chart configures it
+// (`helm template` of the module's chart with vaultlab's values gives the VaultAuth it uses):
+// each app's cached client is transit ciphertext that decrypts to VSO's token, and a restarted
+// VSO resumes from it. No kubelet here: the Deployment has no pods, so what reaches a pod is the
+// kind suite's part.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { ensureVso, VSO_VERSION } from '../harness/kube/build.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ensureTool, ensureVso, KUBERNETES_VERSION, vsoModuleDir, VSO_VERSION } from '../harness/kube/build.ts';
 import { installVsoCrds } from '../harness/kube/vso.ts';
 import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
@@ -21,6 +29,8 @@ import { sha256 } from '../../scripts/lib/digest.ts';
 import { newDeployContext, type DeployContext } from '../../scripts/steps/context.ts';
 import { appsOf } from '../../scripts/deliveries/index.ts';
 import { FORCE_SYNC, RESTARTED_AT, vsoRuntime } from '../../scripts/deliveries/vso/runtime.ts';
+import { vsoValues } from '../../scripts/deliveries/vso/values.ts';
+import { CACHE_COMPONENT } from '../../scripts/deliveries/vso/client-cache.ts';
 import type { Plan } from '../../scripts/plan/types.ts';
 
 const APP = `
@@ -53,6 +63,11 @@ function unavailable(): string | undefined {
   } catch (err) {
     return `vault-secrets-operator ${VSO_VERSION} cannot be built (Go module proxy unreachable?): ${(err as Error).message.split('\n')[0]}`;
   }
+  try {
+    ensureTool('helm');
+  } catch (err) {
+    return `helm cannot be built (it renders VSO's chart): ${(err as Error).message.split('\n')[0]}`;
+  }
   return undefined;
 }
 const reason = unavailable();
@@ -82,16 +97,34 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     // What the deliveries step applies before the delivery: the namespaces; and the sample
     // Deployment that rolloutRestartTargets names.
     await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NS } }, ...allManifests(plan).filter((o) => o.kind === 'Namespace')]);
-    controller = spawn(ensureVso(), ['--health-probe-bind-address=0', '--metrics-bind-address=0', '--leader-elect=false'], {
+    // What the chart installs for the client cache, rendered by the chart itself with vaultlab's
+    // values: the controller's ServiceAccount and the storage-encryption VaultAuth.
+    const valuesFile = join(mkdtempSync(join(tmpdir(), 'vaultlab-vso-values-')), 'values.json');
+    writeFileSync(valuesFile, JSON.stringify(vsoValues(plan)));
+    const rendered = spawnSync(ensureTool('helm'), ['template', plan.vso.release, join(vsoModuleDir(), 'chart'), '--namespace', OPERATOR_NS, '--kube-version', KUBERNETES_VERSION, '-f', valuesFile], { encoding: 'utf8' });
+    expect(rendered.status, rendered.stderr).toBe(0);
+    const chartObjects = parseAllDocuments(rendered.stdout).map((d) => d.toJSON()).filter(Boolean);
+    const cache = plan.vso.clientCache!;
+    const fromChart = chartObjects.filter((o: any) => (o.kind === 'ServiceAccount' && o.metadata.name === cache.serviceAccount) || (o.kind === 'VaultAuth' && o.metadata.name === cache.vaultAuth));
+    expect(fromChart.map((o: any) => o.kind).sort()).toEqual(['ServiceAccount', 'VaultAuth']);
+    // The chart leaves spec.namespace empty (null); Helm creates the object and the API server
+    // prunes a null of a non-nullable field. Server-side apply refuses it instead: dropped here.
+    const dropNulls = (v: any): any => (Array.isArray(v) ? v.map(dropNulls) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)])) : v);
+    await kube.apply(fromChart.map((o: any) => dropNulls({ ...o, metadata: { ...o.metadata, namespace: OPERATOR_NS } })));
+    startController();
+    ctx = newDeployContext({ loaded, plan, out: new Output({ json: true, verbose: false, plain: true }), state: tempState(), options: { preload: false, skipSamples: true, timeoutMs: 90_000 } });
+    ctx.kube = kube;
+    ctx.vault = vault;
+  }, 600_000);
+  function startController() {
+    // The chart's flag for controller.manager.clientCache.persistenceModel.
+    controller = spawn(ensureVso(), ['--health-probe-bind-address=0', '--metrics-bind-address=0', '--leader-elect=false', '--client-cache-persistence-model=direct-encrypted'], {
       env: { ...process.env, KUBECONFIG: env.kubeServer.kubeconfigPath, OPERATOR_NAMESPACE: OPERATOR_NS },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     controller.stdout!.on('data', (d) => (logs += d));
     controller.stderr!.on('data', (d) => (logs += d));
-    ctx = newDeployContext({ loaded, plan, out: new Output({ json: true, verbose: false, plain: true }), state: tempState(), options: { preload: false, skipSamples: true, timeoutMs: 90_000 } });
-    ctx.kube = kube;
-    ctx.vault = vault;
-  }, 600_000);
+  }
   afterAll(async () => {
     controller?.kill('SIGTERM');
     vault?.close();
@@ -105,21 +138,67 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
   it('apply: VaultConnection, VaultAuth and VaultStaticSecret applied and synced; a second apply changes nothing', async () => {
     const apps = appsOf(plan.apps, 'vso');
     const first = await withLogs(vsoRuntime.apply(ctx, apps, quiet));
-    expect(first).toMatchObject({ applied: 4, changed: 4, detail: '1 VaultStaticSecret(s) synced' });
+    expect(first).toMatchObject({ applied: 5, changed: 5, detail: '1 VaultStaticSecret(s) synced, client cache encrypted with transit/keys/vso-client-cache' });
     const again = await withLogs(vsoRuntime.apply(ctx, apps, quiet));
-    expect(again).toMatchObject({ applied: 4, changed: 0 });
+    expect(again).toMatchObject({ applied: 5, changed: 0 });
     const auth = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultAuth', 'shop', 'shop');
     expect(auth.status.valid).toBe(true);
   }, 180_000);
 
   it('verify: the Secret holds exactly the mapped keys, equal to Vault by digest (read as vso-shop-role)', async () => {
     const checks = await withLogs(vsoRuntime.verify(ctx, appsOf(plan.apps, 'vso'), quiet, signal));
-    expect(checks).toEqual([{ namespace: 'shop', target: 'shop-db', ok: true, problems: [], delivery: 'vso', app: 'shop' }]);
+    expect(checks).toEqual([
+      { namespace: 'shop', target: 'shop-db', ok: true, problems: [], delivery: 'vso', app: 'shop' },
+      { namespace: OPERATOR_NS, target: 'client cache of shop/shop (transit/keys/vso-client-cache)', ok: true, problems: [], delivery: 'vso', app: 'shop' },
+    ]);
     const secret = (await kube.readSecret('shop', 'shop-db'))!;
     expect(Object.keys(secret.data).sort()).toEqual(['DB_PASSWORD', 'DB_USER']);
     const kv = (await vault.kvRead('secret', 'shop/db'))!;
     expect(sha256(secret.data.DB_PASSWORD!)).toBe(sha256(kv.data.password!));
   }, 180_000);
+
+  it("the client cache: the app's client stored in VSO's namespace as transit ciphertext (no token in the clear) that decrypts to VSO's Vault token", async () => {
+    const stored = await kube.list<any>('v1', 'Secret', OPERATOR_NS, CACHE_COMPONENT);
+    const auth = await kube.get<any>('secrets.hashicorp.com/v1beta1', 'VaultAuth', 'shop', 'shop');
+    const mine = stored.filter((x) => x.metadata.labels['auth/UID'] === auth.metadata.uid);
+    expect(mine).toHaveLength(1);
+    expect(mine[0].metadata.labels).toMatchObject({ encrypted: 'true', vaultTransitRef: plan.vso.clientCache!.vaultAuth });
+    const raw = Buffer.from(mine[0].data.secret, 'base64').toString();
+    const { ciphertext } = JSON.parse(raw);
+    expect(ciphertext).toMatch(/^vault:v1:/);
+    expect(raw).not.toMatch(/"(client_token|token)"\s*:/);
+    // Decrypted with the root token (vaultlab itself never does): VSO's login, a token that works.
+    const plain = JSON.parse(Buffer.from((await vault.post<any>('transit/decrypt/vso-client-cache', { ciphertext })).data.data.plaintext, 'base64').toString());
+    const token: string = plain.auth?.client_token;
+    expect(token).toMatch(/^[sh]\./);
+    const self = (await vault.withToken(token).get<any>('auth/token/lookup-self')).data.data;
+    expect(self.policies).toContain('vso-policy');
+    expect(self.meta).toMatchObject({ role: 'vso-shop-role', service_account_namespace: 'shop' });
+    // status reports it.
+    const status = await vsoRuntime.status({ plan, kube } as never, appsOf(plan.apps, 'vso'));
+    expect(status.find((c) => c.name === 'VSO client cache')).toMatchObject({ ok: true, detail: `1 cached client(s) in ${OPERATOR_NS}, encrypted with transit/keys/vso-client-cache` });
+  }, 60_000);
+
+  it('a restarted VSO resumes from the encrypted cache: it syncs a changed value with the restored token, no new login', async () => {
+    const names = async () => (await kube.list<any>('v1', 'Secret', OPERATOR_NS, CACHE_COMPONENT)).map((x) => x.metadata.name).sort();
+    // Every token OpenBao holds, by accessor: a new login would add one.
+    const accessors = async () => ((await vault.get<any>('auth/token/accessors?list=true')).data.data.keys as string[]).sort();
+    const before = { names: await names(), accessors: await accessors() };
+    controller.kill('SIGTERM');
+    await new Promise((r) => controller.once('exit', r));
+    logs = '';
+    startController();
+    const changed = `after-restart-${Date.now()}`;
+    await vault.kvPatch('secret', 'shop/db', { username: changed });
+    await kube.mergePatch('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', 'shop', 'shop-db', { metadata: { annotations: { [FORCE_SYNC]: `restart-${Date.now()}` } } });
+    await withLogs(kube.waitFor('v1', 'Secret', 'shop', 'shop-db', (x) => Buffer.from(x.data?.DB_USER ?? '', 'base64').toString() === changed, 'the value changed after the restart', { timeoutMs: 60_000 }));
+    expect(await names()).toEqual(before.names);
+    // The one new token is the cache's own (VSO never persists the client it decrypts with): it
+    // logged in as vso-client-cache-role to decrypt the app's client, which it then used as is.
+    const added = (await accessors()).filter((a) => !before.accessors.includes(a));
+    const roles = await Promise.all(added.map(async (accessor) => (await vault.post<any>('auth/token/lookup-accessor', { accessor })).data.data.meta?.role));
+    expect(roles).toEqual(['vso-client-cache-role']);
+  }, 120_000);
 
   it('a value changed in Vault and the force-sync annotation: VSO re-syncs the Secret and rolls the Deployment (restartedAt)', async () => {
     await kube.apply(allManifests(plan).filter((o) => o.kind === 'Deployment'));
@@ -161,10 +240,11 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     const checks = await vsoRuntime.status({ plan, kube } as never, appsOf(plan.apps, 'vso'));
     expect(checks.map((c) => [c.name, c.ok])).toEqual([
       ['vso', false],
+      ['VSO client cache', true],
       ['VaultConnection shop/vault', true],
       ['VaultAuth shop/shop', true],
       ['VaultStaticSecret shop/shop-db', true],
     ]);
-    expect(checks[3]!.detail).toBe('synced -> Secret shop-db, restarts Deployment shop');
+    expect(checks[4]!.detail).toBe('synced -> Secret shop-db, restarts Deployment shop');
   }, 60_000);
 });

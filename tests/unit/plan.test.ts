@@ -21,9 +21,12 @@ describe('plan', () => {
     expect(p.vault.ha).toEqual({ enabled: false, replicas: 1 });
     expect(p.vault.tls).toBe(false);
     expect(p.vault.init).toMatchObject({ shares: 1, threshold: 1, storeInCluster: true, secretName: 'vault-init-keys' });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy', 'injector-policy', 'vso-policy']);
-    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role', 'injector-reports-role', 'injector-shop-role', 'vso-billing-role']);
-    expect(p.vault.kubernetesAuth.roles.every((r) => r.audience === 'vault' && r.serviceAccount === (r.name.startsWith('eso-') ? 'external-secrets' : r.name.replace(/^(injector|vso)-(.*)-role$/, '$2')))).toBe(true);
+    // vso-client-cache-*: VSO's own client cache, encrypted with the transit engine's key.
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-policy', 'injector-policy', 'vso-policy', 'vso-client-cache-policy']);
+    expect(p.vault.kubernetesAuth.roles.map((r) => r.name)).toEqual(['eso-argocd-role', 'eso-dashboard-role', 'eso-registry-role', 'eso-webapp-role', 'injector-reports-role', 'injector-shop-role', 'vso-billing-role', 'vso-client-cache-role']);
+    const appRoles = p.vault.kubernetesAuth.roles.filter((r) => r.name !== 'vso-client-cache-role');
+    expect(appRoles.every((r) => r.audience === 'vault' && r.serviceAccount === (r.name.startsWith('eso-') ? 'external-secrets' : r.name.replace(/^(injector|vso)-(.*)-role$/, '$2')))).toBe(true);
+    expect(p.vault.transitKeys).toEqual([{ mount: 'transit', name: 'vso-client-cache', type: 'aes256-gcm96', purpose: "VSO's client cache" }]);
     expect(p.vault.hostAddress).toBe('http://127.0.0.1:8200');
     expect(p.vault.inClusterAddress).toBe('http://vault.vault.svc:8200');
   });
@@ -33,7 +36,7 @@ describe('plan', () => {
     expect(p.vault.tls).toBe(true);
     expect(p.vault.ha).toEqual({ enabled: true, replicas: 3 });
     expect(p.vault.init).toMatchObject({ shares: 5, threshold: 3, storeInCluster: false });
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy', 'injector-reports-policy', 'injector-shop-policy', 'vso-billing-policy']);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['eso-argocd-policy', 'eso-dashboard-policy', 'eso-registry-policy', 'eso-webapp-policy', 'injector-reports-policy', 'injector-shop-policy', 'vso-billing-policy', 'vso-client-cache-policy']);
     // The shop app's own dynamic database user: its policy reads exactly database/creds/shop-app, no other policy does.
     const shop = p.vault.policies.find((x) => x.name === 'injector-shop-policy')!.hcl;
     expect(shop.match(/path "database\/creds\/[^"]+"/g)).toEqual(['path "database/creds/shop-app"']);

@@ -12,6 +12,7 @@ import { allManifests, deliveryRows, vaultNetworkPolicy } from '../../scripts/pl
 import { usedDeliveries } from '../../scripts/deliveries/index.ts';
 import { vso } from '../../scripts/deliveries/vso/index.ts';
 import { compareSecret, decodeVsoError, synced } from '../../scripts/deliveries/vso/runtime.ts';
+import { cacheEntryProblems } from '../../scripts/deliveries/vso/client-cache.ts';
 import type { VsoAppPlan } from '../../scripts/deliveries/types.ts';
 import { configErrors as configErrorsOf, messageOf } from '../harness/config-errors.ts';
 
@@ -88,14 +89,18 @@ describe('VSO plan and render', () => {
   it('one app name derives namespace, ServiceAccount, role and policy; no SecretStore, no ESO role', () => {
     const p = plan();
     expect(p.apps[0]).toMatchObject({ delivery: 'vso', name: 'shop', namespace: 'shop', serviceAccount: 'shop', role: 'vso-shop-role' });
-    expect(p.vault.kubernetesAuth.roles).toEqual([{ name: 'vso-shop-role', namespace: 'shop', serviceAccount: 'shop', audience: 'vault', policies: ['vso-policy'], ttl: '1h' }]);
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['vso-policy']);
+    expect(p.vault.kubernetesAuth.roles).toEqual([
+      { name: 'vso-shop-role', namespace: 'shop', serviceAccount: 'shop', audience: 'vault', policies: ['vso-policy'], ttl: '1h' },
+      // VSO's own, for its transit-encrypted client cache (the chart's controller ServiceAccount).
+      { name: 'vso-client-cache-role', namespace: 'vault-secrets-operator', serviceAccount: 'vault-secrets-operator-controller-manager', audience: 'vault', policies: ['vso-client-cache-policy'], ttl: '1h' },
+    ]);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['vso-policy', 'vso-client-cache-policy']);
     expect(allManifests(p).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Namespace/shop', 'VaultConnection/vault', 'ServiceAccount/shop', 'VaultAuth/shop', 'VaultStaticSecret/db', 'Deployment/shop']);
   });
 
   it('production: the policy reads only the namespace\'s own paths; the VaultConnection is https with the CA Secret', () => {
     const p = plan(vsoApp(), 'production');
-    expect(p.vault.policies.map((x) => x.name)).toEqual(['vso-shop-policy']);
+    expect(p.vault.policies.map((x) => x.name)).toEqual(['vso-shop-policy', 'vso-client-cache-policy']);
     expect(p.vault.policies[0]!.hcl).toContain('path "secret/data/shop/*"');
     expect(p.vault.policies[0]!.hcl).not.toContain('path "secret/data/*"');
     expect(p.vault.kubernetesAuth.roles[0]!.policies).toEqual(['vso-shop-policy']);
@@ -184,6 +189,69 @@ describe('VSO plan and render', () => {
     const render = (p: ReturnType<typeof plan>) => [...renderArtifacts(p)].map(([k, v]) => `${k}\n${v}`).join('\n');
     expect(render(plan(text))).toBe(render(a));
     expect(render(plan(text, 'production'))).toBe(render(plan(text, 'production')));
+  });
+});
+
+describe("VSO's client cache, encrypted with a transit key ([vso] client_cache)", () => {
+  it('default with the transit engine: chart values for direct-encrypted, its role, policy and key, and a VaultConnection in VSO\'s namespace', () => {
+    const p = plan();
+    expect(p.vso.clientCache).toEqual({ transitMount: 'transit', keyName: 'vso-client-cache', role: 'vso-client-cache-role', policy: 'vso-client-cache-policy', serviceAccount: 'vault-secrets-operator-controller-manager', vaultAuth: 'vault-secrets-operator-default-transit-auth' });
+    const values = parseYaml(renderArtifacts(p).get('helm/vso-values.yaml')!);
+    expect(values.controller.manager.clientCache).toEqual({
+      persistenceModel: 'direct-encrypted',
+      storageEncryption: { enabled: true, vaultConnectionRef: 'vault', keyName: 'vso-client-cache', transitMount: 'transit', method: 'kubernetes', mount: 'kubernetes', kubernetes: { role: 'vso-client-cache-role', serviceAccount: 'vault-secrets-operator-controller-manager', tokenAudiences: ['vault'] } },
+    });
+    // The policy: encrypt and decrypt with that one key, nothing else.
+    const hcl = p.vault.policies.find((x) => x.name === 'vso-client-cache-policy')!.hcl;
+    expect(hcl.match(/path "[^"]+"/g)).toEqual(['path "transit/encrypt/vso-client-cache"', 'path "transit/decrypt/vso-client-cache"']);
+    expect(hcl.match(/capabilities = \[[^\]]*\]/g)).toEqual(['capabilities = ["update"]', 'capabilities = ["update"]']);
+    expect(parseYaml(renderArtifacts(p).get('vault/engines.yaml')!).transitKeys).toEqual([{ mount: 'transit', name: 'vso-client-cache', type: 'aes256-gcm96', purpose: "VSO's client cache" }]);
+    const own = parseYaml(renderArtifacts(p).get('manifests/vault-secrets-operator.yaml')!);
+    expect(own).toMatchObject({ kind: 'VaultConnection', metadata: { name: 'vault', namespace: 'vault-secrets-operator' }, spec: { address: 'http://vault.vault.svc:8200' } });
+  });
+
+  it('production: the setup token may create and read the key (configure), never encrypt or decrypt; the connection has the CA', () => {
+    const p = plan(vsoApp(), 'production');
+    const setup = p.vault.setupToken.policy.hcl;
+    expect(setup).toContain('path "transit/keys/vso-client-cache" {\n  capabilities = ["create", "read", "update"]\n}');
+    expect(setup).not.toMatch(/transit\/(encrypt|decrypt)/);
+    const own = parseYaml(renderArtifacts(p).get('manifests/vault-secrets-operator.yaml')!);
+    expect(own.spec).toEqual({ address: 'https://vault.vault.svc:8200', skipTLSVerify: false, caCertSecretRef: 'vault-ca' });
+  });
+
+  it('memory, or no transit engine: none of it; a release name changes the chart names; a custom key name', () => {
+    for (const p of [plan(`[vso]\nclient_cache = "memory"\n${vsoApp()}`), plan(`[vault]\nengines = ["kv-v2", "database"]\n${vsoApp()}`)]) {
+      expect(p.vso.clientCache).toBeUndefined();
+      expect(p.vault.transitKeys).toEqual([]);
+      expect(p.vault.policies.map((x) => x.name)).toEqual(['vso-policy']);
+      expect(parseYaml(renderArtifacts(p).get('helm/vso-values.yaml')!).controller.manager.clientCache).toBeUndefined();
+      expect([...renderArtifacts(p).keys()]).not.toContain('manifests/vault-secrets-operator.yaml');
+    }
+    expect(plan(`[vso]\nrelease = "vso"\nclient_cache_key = "cache-key"\n${vsoApp()}`).vso.clientCache).toMatchObject({ keyName: 'cache-key', serviceAccount: 'vso-vault-secrets-operator-controller-manager', vaultAuth: 'vso-vault-secrets-operator-default-transit-auth' });
+    // No VSO app: no cache, no key.
+    expect(plan(vsoApp('enabled = false')).vault.transitKeys).toEqual([]);
+  });
+
+  it('config errors (file:line, exit 2): "transit" without the engine; an app or namespace named like the cache role', () => {
+    const errs = configErrors(`[vault]\nengines = ["kv-v2"]\n[vso]\nclient_cache = "transit"\n${vsoApp()}`);
+    expect(errs.map((e) => e.where.replace(/:\d+:/, ':N:'))).toEqual(['config.toml:N: vso.client_cache']);
+    expect(msg(errs[0]!)).toBe('is "transit", but vault.engines has no "transit": VSO encrypts its client cache with a transit key');
+    expect(errs[0]!.exitCode).toBe(2);
+    expect(configErrors(vsoApp().replace('name = "shop"\n', 'name = "client-cache"\n')).map(msg)).toEqual(['"client-cache" names VSO\'s client cache role (vso-client-cache-role); a VSO app cannot be called that']);
+    expect(configErrors(vsoApp('namespace = "client-cache"')).map(msg)).toEqual(['"client-cache" names VSO\'s client cache policy (vso-client-cache-policy); a VSO app\'s namespace cannot be called that']);
+    expect(configErrors(`[vso]\nclient_cache = "disk"\n${vsoApp()}`)[0]!.where).toMatch(/vso\.client_cache$/);
+  });
+
+  it('a cached client checked by its labels and its data: transit ciphertext passes; the token in the clear, or none, does not', () => {
+    const p = plan();
+    const app = p.apps[0] as VsoAppPlan;
+    const entry = (labels: Record<string, string>, data: unknown) => ({ metadata: { name: 'vso-cc-x', labels: { 'auth/UID': 'uid-1', ...labels } }, data: { secret: Buffer.from(JSON.stringify(data)).toString('base64') } });
+    const good = entry({ encrypted: 'true', vaultTransitRef: 'vault-secrets-operator-default-transit-auth' }, { ciphertext: 'vault:v1:abc', key_version: 1 });
+    expect(cacheEntryProblems(p, app, 'uid-1', [good])).toEqual([]);
+    expect(cacheEntryProblems(p, app, 'uid-1', [])).toEqual(['VSO has no cached client for VaultAuth shop/shop in namespace vault-secrets-operator']);
+    expect(cacheEntryProblems(p, app, 'uid-1', [entry({}, { token: 'clear' })])).toEqual(['Secret vault-secrets-operator/vso-cc-x is not marked encrypted by VaultAuth vault-secrets-operator-default-transit-auth']);
+    expect(cacheEntryProblems(p, app, 'uid-1', [entry({ encrypted: 'true', vaultTransitRef: 'vault-secrets-operator-default-transit-auth' }, { token: 'clear' })])).toEqual(['Secret vault-secrets-operator/vso-cc-x does not hold transit ciphertext']);
+    expect(cacheEntryProblems(plan(`[vso]\nclient_cache = "memory"\n${vsoApp()}`), app, 'uid-1', [])).toEqual([]);
   });
 });
 

@@ -180,8 +180,30 @@ describe('configure and seed (demo)', () => {
     expect(items.filter((i) => i.action !== 'unchanged' && i.action !== 'skipped')).toEqual([]);
     expect(client.writes - before).toBe(0);
     expect(items.map((i) => i.name)).toEqual(
-      expect.arrayContaining(['secret/', 'database/', 'transit/', 'kubernetes/', 'eso-policy', 'eso-webapp-role', 'eso-argocd-role']),
+      expect.arrayContaining(['secret/', 'database/', 'transit/', 'kubernetes/', 'eso-policy', 'eso-webapp-role', 'eso-argocd-role', 'transit/keys/vso-client-cache']),
     );
+  });
+
+  it("VSO's client cache key: created once in transit/ (aes256-gcm96); vso-client-cache-role may encrypt and decrypt with it and do nothing else", async () => {
+    const key = (await client.get<any>('transit/keys/vso-client-cache')).data.data;
+    expect(key).toMatchObject({ type: 'aes256-gcm96', deletion_allowed: false });
+    // What the role's policy allows, through a token holding only that policy.
+    const t = (await client.post<any>('auth/token/create', { policies: ['vso-client-cache-policy'], ttl: '5m' })).data.auth.client_token;
+    const c = new VaultClient({ address: bao.address, token: t, attempts: 1 });
+    try {
+      const plaintext = Buffer.from('{"token":"a cached client"}').toString('base64');
+      const enc = (await c.post<any>('transit/encrypt/vso-client-cache', { plaintext })).data.data;
+      expect(enc.ciphertext).toMatch(/^vault:v1:/);
+      expect((await c.post<any>('transit/decrypt/vso-client-cache', { ciphertext: enc.ciphertext })).data.data.plaintext).toBe(plaintext);
+      const denied = await Promise.all([c.get('transit/keys/vso-client-cache'), c.post('transit/keys/other', {}), c.post('transit/encrypt/other', { plaintext }), c.get('secret/data/webapp/db')].map((p) => p.then(() => undefined, (e) => e)));
+      expect(denied.map((e) => e?.status)).toEqual([403, 403, 403, 403]);
+    } finally {
+      c.close();
+    }
+    // A type mismatch (another key of that name) is an error, never a replacement.
+    await client.post('transit/keys/taken', { type: 'ed25519' });
+    const other = { ...plan, vault: { ...plan.vault, transitKeys: [{ ...plan.vault.transitKeys[0]!, name: 'taken' }] } };
+    await expect(configureVault(client, other)).rejects.toThrow('transit key transit/keys/taken exists with type "ed25519", but vaultlab creates "aes256-gcm96"');
   });
 
   it('roles are bound to SA external-secrets in their namespace with audience vault', async () => {

@@ -2,7 +2,9 @@
 // the app's role (vso-<app>-role, bound to the ServiceAccount named after the app, which VSO
 // requests tokens for) and its policy.
 import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
-import type { PolicyPlan, RolePlan } from '../../plan/types.ts';
+import type { Config } from '../../config/schema.ts';
+import type { PolicyPlan, RolePlan, TransitKeyPlan, VsoClientCachePlan } from '../../plan/types.ts';
+import { VSO_CACHE_NAME, vsoClientCache } from '../../config/model.ts';
 import { perAppVaultAccess } from '../per-app-access.ts';
 import { deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
 
@@ -27,9 +29,54 @@ export function planVsoApp(app: AppConfig, secrets: AppSecretConfig[]): VsoAppPl
 /** The one KV path a VaultStaticSecret reads (check() makes sure there is one). */
 export const secretPath = (s: VsoSecretPlan): string => s.data[0]!.path;
 
-/** One role per app (its own ServiceAccount); demo: one broad read policy, production: vso-<ns>-policy reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. */
-export function vsoVaultAccess(apps: VsoAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[] } {
-  return perAppVaultAccess('vso', apps, c);
+/** The chart's fullname (its _helpers.tpl): the release, or "<release>-vault-secrets-operator" when the release does not contain the chart's name. */
+export function vsoFullname(release: string): string {
+  const name = 'vault-secrets-operator';
+  return (release.includes(name) ? release : `${release}-${name}`).slice(0, 63).replace(/-+$/, '');
+}
+
+/** The transit engine's mount (plan/build.ts mounts it at transit/). */
+export const TRANSIT_MOUNT = 'transit';
+
+/** VSO's client cache, persisted and encrypted with transit key [vso] client_cache_key; undefined when kept in memory. */
+export function vsoClientCachePlan(config: Config): VsoClientCachePlan | undefined {
+  if (vsoClientCache(config) !== 'transit') return undefined;
+  const fullname = vsoFullname(config.vso.release);
+  return {
+    transitMount: TRANSIT_MOUNT,
+    keyName: config.vso.client_cache_key,
+    role: deliveryRoleName('vso', VSO_CACHE_NAME),
+    policy: `vso-${VSO_CACHE_NAME}-policy`,
+    serviceAccount: `${fullname}-controller-manager`,
+    vaultAuth: `${fullname}-default-transit-auth`,
+  };
+}
+
+/** What VSO's client cache may do: encrypt and decrypt with its one key, nothing else (not even read the key). */
+export function clientCacheHcl(cache: VsoClientCachePlan): string {
+  const block = (path: string) => `path "${path}" {\n  capabilities = ["update"]\n}\n`;
+  return [
+    `# vaultlab: VSO's client cache (Secrets in VSO's namespace) encrypted with transit key ${cache.keyName}\n`,
+    block(`${cache.transitMount}/encrypt/${cache.keyName}`),
+    block(`${cache.transitMount}/decrypt/${cache.keyName}`),
+  ].join('\n');
+}
+
+/**
+ * One role per app (its own ServiceAccount); demo: one broad read policy, production: vso-<ns>-policy
+ * reads only <kv_mount>/<ns>/*; each plus its dynamic credentials. With the transit client cache,
+ * the controller's own role (vso-client-cache-role, bound to its ServiceAccount in VSO's namespace)
+ * with a policy for its key, and the key.
+ */
+export function vsoVaultAccess(apps: VsoAppPlan[], c: PlanContext): { roles: RolePlan[]; policies: PolicyPlan[]; transitKeys: TransitKeyPlan[] } {
+  const access = perAppVaultAccess('vso', apps, c);
+  const cache = vsoClientCachePlan(c.config);
+  if (!cache) return { ...access, transitKeys: [] };
+  return {
+    roles: [...access.roles, { name: cache.role, namespace: c.config.vso.namespace, serviceAccount: cache.serviceAccount, audience: c.vault.audience, policies: [cache.policy], ttl: c.vault.tokenTtl }],
+    policies: [...access.policies, { name: cache.policy, hcl: clientCacheHcl(cache) }],
+    transitKeys: [{ mount: cache.transitMount, name: cache.keyName, type: 'aes256-gcm96', purpose: "VSO's client cache" }],
+  };
 }
 
 /** VSO-only checks: one KV path per entry, VSO's duration syntax, the app's ServiceAccount name, VSO's namespace. */

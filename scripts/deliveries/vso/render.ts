@@ -53,19 +53,34 @@ export function vaultStaticSecret(plan: Plan, app: VsoAppPlan, s: VsoSecretPlan)
   };
 }
 
-export function vsoManifests(plan: Plan, ns: NamespacePlan, apps: VsoAppPlan[]): KubeObject[] {
-  if (apps.length === 0) return [];
+/** A namespace's VaultConnection: Vault's in-cluster address; production: the CA from Secret vault-ca there. */
+function vaultConnection(plan: Plan, namespace: string): KubeObject {
   const v = plan.vault;
-  const connection: KubeObject = {
+  return {
     apiVersion: VSO_API,
     kind: 'VaultConnection',
-    metadata: { name: CONNECTION, namespace: ns.name, labels: labelsOf(plan) },
+    metadata: { name: CONNECTION, namespace, labels: labelsOf(plan) },
     spec: {
       address: v.inClusterAddress,
       skipTLSVerify: false,
       ...(v.tls ? { caCertSecretRef: 'vault-ca' } : {}),
     },
   };
+}
+
+/**
+ * VSO's own namespace, for the transit client cache: the VaultConnection the chart's
+ * storage-encryption VaultAuth names (production: with Secret vault-ca, which the runtime writes
+ * there from Vault's CA). Nothing when the cache is kept in memory.
+ */
+export function vsoOperatorManifests(plan: Plan): KubeObject[] {
+  return plan.vso.clientCache ? [vaultConnection(plan, plan.vso.namespace)] : [];
+}
+
+export function vsoManifests(plan: Plan, ns: NamespacePlan, apps: VsoAppPlan[]): KubeObject[] {
+  if (apps.length === 0) return [];
+  const v = plan.vault;
+  const connection = vaultConnection(plan, ns.name);
   const perApp = apps.flatMap((a): KubeObject[] => [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: a.serviceAccount, namespace: ns.name, labels: labelsOf(plan, a.name) } },
     {

@@ -19,8 +19,11 @@ import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
 import { durationSeconds } from '../../config/duration.ts';
 import { latestEsoWarning as latestWarning } from '../../lifecycle/eso-diagnose.ts';
-import { execInPod, podReady, rolloutComplete, settle } from '../pods.ts';
-import { CONNECTION, VSO_API, vsoManifests } from './render.ts';
+import { execInPod, podReady, RESTARTED_AT_ANNOTATION, rolloutComplete, settle } from '../pods.ts';
+import { CONNECTION, VSO_API, vsoManifests, vsoOperatorManifests } from './render.ts';
+import { CACHE_COMPONENT, checkClientCache } from './client-cache.ts';
+import { caSecret } from '../../tls/certs.ts';
+import { vaultCaPem } from '../../steps/install.ts';
 import { secretPath } from './plan.ts';
 
 export const VSO_CRDS = ['vaultconnections.secrets.hashicorp.com', 'vaultauths.secrets.hashicorp.com', 'vaultstaticsecrets.secrets.hashicorp.com'];
@@ -144,10 +147,10 @@ async function podProblems(kube: Kube, app: VsoAppPlan, pod: any, s: VsoSecretPl
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Ready pods of the app's Deployment whose pod template carries `restartedAt` (when given). */
-async function currentPods(kube: Kube, app: VsoAppPlan, restartedAt?: string): Promise<any[]> {
+/** Ready pods of the app's Deployment whose pod template carries `stamp` (annotation and value: the restart they came from), when given. */
+async function currentPods(kube: Kube, app: VsoAppPlan, stamp?: { annotation: string; value: string }): Promise<any[]> {
   const pods = (await kube.list<any>('v1', 'Pod', app.namespace, `app.kubernetes.io/name=${app.name}`)).filter(podReady);
-  return restartedAt ? pods.filter((p) => p.metadata?.annotations?.[RESTARTED_AT] === restartedAt) : pods;
+  return stamp ? pods.filter((p) => p.metadata?.annotations?.[stamp.annotation] === stamp.value) : pods;
 }
 
 export const vsoRuntime: DeliveryRuntime<'vso'> = {
@@ -156,12 +159,21 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
     const { plan } = ctx;
     report('waiting for the VSO CRDs');
     await kube.waitForCrdsEstablished(VSO_CRDS, ctx.options.timeoutMs);
+    const results = [];
+    // The transit client cache: VSO's own VaultConnection (production: and Vault's CA) in its
+    // namespace, valid before any app logs in, so the first client VSO caches is encrypted.
+    const own = vsoOperatorManifests(plan);
+    if (own.length) {
+      report('client cache: VSO\'s VaultConnection');
+      results.push(...(await kube.apply([...(plan.vault.tls ? [caSecret(plan.vso.namespace, vaultCaPem(ctx))] : []), ...own])));
+      await kube.waitFor(VSO_API, 'VaultConnection', plan.vso.namespace, CONNECTION, (o) => o?.status?.valid === true, 'valid', { timeoutMs: ctx.options.timeoutMs });
+    }
     report('applying');
-    const results = await kube.apply(await vsoObjects(plan, apps));
+    results.push(...(await kube.apply(await vsoObjects(plan, apps))));
     report('waiting for the VaultStaticSecrets to sync');
     await Promise.all(apps.flatMap((a) => a.secrets.map((s) => waitVsoSynced(kube, plan, a, s, { timeoutMs: ctx.options.timeoutMs }))));
     const n = apps.reduce((k, a) => k + a.secrets.length, 0);
-    return { applied: results.length, changed: results.filter((r) => r.action !== 'unchanged').length, detail: `${n} VaultStaticSecret(s) synced` };
+    return { applied: results.length, changed: results.filter((r) => r.action !== 'unchanged').length, detail: `${n} VaultStaticSecret(s) synced${plan.vso.clientCache ? `, client cache encrypted with ${plan.vso.clientCache.transitMount}/keys/${plan.vso.clientCache.keyName}` : ''}` };
   },
 
   async verify(ctx: DeployContext, apps, report, signal) {
@@ -193,6 +205,11 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
         asApp.close();
       }
     }
+    // Each app's cached client: in VSO's namespace, transit ciphertext only.
+    if (plan.vso.clientCache) {
+      report('client cache');
+      checks.push(...(await checkClientCache(kube, plan, apps, signal)));
+    }
     return checks;
   },
 
@@ -216,6 +233,21 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
         ok: down.length === 0,
         detail: down.length ? `not available: ${down.map((d) => d.metadata.name).join(', ')}` : `available: ${deps.map((d) => d.metadata.name).sort().join(', ')}`,
         ...(down.length ? { fix: `kubectl -n ${plan.vso.namespace} get pods; \`vaultlab deploy\` reinstalls it` } : {}),
+      });
+    }
+    const cache = plan.vso.clientCache;
+    if (cache) {
+      const stored = await kube.list<any>('v1', 'Secret', plan.vso.namespace, CACHE_COMPONENT).catch((): any[] => []);
+      const clear = stored.filter((s) => s.metadata?.labels?.encrypted !== 'true');
+      checks.push({
+        name: 'VSO client cache',
+        ok: clear.length === 0 && stored.length > 0,
+        detail: clear.length
+          ? `${clear.length} of ${stored.length} cached client(s) not encrypted`
+          : stored.length === 0
+            ? `no cached client in ${plan.vso.namespace}: VSO could not encrypt them with ${cache.transitMount}/keys/${cache.keyName}`
+          : `${stored.length} cached client(s) in ${plan.vso.namespace}, encrypted with ${cache.transitMount}/keys/${cache.keyName}`,
+        ...(clear.length || stored.length === 0 ? { fix: `kubectl -n ${plan.vso.namespace} describe vaultauth ${cache.vaultAuth}; \`vaultlab vault configure\` restores role ${cache.role}` } : {}),
       });
     }
     for (const [ns, connections, auths, statics] of perNs) {
@@ -283,18 +315,21 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
           return;
         }
         const rolledByVso = touched.some((s) => s.rolloutRestart);
-        let restartedAt: string | undefined;
+        // The restart the new pods come from: VSO's own (its annotation), or vaultlab's (kubectl's, as ESO's converge writes it).
+        let restartedAt: { annotation: string; value: string } | undefined;
         if (rolledByVso) {
           const dep = await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => {
             const now = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
             return !!now && now !== before && rolloutComplete(d);
           }, "VSO's rollout restart complete", { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
-          restartedAt = dep.spec.template.metadata.annotations[RESTARTED_AT];
+          restartedAt = { annotation: RESTARTED_AT, value: dep.spec.template.metadata.annotations[RESTARTED_AT] };
         } else if (app.sample === 'env') {
-          // No rolloutRestartTargets, and env is read once at start: vaultlab restarts the Deployment itself.
-          restartedAt = new Date().toISOString();
-          await kube.mergePatch('apps/v1', 'Deployment', app.namespace, app.name, { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } });
-          await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] === restartedAt && rolloutComplete(d), 'rollout restart complete', { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
+          // No rolloutRestartTargets, and env is read once at start: vaultlab restarts the
+          // Deployment itself, as `kubectl rollout restart` does (its annotation, not VSO's).
+          const stamp = { annotation: RESTARTED_AT_ANNOTATION, value: new Date().toISOString() };
+          restartedAt = stamp;
+          await kube.mergePatch('apps/v1', 'Deployment', app.namespace, app.name, { spec: { template: { metadata: { annotations: { [stamp.annotation]: stamp.value } } } } });
+          await kube.waitFor('apps/v1', 'Deployment', app.namespace, app.name, (d) => d.spec?.template?.metadata?.annotations?.[stamp.annotation] === stamp.value && rolloutComplete(d), 'rollout restart complete', { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
         }
         for (const s of touched) {
           const v = values.get(s.name) ?? {};
