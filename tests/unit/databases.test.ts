@@ -1,6 +1,9 @@
 // [[databases]]: strict config with file:line errors, the pure plan (connection, roles, SQL,
 // policies), the sample Postgres's manifests, and that no editor password reaches the plan.
 import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { renderArtifacts } from '../../scripts/plan/render.ts';
@@ -8,6 +11,20 @@ import { summarize } from '../../scripts/plan/output.ts';
 import { samplePostgresManifests } from '../../scripts/plan/postgres-sample.ts';
 import { configErrors as errorsOf } from '../harness/config-errors.ts';
 import { main } from '../../scripts/cli.ts';
+
+/** `vaultlab plan --config <file>` in this process on `text`: its exit code and what it wrote to stderr. */
+async function planCli(text: string): Promise<{ code: number; stderr: string }> {
+  const file = join(mkdtempSync(join(tmpdir(), 'vaultlab-dbcfg-')), 'config.toml');
+  writeFileSync(file, text);
+  const stderr: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => (stderr.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(['plan', '--config', file], {}), stderr: stderr.join('') };
+  } finally {
+    process.stderr.write = orig;
+  }
+}
 
 const APPS = `
 [[apps]]
@@ -69,20 +86,9 @@ describe('[[databases]] config', () => {
       `config.toml:${lineOf(text, 'app = "biling"')}: databases[0].roles[1].app: "biling" is not the name of an [[apps]] entry; did you mean "billing"?`,
     ].map((m) => expect.stringContaining(m.split(': ').slice(2).join(': '))));
     expect(errors[1]!.where).toBe(`config.toml:${lineOf(text, 'app = "biling"')}: databases[0].roles[1].app`);
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'vaultlab-dbcfg-')), 'config.toml');
-    writeFileSync(file, text);
-    const stderr: string[] = [];
-    const orig = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (stderr.push(String(s)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['plan', '--config', file], {})).toBe(2);
-    } finally {
-      process.stderr.write = orig;
-    }
-    expect(stderr.join('')).toMatch(/databases\[0\]\.roles\[1\]\.app: "biling" is not the name/);
+    const cli = await planCli(text);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/databases\[0\]\.roles\[1\]\.app: "biling" is not the name/);
   });
 
   it('max_ttl below default_ttl, a bad where, a missing password, duplicates: each a located error', () => {
@@ -282,19 +288,8 @@ describe('an injector file of dynamic database credentials ([[apps.secrets]] dat
     expect(errorsOf(empty).map((x) => x.message).join('\n')).toMatch(/apps\[0\]\.secrets\[0\]\.data: secrets entry "db" reads nothing/);
     const eso = SHOP.replace('delivery = "injector"\nsample = "db-client"\n', '') + SHOP_DB;
     expect(errorsOf(eso).map((x) => x.message).join('\n')).toMatch(/database_role is a field of delivery "injector", but app "shop" uses delivery "eso"/);
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const file = join(mkdtempSync(join(tmpdir(), 'vaultlab-dbrole-')), 'config.toml');
-    writeFileSync(file, unknown);
-    const stderr: string[] = [];
-    const orig = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (stderr.push(String(s)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['plan', '--config', file], {})).toBe(2);
-    } finally {
-      process.stderr.write = orig;
-    }
-    expect(stderr.join('')).toMatch(/apps\[0\]\.secrets\[0\]\.database_role: "shop-ap" is not the name/);
+    const cli = await planCli(unknown);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/apps\[0\]\.secrets\[0\]\.database_role: "shop-ap" is not the name/);
   });
 });
