@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ensureTool, ensureVso, KUBERNETES_VERSION, vsoModuleDir, VSO_VERSION } from '../harness/kube/build.ts';
 import { installVsoCrds } from '../harness/kube/vso.ts';
+import { shopApp } from '../harness/fixtures/shop.ts';
 import { startApiAndBao, tempState, vaultUpForApi, type ApiAndBao } from '../harness/synced.ts';
 import { Kube } from '../../scripts/adapters/kube.ts';
 import { VaultClient } from '../../scripts/adapters/vault.ts';
@@ -33,25 +34,7 @@ import { vsoValues } from '../../scripts/deliveries/vso/values.ts';
 import { CACHE_COMPONENT } from '../../scripts/deliveries/vso/client-cache.ts';
 import type { Plan } from '../../scripts/plan/types.ts';
 
-const APP = `
-[[secrets]]
-path = "shop/db"
-key = "password"
-[[secrets]]
-path = "shop/db"
-key = "username"
-[[apps]]
-name = "shop"
-delivery = "vso"
-sample = "env"
-[[apps.secrets]]
-name = "shop-db"
-refresh_after = "1h"
-data = [
-  { secret_key = "DB_USER", path = "shop/db", key = "username" },
-  { secret_key = "DB_PASSWORD", path = "shop/db", key = "password" },
-]
-`;
+const APP = shopApp({ delivery: 'vso', sample: 'env', entry: 'shop-db', secretExtra: 'refresh_after = "1h"' });
 const OPERATOR_NS = 'vault-secrets-operator';
 const signal = new AbortController().signal;
 const quiet = () => undefined;
@@ -124,6 +107,7 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     });
     controller.stdout!.on('data', (d) => (logs += d));
     controller.stderr!.on('data', (d) => (logs += d));
+    controller.once('exit', (code, sig) => (logs += `\n[VSO exited: ${code ?? sig}]\n`));
   }
   afterAll(async () => {
     controller?.kill('SIGTERM');
@@ -179,27 +163,6 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     expect(status.find((c) => c.name === 'VSO client cache')).toMatchObject({ ok: true, detail: `1 cached client(s) in ${OPERATOR_NS}, encrypted with transit/keys/vso-client-cache` });
   }, 60_000);
 
-  it('a restarted VSO resumes from the encrypted cache: it syncs a changed value with the restored token, no new login', async () => {
-    const names = async () => (await kube.list<any>('v1', 'Secret', OPERATOR_NS, CACHE_COMPONENT)).map((x) => x.metadata.name).sort();
-    // Every token OpenBao holds, by accessor: a new login would add one.
-    const accessors = async () => ((await vault.get<any>('auth/token/accessors?list=true')).data.data.keys as string[]).sort();
-    const before = { names: await names(), accessors: await accessors() };
-    controller.kill('SIGTERM');
-    await new Promise((r) => controller.once('exit', r));
-    logs = '';
-    startController();
-    const changed = `after-restart-${Date.now()}`;
-    await vault.kvPatch('secret', 'shop/db', { username: changed });
-    await kube.mergePatch('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', 'shop', 'shop-db', { metadata: { annotations: { [FORCE_SYNC]: `restart-${Date.now()}` } } });
-    await withLogs(kube.waitFor('v1', 'Secret', 'shop', 'shop-db', (x) => Buffer.from(x.data?.DB_USER ?? '', 'base64').toString() === changed, 'the value changed after the restart', { timeoutMs: 60_000 }));
-    expect(await names()).toEqual(before.names);
-    // The one new token is the cache's own (VSO never persists the client it decrypts with): it
-    // logged in as vso-client-cache-role to decrypt the app's client, which it then used as is.
-    const added = (await accessors()).filter((a) => !before.accessors.includes(a));
-    const roles = await Promise.all(added.map(async (accessor) => (await vault.post<any>('auth/token/lookup-accessor', { accessor })).data.data.meta?.role));
-    expect(roles).toEqual(['vso-client-cache-role']);
-  }, 120_000);
-
   it('a value changed in Vault and the force-sync annotation: VSO re-syncs the Secret and rolls the Deployment (restartedAt)', async () => {
     await kube.apply(allManifests(plan).filter((o) => o.kind === 'Deployment'));
     const before = (await kube.get<any>('apps/v1', 'Deployment', 'shop', 'shop')).spec.template.metadata.annotations?.[RESTARTED_AT];
@@ -247,4 +210,32 @@ describe.skipIf(!!reason)(`VSO ${VSO_VERSION} out of cluster, real API server an
     ]);
     expect(checks[4]!.detail).toBe('synced -> Secret shop-db, restarts Deployment shop');
   }, 60_000);
+
+  // Last: the restarted controller re-reads everything at its start, which the tests above must not race.
+  it('a restarted VSO resumes from the encrypted cache: it syncs a changed value with the restored token, no new login', async () => {
+    const names = async () => (await kube.list<any>('v1', 'Secret', OPERATOR_NS, CACHE_COMPONENT)).map((x) => x.metadata.name).sort();
+    // Every token OpenBao holds, by accessor: a new login would add one.
+    const accessors = async () => ((await vault.get<any>('auth/token/accessors?list=true')).data.data.keys as string[]).sort();
+    const before = { names: await names(), accessors: await accessors() };
+    controller.kill('SIGTERM');
+    await new Promise((r) => controller.once('exit', r));
+    logs = '';
+    startController();
+    // Its VaultStaticSecret controller running again (what a change needs to be seen).
+    const deadline = Date.now() + 60_000;
+    while (!/"Starting workers".*vaultstaticsecret/i.test(logs)) {
+      if (Date.now() > deadline || /\[VSO exited/.test(logs)) throw new Error(`the restarted VSO did not start its workers:\n${logs.slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const changed = `after-restart-${Date.now()}`;
+    await vault.kvPatch('secret', 'shop/db', { username: changed });
+    await kube.mergePatch('secrets.hashicorp.com/v1beta1', 'VaultStaticSecret', 'shop', 'shop-db', { metadata: { annotations: { [FORCE_SYNC]: `restart-${Date.now()}` } } });
+    await withLogs(kube.waitFor('v1', 'Secret', 'shop', 'shop-db', (x) => Buffer.from(x.data?.DB_USER ?? '', 'base64').toString() === changed, 'the value changed after the restart', { timeoutMs: 60_000 }));
+    expect(await names()).toEqual(before.names);
+    // The one new token is the cache's own (VSO never persists the client it decrypts with): it
+    // logged in as vso-client-cache-role to decrypt the app's client, which it then used as is.
+    const added = (await accessors()).filter((a) => !before.accessors.includes(a));
+    const roles = await Promise.all(added.map(async (accessor) => (await vault.post<any>('auth/token/lookup-accessor', { accessor })).data.data.meta?.role));
+    expect(roles).toEqual(['vso-client-cache-role']);
+  }, 120_000);
 });

@@ -12,32 +12,12 @@ import { DELIVERY_NAMES } from '../../scripts/deliveries/types.ts';
 import { decodeAgentError } from '../../scripts/deliveries/injector/runtime.ts';
 import { configErrors as configErrorsOf, messageOf } from '../harness/config-errors.ts';
 import { withoutSampleDatabase } from '../harness/synced.ts';
+import { SHOP_SEEDED, shopApp } from '../harness/fixtures/shop.ts';
 
 const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
 const msg = messageOf;
 
-const seeded = `
-[[secrets]]
-path = "shop/db"
-key = "password"
-[[secrets]]
-path = "shop/db"
-key = "username"
-`;
-const injectorApp = (extra = '', secretExtra = '') => `${seeded}
-[[apps]]
-name = "shop"
-delivery = "injector"
-sample = "vault-files"
-${extra}
-[[apps.secrets]]
-name = "db"
-data = [
-  { secret_key = "DB_USER", path = "shop/db", key = "username" },
-  { secret_key = "DB_PASSWORD", path = "shop/db", key = "password" },
-]
-${secretExtra}
-`;
+const injectorApp = (extra = '', secretExtra = '') => shopApp({ delivery: 'injector', sample: 'vault-files', extra, secretExtra });
 
 describe('the list of deliveries', () => {
   it('has one module per name, each naming itself', () => {
@@ -86,7 +66,7 @@ describe('delivery config checks (file:line, exit 2)', () => {
   });
 
   it('a rollout restart target that is not a Deployment of the namespace is an error', () => {
-    const text = `${seeded}
+    const text = `${SHOP_SEEDED}
 [[apps]]
 name = "shop"
 delivery = "vso"

@@ -15,35 +15,17 @@ import { compareSecret, decodeVsoError, synced } from '../../scripts/deliveries/
 import { cacheEntryProblems } from '../../scripts/deliveries/vso/client-cache.ts';
 import type { VsoAppPlan } from '../../scripts/deliveries/types.ts';
 import { configErrors as configErrorsOf, messageOf } from '../harness/config-errors.ts';
+import { SHOP_SEEDED, shopApp } from '../harness/fixtures/shop.ts';
 
 const configErrors = (text: string, profile?: string) => configErrorsOf(text, profile ? { profile } : {});
 const msg = messageOf;
 
-const seeded = `
-[[secrets]]
-path = "shop/db"
-key = "password"
-[[secrets]]
-path = "shop/db"
-key = "username"
+const seeded = `${SHOP_SEEDED}
 [[secrets]]
 path = "shop/api"
 key = "token"
 `;
-const vsoApp = (extra = '', secretExtra = '', sample = 'env') => `${seeded}
-[[apps]]
-name = "shop"
-delivery = "vso"
-sample = "${sample}"
-${extra}
-[[apps.secrets]]
-name = "db"
-data = [
-  { secret_key = "DB_USER", path = "shop/db", key = "username" },
-  { secret_key = "DB_PASSWORD", path = "shop/db", key = "password" },
-]
-${secretExtra}
-`;
+const vsoApp = (extra = '', secretExtra = '', sample = 'env') => shopApp({ delivery: 'vso', sample, seeded, extra, secretExtra });
 const plan = (text = vsoApp(), profile?: string) => buildPlan(loadConfigText(text, 'config.toml', { env: {}, ...(profile ? { profile } : {}) }));
 
 describe('VSO config checks (file:line, exit 2)', () => {
