@@ -20,22 +20,35 @@ export const verify: TaskStep<DeployContext> = {
     const { plan } = ctx;
     const checks: DeliveryCheck[] = [];
     const counts: string[] = [];
-    for (const d of usedDeliveries(plan) as Delivery<DeliveryName>[]) {
-      const apps = appsOf(plan.apps, d.name);
-      if (apps.length === 0) continue;
-      const mine = await (await d.runtime()).verify(ctx, apps as never[], report, signal);
+    // Every delivery at once, and every sample's Available beside them (each waits on its own
+    // objects and pods; a warm re-deploy waits for the slowest, not for the sum). The checks and
+    // counts keep the deliveries' order.
+    const used = (usedDeliveries(plan) as Delivery<DeliveryName>[]).map((d) => ({ d, apps: appsOf(plan.apps, d.name) })).filter((x) => x.apps.length > 0);
+    // A delivery that fails ends the samples' waits too (nothing is left watching).
+    const done = new AbortController();
+    const samplesAvailable = ctx.options.skipSamples
+      ? Promise.resolve()
+      : Promise.all(
+          plan.namespaces.flatMap((ns) =>
+            ns.samples
+              .filter((x) => x.kind !== 'argocd')
+              .map((s) => guardPods(kube, ns.name, `app.kubernetes.io/name=${s.app}`, (sig) => kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs, signal: AbortSignal.any([sig, done.signal]) }))),
+          ),
+        );
+    samplesAvailable.catch(() => undefined);
+    let perDelivery: DeliveryCheck[][];
+    try {
+      perDelivery = await Promise.all(used.map(async ({ d, apps }) => (await d.runtime()).verify(ctx, apps as never[], report, signal)));
+    } catch (err) {
+      done.abort();
+      throw err;
+    }
+    used.forEach(({ d }, i) => {
+      const mine = perDelivery[i]!;
       checks.push(...mine.map((c) => ({ ...c, delivery: c.delivery ?? d.name })));
       if (mine.length || d.name === 'eso') counts.push(`${mine.length} ${WHAT[d.name]}`);
-    }
-    if (!ctx.options.skipSamples) {
-      for (const ns of plan.namespaces) {
-        for (const s of ns.samples.filter((x) => x.kind !== 'argocd')) {
-          await guardPods(kube, ns.name, `app.kubernetes.io/name=${s.app}`, (signal) =>
-            kube.waitForCondition('apps/v1', 'Deployment', ns.name, s.app, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }),
-          );
-        }
-      }
-    }
+    });
+    await samplesAvailable;
     ctx.summary.verify = checks;
     const bad = checks.filter((c) => !c.ok);
     if (bad.length) {
