@@ -88,7 +88,9 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
       const vsoApps = plan.apps.filter((a) => a.delivery === 'vso');
       const vsoSecrets = vsoApps.flatMap((a) => a.secrets);
       expect(vsoSecrets.length).toBeGreaterThan(0);
-      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length + envApps.length + vsoSecrets.length;
+      // ...and, with the transit client cache, one check per VSO app of its cached client.
+      expect(plan.vso.clientCache).toBeDefined();
+      const expected = plan.namespaces.reduce((n, ns) => n + ns.externalSecrets.length, 0) + files.length + envApps.length + vsoSecrets.length + vsoApps.length;
       expect(first.summary.verify.filter((c: any) => c.target.endsWith(':env')).map((c: any) => c.app).sort()).toEqual(envApps.map((a: any) => a.name).sort());
       expect(first.summary.verify.length).toBe(expected);
       expect(first.summary.verify.every((c: any) => c.ok)).toBe(true);
