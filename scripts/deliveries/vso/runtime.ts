@@ -22,8 +22,6 @@ import { latestEsoWarning as latestWarning } from '../../lifecycle/eso-diagnose.
 import { execInPod, podReady, RESTARTED_AT_ANNOTATION, rolloutComplete, settle } from '../pods.ts';
 import { CONNECTION, VSO_API, vsoManifests, vsoOperatorManifests } from './render.ts';
 import { CACHE_COMPONENT, checkClientCache } from './client-cache.ts';
-import { caSecret } from '../../tls/certs.ts';
-import { vaultCaPem } from '../../steps/install.ts';
 import { secretPath } from './plan.ts';
 
 export const VSO_CRDS = ['vaultconnections.secrets.hashicorp.com', 'vaultauths.secrets.hashicorp.com', 'vaultstaticsecrets.secrets.hashicorp.com'];
@@ -165,7 +163,9 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
     const own = vsoOperatorManifests(plan);
     if (own.length) {
       report('client cache: VSO\'s VaultConnection');
-      results.push(...(await kube.apply([...(plan.vault.tls ? [caSecret(plan.vso.namespace, vaultCaPem(ctx))] : []), ...own])));
+      // Loaded here, on apply: the TLS modules (cert-manager's models among them) are not for `status`.
+      const ca = plan.vault.tls ? [(await import('../../tls/certs.ts')).caSecret(plan.vso.namespace, (await import('../../steps/install.ts')).vaultCaPem(ctx))] : [];
+      results.push(...(await kube.apply([...ca, ...own])));
       await kube.waitFor(VSO_API, 'VaultConnection', plan.vso.namespace, CONNECTION, (o) => o?.status?.valid === true, 'valid', { timeoutMs: ctx.options.timeoutMs });
     }
     report('applying');
