@@ -3,7 +3,12 @@
 // all show as the pods will get them), the sample apps' manifests and the kind node image. Then,
 // which of them the host's Docker holds (what `deploy --preload` can load into kind).
 import { parseAllDocuments } from 'yaml';
-import type { Plan } from '../plan/types.ts';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { findBinary } from '../adapters/tools.ts';
+import type { HelmChart, Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
 import { samplePostgresManifests } from '../plan/postgres-sample.ts';
 import { vaultChartValues } from '../plan/render.ts';
@@ -64,22 +69,82 @@ export function injectedAgentImages(objects: unknown[], component: string): Map<
 
 const docs = (text: string): unknown[] => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
 
+/**
+ * The images one chart renders with these values (`helm template`), remembered per machine: a
+ * warm `deploy --preload` asks again on every run, and the answer is a pure function of the
+ * chart's contents, the values, the release and helm itself. The key holds a digest of all of
+ * them (for a chart on disk, every file's path, size and mtime; a repository or OCI chart is
+ * named by its immutable version), so any change is a miss. Only image names are kept (no
+ * values), 0600 under ~/.cache/vaultlab/chart-images (XDG_CACHE_HOME); VAULTLAB_IMAGE_CACHE=0
+ * turns it off; an unreadable entry is a miss.
+ */
+async function chartImages(rel: { name: string; namespace: string; chart: HelmChart; values: Record<string, unknown> }, component: string, withAgent: boolean): Promise<[string, string[]][]> {
+  const render = async () => {
+    const objects = docs(await helmTemplate(rel));
+    return [...imagesOf(objects, component), ...(withAgent ? injectedAgentImages(objects, component) : new Map<string, string[]>())];
+  };
+  if (process.env.VAULTLAB_IMAGE_CACHE === '0') return render();
+  const file = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'vaultlab', 'chart-images', `${createHash('sha256').update(JSON.stringify({ v: 1, rel, component, withAgent, chart: chartIdentity(rel.chart), helm: fileIdentity(findBinary('helm')) })).digest('hex')}.json`);
+  try {
+    const hit = JSON.parse(readFileSync(file, 'utf8')) as [string, string[]][];
+    if (Array.isArray(hit)) return hit;
+  } catch {
+    /* a miss */
+  }
+  const images = await render();
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(images), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    /* unwritable: the next run renders again */
+  }
+  return images;
+}
+
+/** A chart on disk by every file's path, size and mtime; a repository or OCI chart by its version (in `rel`). */
+function chartIdentity(chart: HelmChart): unknown {
+  if (chart.source.type !== 'path') return null;
+  const out: [string, number, number][] = [];
+  const walk = (p: string) => {
+    const st = statSync(p);
+    if (st.isDirectory()) for (const f of readdirSync(p).sort()) walk(join(p, f));
+    else out.push([p, st.size, st.mtimeMs]);
+  };
+  try {
+    walk(chart.source.path);
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+const fileIdentity = (path: string | undefined): unknown => {
+  if (!path) return null;
+  try {
+    const st = statSync(path);
+    return [path, st.size, st.mtimeMs];
+  } catch {
+    return null;
+  }
+};
+
 /** The images the deploy runs, in a stable order (node, Vault and its injector's agent, the deliveries' charts, samples). Runs `helm template`. */
 export async function deployImages(plan: Plan): Promise<DeployImage[]> {
   const all = new Map<string, string[]>();
-  const add = (m: Map<string, string[]>) => {
+  const add = (m: Iterable<[string, string[]]>) => {
     for (const [image, users] of m) all.set(image, [...(all.get(image) ?? []), ...users]);
   };
   if (plan.cluster.provider === 'kind') all.set(plan.cluster.nodeImage, ['kind node']);
   const vaultChart = vaultChartValues(plan);
   const releases = usedDeliveries(plan).flatMap((d) => (d.release ? [d.release(plan)] : []));
   const [vault, ...charts] = await Promise.all([
-    vaultChart ? helmTemplate({ name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultChart }) : Promise.resolve(''),
-    ...releases.map((r) => helmTemplate({ name: r.release, namespace: r.namespace, chart: r.chart, values: r.values })),
+    vaultChart ? chartImages({ name: plan.vault.release, namespace: plan.vault.namespace, chart: plan.vault.chart, values: vaultChart }, plan.vault.distribution, true) : Promise.resolve([]),
+    ...releases.map((r) => chartImages({ name: r.release, namespace: r.namespace, chart: r.chart, values: r.values }, r.title.toLowerCase(), false)),
   ]);
-  add(imagesOf(docs(vault), plan.vault.distribution));
-  add(injectedAgentImages(docs(vault), plan.vault.distribution));
-  releases.forEach((r, i) => add(imagesOf(docs(charts[i]!), r.title.toLowerCase())));
+  add(vault);
+  for (const c of charts) add(c);
   add(imagesOf([...allManifests(plan), ...samplePostgresManifests(plan)], 'sample'));
   return [...all].map(([image, usedBy]) => ({ image, usedBy }));
 }
