@@ -58,10 +58,12 @@ async function whyNotEncrypted(kube: Kube, plan: Plan): Promise<string> {
 
 /**
  * One check per app: its client is cached in VSO's namespace, transit-encrypted. VSO stores a
- * client when it logs in (before it syncs), so a synced app has one; a short settle covers the
- * controller's write racing the caller.
+ * client when it logs in (before it syncs), so a synced app has one. The settle (it ends as soon
+ * as every entry is there) covers the controller's write racing the caller, and one restart of
+ * VSO v0.10.0 by the kubelet: its setEncryptionClient can panic (a double send on a channel it
+ * closes, vault/client_factory.go) when it first sets up its transit client.
  */
-export async function checkClientCache(kube: Kube, plan: Plan, apps: VsoAppPlan[], signal?: AbortSignal, settleMs = 20_000): Promise<DeliveryCheck[]> {
+export async function checkClientCache(kube: Kube, plan: Plan, apps: VsoAppPlan[], signal?: AbortSignal, settleMs = 60_000): Promise<DeliveryCheck[]> {
   const cache = plan.vso.clientCache;
   if (!cache || apps.length === 0) return [];
   const uids = new Map<string, string | undefined>();
