@@ -21,44 +21,46 @@ export function policyHcl(mount: string, ns: string): string {
   );
 }
 
+/** One policy path block: `path "<path>" { capabilities = [...] }`. */
+export const pathBlock = (path: string, caps: string[]): string => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
+
 /**
  * production: the limited token day-2 runs use instead of root. It manages mounts, auth roles,
  * policies and audit devices and may write secrets, but it cannot read a secret's value
  * (seeding sees existing keys through the KV v2 subkeys endpoint).
  */
 export function setupPolicyHcl(mount: string, authMount: string): string {
-  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
   return [
     header('production setup token; manages configuration, cannot read secret values'),
-    block('sys/mounts', ['read']),
-    block('sys/mounts/*', ['create', 'read', 'update']),
-    block('sys/auth', ['read']),
-    block(`sys/auth/${authMount}`, ['create', 'read', 'update', 'sudo']),
-    block(`auth/${authMount}/config`, ['create', 'read', 'update']),
-    block(`auth/${authMount}/role`, ['list']),
-    block(`auth/${authMount}/role/*`, ['create', 'read', 'update', 'delete', 'list']),
-    block('sys/policies/acl', ['list']),
-    block('sys/policies/acl/*', ['create', 'read', 'update', 'delete', 'list']),
-    block('sys/audit', ['read', 'sudo']),
-    block('sys/audit/*', ['create', 'read', 'update', 'sudo']),
-    block('sys/tools/random/*', ['update']),
-    block(`${mount}/data/*`, ['create', 'update', 'patch']),
-    block(`${mount}/subkeys/*`, ['read']),
-    block(`${mount}/metadata/*`, ['read', 'list']),
+    pathBlock('sys/mounts', ['read']),
+    pathBlock('sys/mounts/*', ['create', 'read', 'update']),
+    pathBlock('sys/auth', ['read']),
+    pathBlock(`sys/auth/${authMount}`, ['create', 'read', 'update', 'sudo']),
+    pathBlock(`auth/${authMount}/config`, ['create', 'read', 'update']),
+    pathBlock(`auth/${authMount}/role`, ['list']),
+    pathBlock(`auth/${authMount}/role/*`, ['create', 'read', 'update', 'delete', 'list']),
+    pathBlock('sys/policies/acl', ['list']),
+    pathBlock('sys/policies/acl/*', ['create', 'read', 'update', 'delete', 'list']),
+    pathBlock('sys/audit', ['read', 'sudo']),
+    pathBlock('sys/audit/*', ['create', 'read', 'update', 'sudo']),
+    pathBlock('sys/tools/random/*', ['update']),
+    pathBlock(`${mount}/data/*`, ['create', 'update', 'patch']),
+    pathBlock(`${mount}/subkeys/*`, ['read']),
+    pathBlock(`${mount}/metadata/*`, ['read', 'list']),
     // OpenBao: a re-seed checks seeded paths by version, one metadata listing per folder.
-    block(`${mount}/detailed-metadata/*`, ['list']),
-    block('auth/token/lookup-self', ['read']),
+    pathBlock(`${mount}/detailed-metadata/*`, ['list']),
+    pathBlock('auth/token/lookup-self', ['read']),
     // `vaultlab status` shows the HA members.
-    block('sys/storage/raft/configuration', ['read']),
-    block('sys/ha-status', ['read']),
+    pathBlock('sys/storage/raft/configuration', ['read']),
+    pathBlock('sys/ha-status', ['read']),
     // Regenerating root still needs the unseal key shares; OpenBao serves it only to a token.
-    block('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
+    pathBlock('sys/generate-root-token/*', ['create', 'read', 'update', 'delete']),
   ].join('\n');
 }
 
 /** The setup token's part for transit keys: read one (configure checks it exists) and create it; no encrypt, decrypt or delete. */
 export function transitSetupHcl(keys: { mount: string; name: string }[]): string {
-  return '\n' + keys.map((k) => `path "${k.mount}/keys/${k.name}" {\n  capabilities = ["create", "read", "update"]\n}\n`).join('\n');
+  return '\n' + keys.map((k) => pathBlock(`${k.mount}/keys/${k.name}`, ['create', 'read', 'update'])).join('\n');
 }
 
 /**
@@ -84,8 +86,7 @@ export function kubernetesCredsHcl(mount: string, grants: { role: string; namesp
  * its leases (`vaultlab status`, `vaultlab creds --revoke`); never issue credentials.
  */
 export function kubernetesSetupHcl(mount: string): string {
-  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
-  return ['', block(`${mount}/config`, ['create', 'read', 'update']), block(`${mount}/roles`, ['list']), block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), block(`sys/leases/revoke/${mount}/creds/*`, ['update']), block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo'])].join('\n');
+  return ['', pathBlock(`${mount}/config`, ['create', 'read', 'update']), pathBlock(`${mount}/roles`, ['list']), pathBlock(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']), pathBlock(`sys/leases/revoke/${mount}/creds/*`, ['update']), pathBlock(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo'])].join('\n');
 }
 
 /** production setup token: look up a lease's times (`vaultlab status`), once for every short-lived credential engine. */
@@ -103,15 +104,14 @@ export function databaseCredsHcl(mount: string, roles: string[]): string {
  * editor's password, list and end leases (`vaultlab status`, `creds --revoke`); never issue credentials.
  */
 export function databaseSetupHcl(mount: string): string {
-  const block = (path: string, caps: string[]) => `path "${path}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(', ')}]\n}\n`;
   return [
     '',
-    block(`${mount}/config`, ['list']),
-    block(`${mount}/config/*`, ['create', 'read', 'update']),
-    block(`${mount}/roles`, ['list']),
-    block(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']),
-    block(`${mount}/rotate-root/*`, ['update']),
-    block(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo']),
-    block(`sys/leases/revoke/${mount}/creds/*`, ['update']),
+    pathBlock(`${mount}/config`, ['list']),
+    pathBlock(`${mount}/config/*`, ['create', 'read', 'update']),
+    pathBlock(`${mount}/roles`, ['list']),
+    pathBlock(`${mount}/roles/*`, ['create', 'read', 'update', 'delete']),
+    pathBlock(`${mount}/rotate-root/*`, ['update']),
+    pathBlock(`sys/leases/lookup/${mount}/creds/*`, ['list', 'sudo']),
+    pathBlock(`sys/leases/revoke/${mount}/creds/*`, ['update']),
   ].join('\n');
 }

@@ -5,6 +5,7 @@ import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
 import type { Config } from '../../config/schema.ts';
 import type { PolicyPlan, RolePlan, TransitKeyPlan, VsoClientCachePlan } from '../../plan/types.ts';
 import { VSO_CACHE_NAME, vsoClientCache } from '../../config/model.ts';
+import { pathBlock } from '../../plan/policies.ts';
 import { perAppVaultAccess } from '../per-app-access.ts';
 import { deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
 
@@ -54,11 +55,10 @@ export function vsoClientCachePlan(config: Config): VsoClientCachePlan | undefin
 
 /** What VSO's client cache may do: encrypt and decrypt with its one key, nothing else (not even read the key). */
 export function clientCacheHcl(cache: VsoClientCachePlan): string {
-  const block = (path: string) => `path "${path}" {\n  capabilities = ["update"]\n}\n`;
   return [
     `# vaultlab: VSO's client cache (Secrets in VSO's namespace) encrypted with transit key ${cache.keyName}\n`,
-    block(`${cache.transitMount}/encrypt/${cache.keyName}`),
-    block(`${cache.transitMount}/decrypt/${cache.keyName}`),
+    pathBlock(`${cache.transitMount}/encrypt/${cache.keyName}`, ['update']),
+    pathBlock(`${cache.transitMount}/decrypt/${cache.keyName}`, ['update']),
   ].join('\n');
 }
 
