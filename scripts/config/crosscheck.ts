@@ -1,7 +1,7 @@
 // Checks that span several entries: dangling references, duplicates and options that contradict
 // each other. Each returns a ConfigError located by `where(path)`.
 import type { Config } from './schema.ts';
-import { appSecrets, VSO_CACHE_NAME } from './model.ts';
+import { appSecrets } from './model.ts';
 import { DELIVERIES } from '../deliveries/index.ts';
 import { COMMON_SECRET_FIELDS } from '../deliveries/types.ts';
 import { ConfigError } from '../lib/errors.ts';
@@ -39,12 +39,6 @@ export function crossCheck(config: Config, passwords: Record<string, string>, wh
   if (config.vso.client_cache === 'transit' && !config.vault.engines.includes('transit')) {
     err(['vso', 'client_cache'], 'is "transit", but vault.engines has no "transit": VSO encrypts its client cache with a transit key', 'Add "transit" to vault.engines, or set client_cache = "memory".');
   }
-  config.apps.forEach((app, ai) => {
-    if (app.delivery !== 'vso') return;
-    // vso-client-cache-role / -policy are the client cache's; an app or namespace of that name would share them.
-    if (app.name === VSO_CACHE_NAME) err(['apps', ai, 'name'], `"${VSO_CACHE_NAME}" names VSO's client cache role (vso-${VSO_CACHE_NAME}-role); a VSO app cannot be called that`, 'Rename the app.');
-    else if (app.namespace === VSO_CACHE_NAME) err(['apps', ai, 'namespace'], `"${VSO_CACHE_NAME}" names VSO's client cache policy (vso-${VSO_CACHE_NAME}-policy); a VSO app's namespace cannot be called that`, 'Give the app another namespace.');
-  });
 
   // --- production settings (checked whatever the profile, so switching profiles never reveals a latent error)
   const prod = config.production;

@@ -79,7 +79,7 @@ export function vsoVaultAccess(apps: VsoAppPlan[], c: PlanContext): { roles: Rol
   };
 }
 
-/** VSO-only checks: one KV path per entry, VSO's duration syntax, the app's ServiceAccount name, VSO's namespace. */
+/** VSO-only checks: one KV path per entry, VSO's duration syntax, the app's ServiceAccount name, VSO's namespace, the client cache's role and policy names. */
 export function checkVsoApp(app: AppConfig, secrets: AppSecretConfig[], c: CheckContext): void {
   if (app.name === 'external-secrets') {
     c.error(['apps', c.appIndex, 'name'], 'a VSO app\'s ServiceAccount is named after it, and "external-secrets" is ESO\'s', 'Rename the app.');
@@ -87,6 +87,9 @@ export function checkVsoApp(app: AppConfig, secrets: AppSecretConfig[], c: Check
   if (app.namespace === c.config.vso.namespace) {
     c.error(['apps', c.appIndex, 'namespace'], `"${app.namespace}" is the Vault Secrets Operator's namespace ([vso] namespace); apps need their own namespace`);
   }
+  // vso-client-cache-role / -policy are the client cache's; an app or namespace of that name would share them.
+  if (app.name === VSO_CACHE_NAME) c.error(['apps', c.appIndex, 'name'], `"${VSO_CACHE_NAME}" names VSO's client cache role (vso-${VSO_CACHE_NAME}-role); a VSO app cannot be called that`, 'Rename the app.');
+  else if (app.namespace === VSO_CACHE_NAME) c.error(['apps', c.appIndex, 'namespace'], `"${VSO_CACHE_NAME}" names VSO's client cache policy (vso-${VSO_CACHE_NAME}-policy); a VSO app's namespace cannot be called that`, 'Give the app another namespace.');
   secrets.forEach((s, i) => {
     const base: (string | number)[] = ['apps', c.appIndex, c.secretsKey, i];
     const paths = [...new Set(s.data.map((d) => d.path))];
