@@ -1,9 +1,9 @@
 // The command-line tools vaultlab drives: where they are, their versions and the minimums it
 // needs (kind >= 0.30, helm >= 3.14; kubectl is optional: vaultlab talks to the API itself).
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { exec } from './exec.ts';
+import { vaultlabCacheDir } from '../lib/cache-dir.ts';
 
 export interface ToolCheck {
   name: string;
@@ -102,7 +102,7 @@ export async function checkTool(name: ToolName): Promise<ToolCheck> {
  */
 export const versionCache = {
   file(): string {
-    return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'vaultlab', 'tool-versions.json');
+    return join(vaultlabCacheDir(), 'tool-versions.json');
   },
   identity(path: string): string | undefined {
     try {

@@ -13,10 +13,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './schema.ts';
+import { vaultlabCacheDir } from '../lib/cache-dir.ts';
 
 const FORMAT = 1;
 const KEEP = 32;
@@ -51,7 +51,7 @@ const safeExists = (path: string): boolean => {
 };
 
 export function cacheDir(env: NodeJS.ProcessEnv): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'vaultlab', 'config');
+  return join(vaultlabCacheDir(env), 'config');
 }
 
 const entryPath = (source: string, env: NodeJS.ProcessEnv): string =>

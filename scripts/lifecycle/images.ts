@@ -5,9 +5,9 @@
 import { parseAllDocuments } from 'yaml';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { findBinary } from '../adapters/tools.ts';
+import { findBinary, versionCache } from '../adapters/tools.ts';
+import { vaultlabCacheDir } from '../lib/cache-dir.ts';
 import type { HelmChart, Plan } from '../plan/types.ts';
 import { allManifests, type KubeObject } from '../plan/manifests.ts';
 import { samplePostgresManifests } from '../plan/postgres-sample.ts';
@@ -84,7 +84,7 @@ async function chartImages(rel: { name: string; namespace: string; chart: HelmCh
     return [...imagesOf(objects, component), ...(withAgent ? injectedAgentImages(objects, component) : new Map<string, string[]>())];
   };
   if (process.env.VAULTLAB_IMAGE_CACHE === '0') return render();
-  const file = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'vaultlab', 'chart-images', `${createHash('sha256').update(JSON.stringify({ v: 1, rel, component, withAgent, chart: chartIdentity(rel.chart), helm: fileIdentity(findBinary('helm')) })).digest('hex')}.json`);
+  const file = join(vaultlabCacheDir(), 'chart-images', `${createHash('sha256').update(JSON.stringify({ v: 1, rel, component, withAgent, chart: chartIdentity(rel.chart), helm: helmIdentity() })).digest('hex')}.json`);
   try {
     const hit = JSON.parse(readFileSync(file, 'utf8')) as [string, string[]][];
     if (Array.isArray(hit)) return hit;
@@ -120,14 +120,10 @@ function chartIdentity(chart: HelmChart): unknown {
   return out;
 }
 
-const fileIdentity = (path: string | undefined): unknown => {
-  if (!path) return null;
-  try {
-    const st = statSync(path);
-    return [path, st.size, st.mtimeMs];
-  } catch {
-    return null;
-  }
+/** The helm binary on PATH, as the tool-version cache knows a binary (path, device, inode, size, mtime). */
+const helmIdentity = (): unknown => {
+  const path = findBinary('helm');
+  return path ? [path, versionCache.identity(path) ?? null] : null;
 };
 
 /** The images the deploy runs, in a stable order (node, Vault and its injector's agent, the deliveries' charts, samples). Runs `helm template`. */
