@@ -7,6 +7,8 @@ export const PROFILES = ['demo', 'production'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
 export const ENGINES = ['kv-v2', 'database', 'transit'] as const;
+/** Where the transit engine is mounted (plan/build.ts), and where VSO's client cache key lives. */
+export const TRANSIT_MOUNT = 'transit';
 export const SAMPLES = ['env', 'files', 'argocd', 'registry', 'dashboard', 'vault-files', 'db-client', 'none'] as const;
 export type SampleKind = (typeof SAMPLES)[number];
 

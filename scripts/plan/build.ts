@@ -1,7 +1,7 @@
 // config + profile -> Plan. Pure: no I/O, no clock, no randomness; same input, same plan.
 import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { appSecrets } from '../config/model.ts';
+import { appSecrets, TRANSIT_MOUNT } from '../config/model.ts';
 import type { EnginePlan, HelmChart, NamespacePlan, Plan, PolicyPlan, RolePlan, SamplePlan, SeedEntry, VaultPlan } from './types.ts';
 import { setupPolicyHcl, transitSetupHcl, kubernetesCredsHcl, kubernetesSetupHcl, databaseCredsHcl, databaseSetupHcl, leaseLookupHcl } from './policies.ts';
 import { DELIVERIES, appsOf, eachUsed, usedDeliveryNames } from '../deliveries/index.ts';
@@ -192,7 +192,7 @@ function buildVault(config: Config, production: boolean, configFile: string, ser
       case 'database':
         return { path: 'database', type: 'database', options: {}, description: 'vaultlab: dynamic database credentials' };
       case 'transit':
-        return { path: 'transit', type: 'transit', options: {}, description: 'vaultlab: encryption as a service' };
+        return { path: TRANSIT_MOUNT, type: 'transit', options: {}, description: 'vaultlab: encryption as a service' };
     }
   });
   const k8s = buildKubernetesSecrets(config);

@@ -4,7 +4,7 @@
 import type { AppConfig, AppSecretConfig } from '../../config/schema.ts';
 import type { Config } from '../../config/schema.ts';
 import type { PolicyPlan, RolePlan, TransitKeyPlan, VsoClientCachePlan } from '../../plan/types.ts';
-import { VSO_CACHE_NAME, vsoClientCache } from '../../config/model.ts';
+import { TRANSIT_MOUNT, VSO_CACHE_NAME, vsoClientCache } from '../../config/model.ts';
 import { pathBlock } from '../../plan/policies.ts';
 import { perAppVaultAccess } from '../per-app-access.ts';
 import { deliveryRoleName, type CheckContext, type PlanContext, type VsoAppPlan, type VsoSecretPlan } from '../types.ts';
@@ -35,9 +35,6 @@ export function vsoFullname(release: string): string {
   const name = 'vault-secrets-operator';
   return (release.includes(name) ? release : `${release}-${name}`).slice(0, 63).replace(/-+$/, '');
 }
-
-/** The transit engine's mount (plan/build.ts mounts it at transit/). */
-export const TRANSIT_MOUNT = 'transit';
 
 /** VSO's client cache, persisted and encrypted with transit key [vso] client_cache_key; undefined when kept in memory. */
 export function vsoClientCachePlan(config: Config): VsoClientCachePlan | undefined {
