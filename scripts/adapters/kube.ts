@@ -545,11 +545,10 @@ export async function dependencyPending(kube: Kube, p: PodProblem): Promise<bool
   const name = m[2]!;
   if (await kube.get('v1', kind, p.namespace, name)) return true;
   if (kind !== 'Secret') return false;
-  for (const producer of SECRET_PRODUCERS) {
-    const items = await kube.list<any>(producer.apiVersion, producer.kind, p.namespace).catch(() => []);
-    if (items.some((o) => producer.target(o) === name)) return true;
-  }
-  return false;
+  const found = await Promise.all(
+    SECRET_PRODUCERS.map(async (producer) => (await kube.list<any>(producer.apiVersion, producer.kind, p.namespace).catch((): any[] => [])).some((o) => producer.target(o) === name)),
+  );
+  return found.includes(true);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Plan } from '../../plan/types.ts';
 import type { KubeObject } from '../../plan/objects.ts';
 import type { Check } from '../../lifecycle/status.ts';
 import type { Environment } from '../../lifecycle/connect.ts';
-import type { Kube } from '../../adapters/kube.ts';
+import type { ApplyResult, Kube } from '../../adapters/kube.ts';
 import type { VaultClient } from '../../adapters/vault.ts';
 import { VaultlabError } from '../../lib/errors.ts';
 import { sha256 } from '../../lib/digest.ts';
@@ -157,7 +157,7 @@ export const vsoRuntime: DeliveryRuntime<'vso'> = {
     const { plan } = ctx;
     report('waiting for the VSO CRDs');
     await kube.waitForCrdsEstablished(VSO_CRDS, ctx.options.timeoutMs);
-    const results = [];
+    const results: ApplyResult[] = [];
     // The transit client cache: VSO's own VaultConnection (production: and Vault's CA) in its
     // namespace, valid before any app logs in, so the first client VSO caches is encrypted.
     const own = vsoOperatorManifests(plan);
