@@ -1,8 +1,12 @@
-// The Kubernetes API, over @kubernetes/client-node (imported lazily: it is slow to load).
-// Server-side apply with a field manager, condition waits with watches (no sleeps), TokenRequest,
-// Secrets read as bytes. Errors name kind/namespace/name and the API's message, never data.
+// The Kubernetes API: server-side apply with a field manager, condition waits with watches (no
+// sleeps), TokenRequest, Secrets read as bytes. Errors name kind/namespace/name and the API's
+// message, never data. Requests go over Node's https for the kubeconfigs kind and most local
+// clusters write (kube-http.ts); @kubernetes/client-node (slow to load: 0.3-0.8 s here) is
+// imported only for a kubeconfig that needs its auth plugins, and for pods/exec and port-forward.
 import { readFileSync } from 'node:fs';
 import type * as K8s from '@kubernetes/client-node';
+import { readKubeconfig } from './kubeconfig.ts';
+import { httpTransport, type ExecResult, type KubeTransport, type RequestOptions } from './kube-http.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { currentSignal } from '../lib/tasks.ts';
 import { pool } from '../lib/pool.ts';
@@ -23,7 +27,7 @@ export interface ApplyResult {
 export const FIELD_MANAGER = 'vaultlab';
 
 /** The API server does not serve this apiVersion/kind (its CRD is missing or not Established). */
-const NOT_SERVED = /no matches for kind|could not find the requested resource|Unrecognized API version and kind|^404 page not found/i;
+const NOT_SERVED = /no matches for kind|could not find the requested resource|Unrecognized API version and kind|does not serve|^404 page not found/i;
 const notServedHint = (apiVersion: string) => `The API server does not serve ${apiVersion}: is its CRD installed and Established?`;
 
 const ref = (o: { kind: string; metadata: { name?: string; namespace?: string } }) =>
@@ -41,6 +45,14 @@ function apiMessage(err: unknown): { status: number | undefined; message: string
   }
   const message: string = body?.message ?? (typeof body === 'string' && body ? body : e.message ?? String(err));
   return { status: e.code, message: message.trim() };
+}
+
+/** Discovery does not list the kind (its CRD is not installed, or not Established yet). */
+export class NotServedError extends VaultlabError {
+  constructor(apiVersion: string, kind: string) {
+    super(`the API server does not serve ${kind} (${apiVersion})`, { hint: notServedHint(apiVersion) });
+    this.name = 'NotServedError';
+  }
 }
 
 export class KubeError extends VaultlabError {
@@ -90,63 +102,138 @@ function reuseConnections(kc: K8s.KubeConfig): void {
   };
 }
 
+/** client-node's KubeConfig for a kubeconfig file (or the default) and context. */
+async function loadClientNode(opts: { kubeconfig?: string | undefined; context?: string | undefined }): Promise<{ k8s: typeof K8s; kc: K8s.KubeConfig }> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  try {
+    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new VaultlabError(`cannot load kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(err as Error).message}`, { hint: 'Check --kubeconfig / KUBECONFIG.' });
+  }
+  if (opts.context) {
+    if (!kc.getContexts().some((c) => c.name === opts.context)) {
+      throw new VaultlabError(`kubeconfig has no context "${opts.context}"`, { hint: `Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}.` });
+    }
+    kc.setCurrentContext(opts.context);
+  }
+  reuseConnections(kc);
+  return { k8s, kc };
+}
+
+/** Requests and watches through client-node: for kubeconfigs whose users need its auth plugins (exec, OIDC, cloud providers, proxies). */
+function clientNodeTransport(k8s: typeof K8s, kc: K8s.KubeConfig): KubeTransport {
+  const cfg = (k8s.KubernetesObjectApi.makeApiClient(kc) as unknown as { configuration: RawConfiguration }).configuration;
+  return {
+    async request(method, path, opts = {}) {
+      const ctx = cfg.baseServer.makeRequestContext(path, method as never);
+      ctx.setHeaderParam('Accept', opts.accept ?? 'application/json');
+      for (const [k, v] of Object.entries(opts.query ?? {})) ctx.setQueryParam(k, v);
+      if (opts.body !== undefined) {
+        ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
+        ctx.setBody(opts.body);
+      }
+      if (opts.signal) (ctx as unknown as { setSignal?: (s: AbortSignal) => void }).setSignal?.(opts.signal);
+      await cfg.authMethods.default?.applySecurityAuthentication(ctx);
+      const sent = cfg.httpApi.send(ctx).toPromise();
+      const aborted = opts.signal ? new Promise<never>((_, reject) => opts.signal!.addEventListener('abort', () => reject(opts.signal!.reason), { once: true })) : undefined;
+      const res = await (aborted ? Promise.race([sent, aborted]) : sent);
+      return { status: res.httpStatusCode, text: await res.body.text() };
+    },
+    async watch(path, query, onEvent, done) {
+      const c = await new k8s.Watch(kc).watch(path, query, (phase, obj) => onEvent(phase, obj), (err) => done(err ?? undefined));
+      return { abort: () => c.abort() };
+    },
+    async exec(namespace, pod, container, command) {
+      const { Writable } = await import('node:stream');
+      const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+      const sink = (into: Buffer[]) => new Writable({ write(c, _e, cb) { into.push(Buffer.from(c)); cb(); } });
+      const status = await new Promise<ExecResult['status']>((resolve, reject) => {
+        new k8s.Exec(kc).exec(namespace, pod, container, command, sink(chunks.out), sink(chunks.err), null, false, (s) => resolve(s as never)).catch(reject);
+      });
+      return { stdout: Buffer.concat(chunks.out), stderr: Buffer.concat(chunks.err), status };
+    },
+  };
+}
+
+/** A resource as discovery lists it. */
+interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+}
+
 export class Kube {
-  readonly k8s: typeof K8s;
-  readonly kc: K8s.KubeConfig;
-  readonly objects: K8s.KubernetesObjectApi;
-  private constructor(k8s: typeof K8s, kc: K8s.KubeConfig, objects: K8s.KubernetesObjectApi) {
-    this.k8s = k8s;
-    this.kc = kc;
-    this.objects = objects;
+  /** The kubeconfig context in use. */
+  readonly context: string;
+  /** The API server's URL. */
+  readonly server: string;
+  private readonly transport: KubeTransport;
+  private readonly caPem: string | undefined;
+  private readonly source: { kubeconfig?: string | undefined; context?: string | undefined };
+  private clientNode: Promise<{ k8s: typeof K8s; kc: K8s.KubeConfig }> | undefined;
+  private readonly discovery = new Map<string, Promise<ApiResource[]>>();
+
+  private constructor(init: { context: string; server: string; caPem: string | undefined; transport: KubeTransport; source: Kube['source']; clientNode?: { k8s: typeof K8s; kc: K8s.KubeConfig } }) {
+    this.context = init.context;
+    this.server = init.server;
+    this.caPem = init.caPem;
+    this.transport = init.transport;
+    this.source = init.source;
+    if (init.clientNode) this.clientNode = Promise.resolve(init.clientNode);
   }
 
   /**
-   * Starts loading client-node (about 0.3 s here) without waiting for it, so a caller that is
-   * about to wait on something else (preflight's child processes) overlaps the two; connect()
-   * then finds it loaded. A load failure surfaces in connect(), not here.
+   * From a kubeconfig file (default: $KUBECONFIG or ~/.kube/config) and optional context. A
+   * client certificate, a token or no user is spoken directly (Node's https, a few ms); any
+   * other kubeconfig goes through client-node, loaded only then.
    */
-  static preload(): Promise<unknown> {
-    return import('@kubernetes/client-node').catch(() => undefined);
-  }
-
-  /** From a kubeconfig file (default: $KUBECONFIG or ~/.kube/config) and optional context. */
   static async connect(opts: { kubeconfig?: string | undefined; context?: string | undefined } = {}): Promise<Kube> {
-    const k8s = await import('@kubernetes/client-node');
-    const kc = new k8s.KubeConfig();
-    try {
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromDefault();
-    } catch (err) {
-      throw new VaultlabError(`cannot load kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(err as Error).message}`, { hint: 'Check --kubeconfig / KUBECONFIG.' });
+    const read = readKubeconfig(opts);
+    if ('target' in read) {
+      const t = read.target;
+      return new Kube({ context: t.context, server: t.server, caPem: t.ca, transport: await httpTransport(t), source: { kubeconfig: t.file, context: t.context } });
     }
-    if (opts.context) {
-      if (!kc.getContexts().some((c) => c.name === opts.context)) {
-        throw new VaultlabError(`kubeconfig has no context "${opts.context}"`, { hint: `Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}.` });
-      }
-      kc.setCurrentContext(opts.context);
-    }
-    reuseConnections(kc);
-    return new Kube(k8s, kc, k8s.KubernetesObjectApi.makeApiClient(kc));
+    const cn = await loadClientNode(opts);
+    const cluster = cn.kc.getCurrentCluster();
+    if (!cluster) throw new VaultlabError(`cannot load kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: no current cluster`, { hint: 'Check --kubeconfig / KUBECONFIG.' });
+    let caPem: string | undefined;
+    if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+    else if (cluster.caFile) caPem = readFileSync(cluster.caFile, 'utf8');
+    return new Kube({ context: cn.kc.getCurrentContext(), server: cluster.server, caPem, transport: clientNodeTransport(cn.k8s, cn.kc), source: opts, clientNode: cn });
   }
 
-  core(): K8s.CoreV1Api {
-    return this.kc.makeApiClient(this.k8s.CoreV1Api);
+  /**
+   * client-node for what only it does here (pods/exec, port-forward, typed API clients in
+   * tests), loaded on first use, on the same kubeconfig and context.
+   */
+  client(): Promise<{ k8s: typeof K8s; kc: K8s.KubeConfig }> {
+    this.clientNode ??= loadClientNode(this.source);
+    return this.clientNode;
+  }
+
+  async core(): Promise<K8s.CoreV1Api> {
+    const { k8s, kc } = await this.client();
+    return kc.makeApiClient(k8s.CoreV1Api);
   }
 
   /** The API server and the CA it serves with (for Vault's Kubernetes auth config). */
   clusterInfo(): { server: string; caPem: string | undefined } {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new VaultlabError('kubeconfig has no current cluster');
-    let caPem: string | undefined;
-    if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
-    else if (cluster.caFile) caPem = readFileSync(cluster.caFile, 'utf8');
-    return { server: cluster.server, caPem };
+    return { server: this.server, caPem: this.caPem };
+  }
+
+  /** One request; a status outside 2xx throws an error carrying `code` and `body` (what apiMessage reads). */
+  private async call(method: string, path: string, opts: RequestOptions = {}): Promise<string> {
+    const res = await this.transport.request(method, path, opts);
+    if (res.status < 200 || res.status > 299) throw Object.assign(new Error(`HTTP ${res.status}`), { code: res.status, body: res.text });
+    return res.text;
   }
 
   /** Reads an object; undefined when it does not exist; raw client errors otherwise. */
   private async read(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<any> {
     try {
-      return await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } });
+      return await this.rawJson('GET', await this.objectPath(apiVersion, kind, namespace, name), {});
     } catch (err) {
       if (apiMessage(err).status === 404) return undefined;
       throw err;
@@ -201,9 +288,9 @@ export class Kube {
       });
       // A re-deploy: what the API server holds already is what this apply would make of it.
       if (before && applyIsNoop(obj, before, fieldManager)) return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action: 'unchanged' };
-      // Sent as rendered, never through client-node's typed serializer: it drops every field
-      // its model names differently (a NetworkPolicy's ingress `from` is `_from` there, so the
-      // policy went out allowing every source) and every field its model does not know.
+      // Sent as rendered, never through a typed serializer (client-node's drops every field its
+      // model names differently: a NetworkPolicy's ingress `from` is `_from` there, so the policy
+      // once went out allowing every source; and every field its model does not know).
       after = await this.rawJson('PATCH', path, { fieldManager, force: 'true' }, obj, 'application/apply-patch+yaml');
     } catch (err) {
       throw new KubeError(`applying ${ref(obj)}`, err, NOT_SERVED.test(apiMessage(err).message) ? notServedHint(obj.apiVersion) : undefined);
@@ -212,25 +299,9 @@ export class Kube {
     return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, action };
   }
 
-  /**
-   * One request with a JSON body and a JSON answer, exactly as sent and received (client-node's
-   * transport and authentication, none of its model (de)serialization). Errors carry `code` and
-   * `body` as the client's own do.
-   */
-  private async rawJson<T = any>(method: 'GET' | 'PATCH', path: string, query: Record<string, string>, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const cfg = (this.objects as unknown as { configuration: RawConfiguration }).configuration;
-    const ctx = cfg.baseServer.makeRequestContext(path, method as never);
-    ctx.setHeaderParam('Accept', 'application/json');
-    for (const [k, v] of Object.entries(query)) ctx.setQueryParam(k, v);
-    if (body !== undefined) {
-      ctx.setHeaderParam('Content-Type', contentType);
-      ctx.setBody(JSON.stringify(body));
-    }
-    await cfg.authMethods.default?.applySecurityAuthentication(ctx);
-    const res = await cfg.httpApi.send(ctx).toPromise();
-    const text = await res.body.text();
-    if (res.httpStatusCode < 200 || res.httpStatusCode > 299) throw Object.assign(new Error(`HTTP ${res.httpStatusCode}`), { code: res.httpStatusCode, body: text });
-    return JSON.parse(text) as T;
+  /** One request with a JSON body and a JSON answer, exactly as sent and received. Errors carry `code` and `body`. */
+  private async rawJson<T = any>(method: 'GET' | 'PATCH' | 'POST' | 'DELETE', path: string, query: Record<string, string>, body?: unknown, contentType = 'application/json'): Promise<T> {
+    return JSON.parse(await this.call(method, path, { query, ...(body !== undefined ? { body: JSON.stringify(body), contentType } : {}) })) as T;
   }
 
   /** An object as the API server stores it (plain JSON: field names as in the API, no Dates); undefined when absent. */
@@ -245,7 +316,7 @@ export class Kube {
 
   async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<boolean> {
     try {
-      await this.objects.delete({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } }, undefined, undefined, undefined, undefined, 'Background');
+      await this.rawJson('DELETE', await this.objectPath(apiVersion, kind, namespace, name), { propagationPolicy: 'Background' });
       return true;
     } catch (err) {
       if (apiMessage(err).status === 404) return false;
@@ -262,20 +333,46 @@ export class Kube {
     }
   }
 
+  /** Every object of a kind (in `namespace`, or everywhere), as stored; [] when the kind is not served. */
   async list<T = any>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]> {
     try {
-      const r = await this.objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
-      return r.items as unknown as T[];
+      const path = await this.collectionPath(apiVersion, kind, namespace);
+      const r = await this.rawJson<{ items?: T[] }>('GET', path, labelSelector ? { labelSelector } : {});
+      // A list's items carry no apiVersion/kind of their own: given back as a get would.
+      return (r.items ?? []).map((o) => ({ apiVersion, kind, ...(o as object) }) as T);
     } catch (err) {
       if (apiMessage(err).status === 404) return [];
       throw new KubeError(`listing ${kind}${namespace ? ` in ${namespace}` : ''}`, err);
     }
   }
 
-  /** REST path of a resource collection, from the API's discovery (via the object API's resource lookup). */
+  /**
+   * A resource's REST name and scope, from the API's discovery (GET /api/v1, /apis/<group>/<version>),
+   * asked once per group version; a kind not found is asked again on the next call (a CRD just
+   * installed appears there once Established).
+   */
+  private async resource(apiVersion: string, kind: string): Promise<ApiResource | undefined> {
+    const find = async () => (await this.discovery.get(apiVersion)!).find((r) => r.kind === kind && !r.name.includes('/'));
+    if (this.discovery.has(apiVersion)) {
+      const hit = await find().catch(() => undefined);
+      if (hit) return hit;
+    }
+    const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const asked = this.call('GET', path).then((text) => (JSON.parse(text) as { resources?: ApiResource[] }).resources ?? []);
+    this.discovery.set(apiVersion, asked);
+    asked.catch(() => this.discovery.delete(apiVersion));
+    try {
+      return await find();
+    } catch (err) {
+      if (apiMessage(err).status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** REST path of a resource collection, from the API's discovery. */
   private async collectionPath(apiVersion: string, kind: string, namespace: string | undefined): Promise<string> {
-    const resource = await (this.objects as any).resource(apiVersion, kind);
-    if (!resource) throw new VaultlabError(`the API server does not serve ${kind} (${apiVersion})`, { hint: 'Is its CRD installed?' });
+    const resource = await this.resource(apiVersion, kind);
+    if (!resource) throw new NotServedError(apiVersion, kind);
     const prefix = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
     return resource.namespaced && namespace ? `${prefix}/namespaces/${namespace}/${resource.name}` : `${prefix}/${resource.name}`;
   }
@@ -300,10 +397,9 @@ export class Kube {
     if (current) opts.onUpdate?.(current);
     if (current && pred(current)) return current;
     const path = await this.collectionPath(apiVersion, kind, namespace);
-    const watch = new this.k8s.Watch(this.kc);
     let last: any = current;
     return new Promise((resolve, reject) => {
-      let controller: AbortController | undefined;
+      let controller: { abort(): void } | undefined;
       let finished = false;
       const finish = (fn: () => void) => {
         if (finished) return;
@@ -324,11 +420,11 @@ export class Kube {
       const start = async () => {
         if (finished) return;
         try {
-          controller = await watch.watch(
+          controller = await this.transport.watch(
             path,
-            { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: true },
+            { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: 'true' },
             (phase, obj) => {
-              if (phase === 'BOOKMARK') return;
+              if (phase === 'BOOKMARK' || phase === 'ERROR') return;
               last = phase === 'DELETED' ? undefined : obj;
               if (last) opts.onUpdate?.(last);
               if (last && pred(last)) finish(() => resolve(last));
@@ -351,10 +447,14 @@ export class Kube {
     });
   }
 
+  private async readyz(signal: AbortSignal): Promise<boolean> {
+    return (await this.transport.request('GET', '/readyz', { accept: '*/*', signal })).status === 200;
+  }
+
   /** One GET /readyz: true when the server answers 200 within `timeoutMs` (TLS, auth and all). */
   async isReady(timeoutMs = 3000): Promise<boolean> {
     try {
-      return await new this.k8s.Health(this.kc).readyz({ signal: AbortSignal.timeout(timeoutMs) } as never);
+      return await this.readyz(AbortSignal.timeout(timeoutMs));
     } catch {
       return false;
     }
@@ -371,13 +471,13 @@ export class Kube {
     const timeoutMs = opts.timeoutMs ?? 120_000;
     const signal = opts.signal ?? currentSignal();
     const deadline = Date.now() + timeoutMs;
-    const server = this.kc.getCurrentCluster()?.server ?? 'the API server';
+    const server = this.server;
     let last = '';
     let told = false;
     for (;;) {
       if (signal?.aborted) throw new VaultlabError(`the wait for ${server} to be ready was cancelled`);
       try {
-        if (await new this.k8s.Health(this.kc).readyz({ signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000) } as never)) return;
+        if (await this.readyz(signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000))) return;
         last = 'GET /readyz did not answer 200';
       } catch (err) {
         if (signal?.aborted) continue;
@@ -426,14 +526,33 @@ export class Kube {
   /** TokenRequest: a short-lived, audience-bound ServiceAccount token. */
   async createServiceAccountToken(namespace: string, serviceAccount: string, audiences: string[], expirationSeconds = 600): Promise<string> {
     try {
-      const r = await this.core().createNamespacedServiceAccountToken({
-        name: serviceAccount,
-        namespace,
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds } } as any,
+      const r = await this.rawJson<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`, {}, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences, expirationSeconds },
       });
-      return r.status!.token!;
+      if (!r.status?.token) throw new Error('the API server returned no token');
+      return r.status.token;
     } catch (err) {
       throw new KubeError(`requesting a token for ServiceAccount ${namespace}/${serviceAccount}`, err);
+    }
+  }
+
+  /** Runs a command in a container through the API server (pods/exec); what it printed, never echoed. */
+  async exec(namespace: string, pod: string, container: string, command: string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+    const r = await this.transport.exec(namespace, pod, container, command);
+    return { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), ok: r.status.status === 'Success' };
+  }
+
+  /** The last `tailLines` lines of a container's log (`previous`: of its last run). */
+  async podLog(namespace: string, pod: string, container: string, opts: { tailLines?: number; previous?: boolean } = {}): Promise<string> {
+    const query: Record<string, string> = { container };
+    if (opts.tailLines !== undefined) query.tailLines = String(opts.tailLines);
+    if (opts.previous) query.previous = 'true';
+    try {
+      return await this.call('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`, { query, accept: 'text/plain' });
+    } catch (err) {
+      throw new KubeError(`reading the log of pod ${namespace}/${pod}, container ${container}`, err);
     }
   }
 
@@ -514,7 +633,7 @@ export class PodProblemError extends VaultlabError {
 /** The last lines a container printed before it ended (crash loops), or undefined. */
 export async function containerLogTail(kube: Kube, p: PodProblem, lines = 15): Promise<string | undefined> {
   try {
-    const log = await kube.core().readNamespacedPodLog({ name: p.pod, namespace: p.namespace, container: p.container, previous: p.restarts > 0, tailLines: lines });
+    const log = await kube.podLog(p.namespace, p.pod, p.container, { previous: p.restarts > 0, tailLines: lines });
     const text = String(log ?? '').trimEnd();
     return text ? text.split('\n').map((l) => `  ${l}`).join('\n') : undefined;
   } catch {

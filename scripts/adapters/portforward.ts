@@ -20,7 +20,8 @@ interface Closable {
 }
 
 export async function portForward(kube: Kube, namespace: string, pod: string, remotePort: number): Promise<PortForward> {
-  const pf = new kube.k8s.PortForward(kube.kc);
+  const { k8s, kc } = await kube.client();
+  const pf = new k8s.PortForward(kc);
   const sockets = new Set<Socket>();
   const sockets2ws = new Map<Socket, Closable>();
   let lastError: string | undefined;

@@ -79,10 +79,13 @@ function appliedBody(desired: KubeObject): Record<string, Json> {
 
 /** True when applying `desired` as `fieldManager` onto `live` provably changes nothing. */
 export function applyIsNoop(desired: KubeObject, live: any, fieldManager: string): boolean {
-  const mine = ownEntry(live, fieldManager);
-  if (!mine || mine.apiVersion !== desired.apiVersion) return false;
-  if (live.apiVersion !== desired.apiVersion || live.kind !== desired.kind) return false;
+  if (live?.apiVersion !== desired.apiVersion || live?.kind !== desired.kind) return false;
   const body = appliedBody(desired);
+  const mine = ownEntry(live, fieldManager);
+  // An object applied bare (a Namespace that only has to exist, made by helm or another tool):
+  // the apply owns no field, so the server keeps no entry for it, and sending it again changes nothing.
+  if (!mine) return Object.keys(body).length === 0 && !((live.metadata?.managedFields ?? []) as any[]).some((e) => e?.manager === fieldManager);
+  if (mine.apiVersion !== desired.apiVersion) return false;
   return holds(body, live as Json) && sameFields(mine.fieldsV1 as FieldSet, body, live as Json);
 }
 

@@ -121,8 +121,8 @@ export async function connectKube(
     );
     if (down) {
       return {
-        problem: `the API server ${kube.kc.getCurrentCluster()?.server ?? ''} does not answer: ${down}`,
-        fix: plan.cluster.provider === 'kind' ? `Docker restarted? \`docker start ${plan.cluster.name}-control-plane\`, or \`vaultlab deploy\`.` : `Check the context "${kube.kc.getCurrentContext()}" (kubectl get ns).`,
+        problem: `the API server ${kube.server} does not answer: ${down}`,
+        fix: plan.cluster.provider === 'kind' ? `Docker restarted? \`docker start ${plan.cluster.name}-control-plane\`, or \`vaultlab deploy\`.` : `Check the context "${kube.context}" (kubectl get ns).`,
       };
     }
     return { kube };

@@ -197,6 +197,6 @@ async function destroyInstalled(plan: Plan, state: StateDir, opts: DestroyOption
   const kept = [plan.vault.external ? undefined : plan.vault.namespace, plan.eso.namespace].filter((x): x is string => !!x);
   if (present.length) notes.push(`namespace(s) ${kept.join(', ')} kept: not labelled as vaultlab's (empty once the releases are gone)`);
   removed.push(...removeState(plan, state, notes));
-  if (removed.length === 0) notes.unshift(`nothing of vaultlab's "${plan.cluster.name}" left to remove in context "${kube.kc.getCurrentContext()}"`);
+  if (removed.length === 0) notes.unshift(`nothing of vaultlab's "${plan.cluster.name}" left to remove in context "${kube.context}"`);
   return { action: removed.length > 0 ? 'removed-installed' : 'nothing-to-do', removed, notes };
 }

@@ -105,7 +105,7 @@ export async function collectStatus(env: Environment, opts: { unseal?: boolean }
 
   add(
     kube
-      ? { name: 'cluster', ok: true, detail: `${plan.cluster.provider === 'kind' ? `kind "${plan.cluster.name}"` : `context "${kube.kc.getCurrentContext()}"`} reachable` }
+      ? { name: 'cluster', ok: true, detail: `${plan.cluster.provider === 'kind' ? `kind "${plan.cluster.name}"` : `context "${kube.context}"`} reachable` }
       : { name: 'cluster', ok: false, detail: env.kubeProblem ?? 'unreachable', fix: env.kubeFix ?? 'vaultlab deploy (vaultlab doctor checks the machine)' },
   );
 

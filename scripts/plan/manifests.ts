@@ -24,8 +24,30 @@ import type { AppPlan, Delivery, DeliveryName, PodTemplate } from '../deliveries
 export { MANAGED_BY, TOKEN_REVIEWER, type KubeObject } from './objects.ts';
 import { MANAGED_BY, type KubeObject } from './objects.ts';
 
+/**
+ * Rendered and validated once per plan, namespace plan and sample (by identity: a caller that
+ * builds a namespace plan of its own gets its own rendering): a deploy asks for the same
+ * manifests in several steps (images, deliveries, samples), and building them through their
+ * model classes with validation is the CPU of a warm re-deploy. Each caller gets its own copy
+ * (callers may edit what they get before applying it).
+ */
+const rendered = new WeakMap<Plan, WeakMap<NamespacePlan, Map<SamplePlan | 'namespace', KubeObject[]>>>();
+function once(plan: Plan, ns: NamespacePlan, what: SamplePlan | 'namespace', render: () => KubeObject[]): KubeObject[] {
+  let byNs = rendered.get(plan);
+  if (!byNs) rendered.set(plan, (byNs = new WeakMap()));
+  let byWhat = byNs.get(ns);
+  if (!byWhat) byNs.set(ns, (byWhat = new Map()));
+  let objects = byWhat.get(what);
+  if (!objects) byWhat.set(what, (objects = render()));
+  return structuredClone(objects);
+}
+
 /** The namespace, each of its deliveries' objects, Vault's RBAC there for [[kubernetes_roles]], then its sample workloads. */
 export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] {
+  return once(plan, ns, 'namespace', () => renderNamespace(plan, ns));
+}
+
+function renderNamespace(plan: Plan, ns: NamespacePlan): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
   const out: KubeObject[] = [checked(new Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`)];
   for (const name of ns.deliveries) {
@@ -33,7 +55,7 @@ export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] 
     out.push(...d.manifests(plan, ns, appsOf(plan.apps, name).filter((a) => a.namespace === ns.name) as never[]).map((o) => validated(o)));
   }
   out.push(...kubernetesSecretsRbac(plan, ns.name));
-  for (const sample of ns.samples) out.push(...sampleManifests(plan, ns, sample));
+  for (const sample of ns.samples) out.push(...renderSample(plan, ns, sample));
   return out;
 }
 
@@ -75,6 +97,10 @@ export function deliveryRows(plan: Plan): string {
 }
 
 export function sampleManifests(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeObject[] {
+  return once(plan, ns, sample, () => renderSample(plan, ns, sample));
+}
+
+function renderSample(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeObject[] {
   const app: AppPlan | undefined = plan.apps.find((a) => a.name === sample.app);
   if (!app) throw new VaultlabError(`internal: sample ${sample.app} has no app in the plan`);
   const delivery = deliveryOf(app.delivery) as Delivery<DeliveryName>;

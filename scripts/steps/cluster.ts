@@ -90,7 +90,7 @@ export const cluster: TaskStep<DeployContext> = {
     } else {
       ctx.kube = await Kube.connect({ kubeconfig: c.kubeconfig, context: c.context });
       ctx.kubeconfigPath = c.kubeconfig ?? process.env.KUBECONFIG?.split(':')[0] ?? `${process.env.HOME}/.kube/config`;
-      ctx.kubeContext = ctx.kube.kc.getCurrentContext();
+      ctx.kubeContext = ctx.kube.context;
       detail = `using context "${ctx.kubeContext}"`;
     }
     // A reused cluster may have just restarted (Docker, laptop): its API server denies every

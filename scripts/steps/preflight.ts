@@ -7,7 +7,6 @@ import { VaultlabError } from '../lib/errors.ts';
 import { dockerInfo, DOCKER_FIX } from '../adapters/docker.ts';
 import { checkTool } from '../adapters/tools.ts';
 import { kindClusters } from '../adapters/kind.ts';
-import { Kube } from '../adapters/kube.ts';
 
 /** Can we bind `port` on 127.0.0.1 (where kind maps it)? */
 export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -74,10 +73,7 @@ export const preflight: TaskStep<DeployContext> = {
   name: 'preflight',
   title: 'Preflight checks',
   async run(ctx) {
-    const probes = machineFindings(ctx); // child processes: Docker, kind, helm, kubectl
-    // The cluster step needs the Kubernetes client next: it loads while the probes run.
-    await Kube.preload();
-    const findings = await probes;
+    const findings = await machineFindings(ctx); // child processes: Docker, kind, helm, kubectl
     for (const f of findings.filter((x) => !x.ok && x.severity === 'warning')) ctx.out.warn(`${f.what}. ${f.fix ?? ''}`);
     const err = preflightError(findings);
     if (err) throw err;

@@ -39,7 +39,7 @@ async function probePod(kube: Kube, namespace: string, name: string, image: stri
     } as any,
   ]);
   await kube.waitFor('v1', 'Pod', namespace, name, (p) => ['Succeeded', 'Failed'].includes(p.status?.phase), 'finished', { timeoutMs: 120_000 });
-  return String(await kube.core().readNamespacedPodLog({ name, namespace }));
+  return String(await (await kube.core()).readNamespacedPodLog({ name, namespace }));
 }
 
 export function productionJourney(distribution: 'vault' | 'openbao'): void {

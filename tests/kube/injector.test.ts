@@ -146,7 +146,7 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
   it('a pod with the rendered template comes back with the agent init and sidecar containers, the role, the secret files and the template', async () => {
     const deployment = allManifests(plan).find((o) => o.kind === 'Deployment') as any;
     const template = deployment.spec.template;
-    const created = await kube.core().createNamespacedPod({ namespace: 'shop', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-test', namespace: 'shop', labels: template.metadata.labels, annotations: template.metadata.annotations }, spec: template.spec } });
+    const created = await (await kube.core()).createNamespacedPod({ namespace: 'shop', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-test', namespace: 'shop', labels: template.metadata.labels, annotations: template.metadata.annotations }, spec: template.spec } });
     const pod = created as any;
     const init = pod.spec.initContainers ?? [];
     const containers = pod.spec.containers;
@@ -183,7 +183,7 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
   it('production: the agent trusts Vault\'s CA from the namespace\'s vault-ca Secret and talks https', async () => {
     const prod = buildPlan(loadConfigText(CONFIG, 'config.toml', { env: {}, profile: 'production' }));
     const template = (allManifests(prod).find((o) => o.kind === 'Deployment') as any).spec.template;
-    const pod = (await kube.core().createNamespacedPod({ namespace: 'shop', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-tls', annotations: template.metadata.annotations }, spec: template.spec } })) as any;
+    const pod = (await (await kube.core()).createNamespacedPod({ namespace: 'shop', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-tls', annotations: template.metadata.annotations }, spec: template.spec } })) as any;
     const init = pod.spec.initContainers[0];
     expect(pod.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'vault-tls-secrets', secret: expect.objectContaining({ secretName: 'vault-ca' }) })]));
     expect(init.volumeMounts).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'vault-tls-secrets', mountPath: '/vault/tls' })]));
@@ -201,7 +201,7 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
   });
 
   it('status after a node restart: an agent running again is healthy whatever its last exit; one waiting after an error is failing', async () => {
-    const core = kube.core();
+    const core = await kube.core();
     const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const agentOf = () => appsOf(plan.apps, 'injector');
     const status = async (sidecar: Record<string, unknown>) => {
@@ -223,7 +223,7 @@ describe.skipIf(reason !== undefined)(`the Vault Agent Injector (vault-k8s ${VAU
   it('a namespace that is not a Vault client is left alone (the webhook selects by vaultlab\'s label)', async () => {
     await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'plain' } }]);
     const template = (allManifests(plan).find((o) => o.kind === 'Deployment') as any).spec.template;
-    const pod = (await kube.core().createNamespacedPod({ namespace: 'plain', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', annotations: template.metadata.annotations }, spec: template.spec } })) as any;
+    const pod = (await (await kube.core()).createNamespacedPod({ namespace: 'plain', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', annotations: template.metadata.annotations }, spec: template.spec } })) as any;
     expect(pod.spec.containers.map((c: any) => c.name)).toEqual(['app']);
     expect(pod.spec.initContainers ?? []).toEqual([]);
   });

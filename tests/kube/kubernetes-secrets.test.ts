@@ -92,7 +92,8 @@ describe('Kubernetes secrets engine against a real API server', () => {
     }
   };
   const review = async (token: string) => {
-    const api = kube.kc.makeApiClient(kube.k8s.AuthenticationV1Api);
+    const { k8s, kc } = await kube.client();
+    const api = kc.makeApiClient(k8s.AuthenticationV1Api);
     const r = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
     return r.status!;
   };

@@ -57,13 +57,13 @@ describe('rolling out stale Vault pods on a real API server', () => {
   const ns = plan.vault.namespace;
   const release = plan.vault.release;
   const labels = { 'app.kubernetes.io/instance': release, 'app.kubernetes.io/name': 'vault', component: 'server' };
-  const core = () => kube.kc.makeApiClient(kube.k8s.CoreV1Api);
+  const core = () => kube.core();
 
   async function createPod(name: string, revision: string, extra: Record<string, string> = {}) {
     await kube.apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { ...labels, 'controller-revision-hash': revision, ...extra } }, spec: { containers: [{ name: 'vault', image: `${plan.vault.image.repository}:${plan.vault.image.tag}` }] } }]);
-    const p = await core().readNamespacedPod({ name, namespace: ns });
+    const p = await (await core()).readNamespacedPod({ name, namespace: ns });
     p.status = { phase: 'Running' };
-    await core().replaceNamespacedPodStatus({ name, namespace: ns, body: p });
+    await (await core()).replaceNamespacedPodStatus({ name, namespace: ns, body: p });
   }
   const uid = async (name: string) => (await kube.get('v1', 'Pod', ns, name))?.metadata as { uid?: string; labels?: Record<string, string> } | undefined;
 
@@ -79,7 +79,8 @@ describe('rolling out stale Vault pods on a real API server', () => {
         spec: { serviceName: `${release}-internal`, replicas: 3, selector: { matchLabels: labels }, updateStrategy: { type: 'OnDelete' }, template: { metadata: { labels }, spec: { containers: [{ name: 'vault', image: 'hashicorp/vault' }] } } },
       },
     ]);
-    const apps = kube.kc.makeApiClient(kube.k8s.AppsV1Api);
+    const { k8s, kc } = await kube.client();
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
     const sts = await apps.readNamespacedStatefulSet({ name: release, namespace: ns });
     sts.status = { replicas: 3, currentRevision: `${release}-old`, updateRevision: `${release}-new` };
     await apps.replaceNamespacedStatefulSetStatus({ name: release, namespace: ns, body: sts });
@@ -87,7 +88,7 @@ describe('rolling out stale Vault pods on a real API server', () => {
     await createPod(`${release}-1`, `${release}-new`, { 'vault-active': 'false' });
     await createPod(`${release}-2`, `${release}-old`, { 'vault-active': 'false' });
     // The StatefulSet controller and the kubelet, played: a deleted pod comes back on the update revision, Running.
-    const watch = new kube.k8s.Watch(kube.kc);
+    const watch = new k8s.Watch(kc);
     const controller = await watch.watch(`/api/v1/namespaces/${ns}/pods`, {}, (phase, obj: any) => {
       if (phase === 'DELETED') void createPod(obj.metadata.name, `${release}-new`);
     }, () => undefined);

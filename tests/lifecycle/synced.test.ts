@@ -107,7 +107,8 @@ describe(`lifecycle on a syncing environment (ESO ${ESO_CONTROLLER_VERSION}, Ope
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plan.eso.namespace } },
       { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: plan.eso.release, namespace: plan.eso.namespace, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'external-secrets', image: `ghcr.io/external-secrets/external-secrets:${ESO_CONTROLLER_VERSION}` }] } } } },
     ]);
-    const appsApi = kube.kc.makeApiClient(kube.k8s.AppsV1Api);
+    const { k8s, kc } = await kube.client();
+    const appsApi = kc.makeApiClient(k8s.AppsV1Api);
     const dep = await appsApi.readNamespacedDeployment({ name: plan.eso.release, namespace: plan.eso.namespace });
     dep.status = { replicas: 1, readyReplicas: 1, availableReplicas: 1, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'the ESO controller process of this test is running', lastUpdateTime: new Date(), lastTransitionTime: new Date() }] };
     await appsApi.replaceNamespacedDeploymentStatus({ name: plan.eso.release, namespace: plan.eso.namespace, body: dep });

@@ -58,7 +58,7 @@ describe('deploy steps on a real API server', () => {
     it('uses the kubeconfig context, marks ownership (not created by vaultlab), records the state', async () => {
       const c = ctx();
       expect(await cluster.run(c, () => undefined, new AbortController().signal)).toMatch(/^using context "/);
-      expect(c.kubeContext).toBe(c.kube!.kc.getCurrentContext());
+      expect(c.kubeContext).toBe(c.kube!.context);
       const marker = await kube.get<any>('v1', 'ConfigMap', 'kube-system', OWNER_CONFIGMAP);
       expect(marker.data).toEqual({ cluster: plan.cluster.name, provider: 'existing', createdByVaultlab: 'false' });
       expect(state.readJson(CLUSTER_STATE)).toMatchObject({ name: plan.cluster.name, provider: 'existing', createdByVaultlab: false, complete: true });

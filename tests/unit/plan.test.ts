@@ -222,3 +222,22 @@ describe('line diff', () => {
     expect(lineDiff(['a', 'b', 'c'], ['a', 'x', 'c'])).toEqual(['  a', '+ x', '- b', '  c']);
   });
 });
+
+describe('manifests are rendered once per plan', () => {
+  it('the same plan and namespace plan give equal copies: editing one leaves the next untouched; another namespace plan of that name renders its own', async () => {
+    const { namespaceManifests, sampleManifests } = await import('../../scripts/plan/manifests.ts');
+    const p = buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} }));
+    const ns = p.namespaces.find((n) => n.samples.length && n.externalSecrets.length > 1)!;
+    const first = namespaceManifests(p, ns);
+    first[0]!.metadata.labels = { edited: 'yes' };
+    const second = namespaceManifests(p, ns);
+    expect(second[0]!.metadata.labels).not.toHaveProperty('edited');
+    expect(second).toEqual(namespaceManifests(buildPlan(loadConfig({ file: BUNDLED_CONFIG, env: {} })), ns));
+    const fewer = namespaceManifests(p, { ...ns, externalSecrets: ns.externalSecrets.slice(0, 1), samples: [] });
+    expect(fewer.filter((o) => o.kind === 'ExternalSecret')).toHaveLength(1);
+    expect(second.filter((o) => o.kind === 'ExternalSecret')).toHaveLength(ns.externalSecrets.length);
+    const sample = sampleManifests(p, ns, ns.samples[0]!);
+    sample[0]!.metadata.name = 'edited';
+    expect(sampleManifests(p, ns, ns.samples[0]!)[0]!.metadata.name).not.toBe('edited');
+  });
+});

@@ -78,8 +78,8 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
   const mutated = initContainers.includes(AGENT_INIT) || containers.includes(AGENT);
   const asApp = mutated ? await appIdentity(kube, plan, vault, app) : undefined;
   try {
-    const out: DeliveryCheck[] = [];
-    for (const f of app.files.filter((x) => !only || only(x))) {
+    // Every file at once: their reads in the pod go out as one exec (pods.ts execInPod).
+    return await Promise.all(app.files.filter((x) => !only || only(x)).map(async (f): Promise<DeliveryCheck> => {
       const problems: string[] = [];
       if (mutated && f.database) problems.push(...(await checkDatabaseFile(kube, app, pod.metadata.name, appContainer, f, vault)));
       else if (!mutated) problems.push(`pod ${pod.metadata.name} has no Vault Agent: the injector's webhook did not mutate it (is it registered and answering? \`vaultlab status\`)`);
@@ -114,9 +114,8 @@ export async function checkAppFiles(kube: Kube, plan: Plan, app: InjectorAppPlan
           await new Promise((r) => setTimeout(r, intervalMs));
         }
       }
-      out.push({ namespace: app.namespace, target: `${app.name}:${f.file}`, ok: problems.length === 0, problems, delivery: 'injector', app: app.name });
-    }
-    return out;
+      return { namespace: app.namespace, target: `${app.name}:${f.file}`, ok: problems.length === 0, problems, delivery: 'injector', app: app.name };
+    }));
   } finally {
     asApp?.close();
   }
@@ -281,7 +280,7 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
           checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: true, detail: `role ${app.role}; ${app.files.map((f) => f.file).join(', ')}` });
           continue;
         }
-        const log = await kube.core().readNamespacedPodLog({ name: pod.metadata.name, namespace: app.namespace, container: failing.name, tailLines: 20, previous: !failing.state?.terminated && !!failing.lastState?.terminated }).then(String).catch(() => '');
+        const log = await kube.podLog(app.namespace, pod.metadata.name, failing.name, { tailLines: 20, previous: !failing.state?.terminated && !!failing.lastState?.terminated }).catch(() => '');
         const d = decodeAgentError(log, app, plan);
         checks.push({ name: `agent ${app.namespace}/${pod.metadata.name}`, ok: false, detail: `${failing.name} fails: ${d.cause}`, fix: d.fix });
       }

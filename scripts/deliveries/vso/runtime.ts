@@ -126,21 +126,22 @@ export function compareSecret(app: VsoAppPlan, s: VsoSecretPlan, secret: Record<
  */
 async function podProblems(kube: Kube, app: VsoAppPlan, pod: any, s: VsoSecretPlan, values: Record<string, string>): Promise<string[]> {
   const container = pod.spec.containers[0].name as string;
-  const problems: string[] = [];
-  for (const d of s.data) {
+  // Every key at once: their reads in the pod go out as one exec (pods.ts execInPod).
+  const found = await Promise.all(s.data.map(async (d): Promise<string | undefined> => {
     const expected = values[d.key];
-    if (expected === undefined) continue;
+    if (expected === undefined) return undefined;
     const env = app.sample === 'env';
     // envFrom skips keys that are not variable names: nothing to compare for those.
-    if (env && !ENV_NAME.test(d.secretKey)) continue;
+    if (env && !ENV_NAME.test(d.secretKey)) return undefined;
     const cmd = env ? ['sh', '-c', 'eval "test -n \\"\\${$0+x}\\"" || exit 3; eval "v=\\"\\${$0}\\""; printf %s "$v" | sha256sum', d.secretKey] : ['sha256sum', `/etc/secrets/${s.target}/${d.secretKey}`];
     const r = await execInPod(kube, app.namespace, pod.metadata.name, container, cmd);
     const digest = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
     const want = sha256(expected);
-    if (!r.ok || !digest) problems.push(`pod ${pod.metadata.name} has no ${env ? `variable ${d.secretKey}` : `file /etc/secrets/${s.target}/${d.secretKey}`}`);
-    else if (digest !== want) problems.push(`pod ${pod.metadata.name}'s ${env ? `$${d.secretKey}` : `/etc/secrets/${s.target}/${d.secretKey}`} differs from Vault's ${d.path}:${d.key} (digest mismatch)`);
-  }
-  return problems;
+    if (!r.ok || !digest) return `pod ${pod.metadata.name} has no ${env ? `variable ${d.secretKey}` : `file /etc/secrets/${s.target}/${d.secretKey}`}`;
+    if (digest !== want) return `pod ${pod.metadata.name}'s ${env ? `$${d.secretKey}` : `/etc/secrets/${s.target}/${d.secretKey}`} differs from Vault's ${d.path}:${d.key} (digest mismatch)`;
+    return undefined;
+  }));
+  return found.filter((p): p is string => p !== undefined);
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
