@@ -83,7 +83,7 @@ export async function kindLoadImagesDuringCreate(name: string, nodes: number, im
 }
 
 /** image ID per tag in one node's containerd (crictl, as the kubelet sees them). */
-async function nodeImageIds(node: string): Promise<Map<string, string>> {
+export async function nodeImageIds(node: string): Promise<Map<string, string>> {
   const r = await exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'], { allowFail: true, timeoutMs: 60_000 });
   const ids = new Map<string, string>();
   if (r.code !== 0) return ids;
@@ -105,20 +105,73 @@ export function containerdRef(image: string): string {
   return /[:@][^/]*$/.test(ref.slice(ref.lastIndexOf('/'))) ? ref : `${ref}:latest`;
 }
 
+/** Which images the host holds (image ID per tag) and which each node of cluster `name` holds. */
+export interface ImagePresence {
+  hostIds: Map<string, string>;
+  nodes: string[];
+  held: Map<string, string>[];
+}
+
+/** The node containers of kind cluster `name` (kind's label), name -> full container ID. */
+export async function kindNodeContainers(name: string): Promise<Map<string, string>> {
+  const r = await exec('docker', ['ps', '--all', '--no-trunc', '--filter', `label=io.x-k8s.kind.cluster=${name}`, '--format', '{{.ID}} {{.Names}}'], { timeoutMs: 60_000 });
+  return new Map(r.stdout.split('\n').map((l) => l.trim().split(' ')).filter((x): x is [string, string] => x.length === 2).map(([id, node]) => [node, id]));
+}
+
+/**
+ * What a run found in the nodes, kept in the state dir (preload.json): each node container's ID,
+ * and the host image ID every node held for each image. A later run with the same node
+ * containers and the same host image IDs, whose kubelets still report those tags on their Node
+ * objects, knows what crictl would say (a `docker exec` per node: 0.15-0.25 s here) without it.
+ */
+export interface PreloadRecord {
+  nodes: Record<string, string>;
+  images: Record<string, string>;
+}
+
+/** The presence a record vouches for, when the nodes and host image IDs are the ones it saw; undefined otherwise. */
+export function presenceFromRecord(record: PreloadRecord | undefined, hostIds: Map<string, string>, containers: Map<string, string>, wanted: string[]): ImagePresence | undefined {
+  if (!record || containers.size === 0 || containers.size !== Object.keys(record.nodes).length) return undefined;
+  for (const [node, id] of containers) if (record.nodes[node] !== id) return undefined;
+  const held = new Map<string, string>();
+  for (const image of wanted) {
+    const id = hostIds.get(image);
+    if (!id) continue; // not on the host: nothing to load either way
+    if (record.images[image] !== id) return undefined;
+    held.set(containerdRef(image), id);
+  }
+  const nodes = [...containers.keys()];
+  return { hostIds, nodes, held: nodes.map(() => held) };
+}
+
+/** The record of a presence after a preload: every image on the host that every node now holds under the host's ID. */
+export function recordOf(p: ImagePresence, containers: Map<string, string>, loaded: string[]): PreloadRecord {
+  const images: Record<string, string> = {};
+  for (const [image, id] of p.hostIds) {
+    if (loaded.includes(image) || (p.nodes.length > 0 && p.held.every((ids) => ids.get(containerdRef(image)) === id))) images[image] = id;
+  }
+  return { nodes: Object.fromEntries(containers), images };
+}
+
+/** The host's and every node's image IDs for `images`: `docker image inspect` and `kind get nodes` at once, then crictl in each node. */
+export async function imagePresence(name: string, images: string[]): Promise<ImagePresence> {
+  const [hostIds, nodes] = await Promise.all([dockerImageIds([...new Set(images)]), kindNodes(name)]);
+  return { hostIds, nodes, held: await Promise.all(nodes.map(nodeImageIds)) };
+}
+
 /**
  * Images already on the host, loaded into the nodes (skips registry pulls). What every node
  * already holds under the same image ID is not loaded again (a warm re-deploy loads nothing);
- * the rest goes in one `kind load` (one archive for all).
+ * the rest goes in one `kind load` (one archive for all). `known`: the presence asked for
+ * earlier in the run (deploy asks during preflight), for these images and this cluster.
  */
-export async function kindLoadImages(name: string, images: string[]): Promise<PreloadReport> {
+export async function kindLoadImages(name: string, images: string[], known?: Promise<ImagePresence>): Promise<PreloadReport> {
   const report: PreloadReport = { loaded: [], present: [], absent: [] };
   const wanted = [...new Set(images)];
   if (!wanted.length) return report;
-  const hostIds = await dockerImageIds(wanted);
+  const { hostIds, nodes, held } = await (known ?? imagePresence(name, wanted));
   const onHost = wanted.filter((i) => hostIds.has(i));
   report.absent = wanted.filter((i) => !hostIds.has(i));
-  const nodes = await kindNodes(name);
-  const held = await Promise.all(nodes.map(nodeImageIds));
   const toLoad = onHost.filter((i) => !nodes.length || held.some((ids) => ids.get(containerdRef(i)) !== hostIds.get(i)));
   report.present = onHost.filter((i) => !toLoad.includes(i));
   if (toLoad.length) await exec('kind', ['load', 'docker-image', ...toLoad, '--name', name], { timeoutMs: 600_000 });

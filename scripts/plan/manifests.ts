@@ -7,16 +7,8 @@ import { parseAllDocuments } from 'yaml';
 import type { NamespacePlan, Plan, SamplePlan } from './types.ts';
 import { PROJECT_ROOT } from '../config/load.ts';
 import { VaultlabError } from '../lib/errors.ts';
-import { checked, validated } from './validate.ts';
+import { checked, model, validated } from './validate.ts';
 export { checked } from './validate.ts';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
-import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { VAULT_RBAC_NAME, vaultClusterRules, vaultNamespaceRules } from './kubernetes-secrets.ts';
 import { deliveryOf, appsOf } from '../deliveries/index.ts';
 import type { AppPlan, Delivery, DeliveryName, PodTemplate } from '../deliveries/types.ts';
@@ -49,7 +41,7 @@ export function namespaceManifests(plan: Plan, ns: NamespacePlan): KubeObject[] 
 
 function renderNamespace(plan: Plan, ns: NamespacePlan): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
-  const out: KubeObject[] = [checked(new Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`)];
+  const out: KubeObject[] = [checked(model.Namespace({ metadata: { name: ns.name, labels: { ...labels, 'vaultlab.dev/vault-client': 'true' } } }), `Namespace ${ns.name}`)];
   for (const name of ns.deliveries) {
     const d = deliveryOf(name) as Delivery<DeliveryName>;
     out.push(...d.manifests(plan, ns, appsOf(plan.apps, name).filter((a) => a.namespace === ns.name) as never[]).map((o) => validated(o)));
@@ -135,7 +127,7 @@ function renderSample(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeOb
         }
         // How the app's delivery hands it its secrets: env or Secret volumes (ESO), annotations for the injector's agent...
         delivery.consume(plan, app as never, template);
-        return checked(new Deployment(doc as any), `sample Deployment ${ns.name}/${doc.metadata.name}`);
+        return checked(model.Deployment(doc as any), `sample Deployment ${ns.name}/${doc.metadata.name}`);
       }
       case 'Service':
       case 'Secret':
@@ -153,7 +145,7 @@ function renderSample(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeOb
  */
 export function vaultNetworkPolicy(plan: Plan): KubeObject {
   return checked(
-    new NetworkPolicy({
+    model.NetworkPolicy({
       metadata: { name: 'vault-allow-clients', namespace: plan.vault.namespace, labels: { ...MANAGED_BY } },
       spec: {
         podSelector: { matchLabels: { 'app.kubernetes.io/name': plan.vault.chart.chart } },
@@ -195,9 +187,9 @@ export function kubernetesSecretsRbac(plan: Plan, ns: string): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
   const subject = { kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace };
   return [
-    checked(new Role({ metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels }, rules }), `Role ${ns}/${VAULT_RBAC_NAME}`),
+    checked(model.Role({ metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels }, rules }), `Role ${ns}/${VAULT_RBAC_NAME}`),
     checked(
-      new RoleBinding({
+      model.RoleBinding({
         metadata: { name: VAULT_RBAC_NAME, namespace: ns, labels },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: VAULT_RBAC_NAME },
         subjects: [subject],
@@ -217,14 +209,14 @@ export function kubernetesSecretsClusterManifests(plan: Plan): KubeObject[] {
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name };
   const out: KubeObject[] = [];
   if (plan.vault.external) {
-    out.push(checked(new ServiceAccount({ metadata: { name: ks.identity.serviceAccount, namespace: ks.identity.namespace, labels } }), `ServiceAccount ${ks.identity.namespace}/${ks.identity.serviceAccount}`));
+    out.push(checked(model.ServiceAccount({ metadata: { name: ks.identity.serviceAccount, namespace: ks.identity.namespace, labels } }), `ServiceAccount ${ks.identity.namespace}/${ks.identity.serviceAccount}`));
   }
   const rules = vaultClusterRules(ks);
   if (rules.length) {
     out.push(
-      checked(new ClusterRole({ metadata: { name: VAULT_RBAC_NAME, labels }, rules }), `ClusterRole ${VAULT_RBAC_NAME}`),
+      checked(model.ClusterRole({ metadata: { name: VAULT_RBAC_NAME, labels }, rules }), `ClusterRole ${VAULT_RBAC_NAME}`),
       checked(
-        new ClusterRoleBinding({
+        model.ClusterRoleBinding({
           metadata: { name: VAULT_RBAC_NAME, labels },
           roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: VAULT_RBAC_NAME },
           subjects: [{ kind: 'ServiceAccount', name: ks.identity.serviceAccount, namespace: ks.identity.namespace }],

@@ -2,12 +2,8 @@
 // PersistentVolumeClaim, its Service, and an init step (the image's /docker-entrypoint-initdb.d)
 // that creates each app's group role and a table, before Vault issues the first lease. The
 // editor's original password comes from a Secret deploy creates; it is never rendered. Pure.
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import { Service } from 'kubernetes-models/v1/Service';
-import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { Plan } from './types.ts';
-import { checked } from './manifests.ts';
+import { checked, model } from './validate.ts';
 import { MANAGED_BY, type KubeObject } from './objects.ts';
 import { SAMPLE_POSTGRES, sampleInitSql } from './databases.ts';
 
@@ -21,20 +17,20 @@ export function samplePostgresManifests(plan: Plan): KubeObject[] {
   const selector = { 'app.kubernetes.io/name': s.name, 'app.kubernetes.io/part-of': 'vaultlab-databases' };
   const ns = s.namespace;
   return [
-    checked(new Namespace({ metadata: { name: ns, labels } }), `Namespace ${ns}`),
+    checked(model.Namespace({ metadata: { name: ns, labels } }), `Namespace ${ns}`),
     checked(
-      new ConfigMap({ metadata: { name: POSTGRES_INIT_CONFIGMAP, namespace: ns, labels }, data: { '10-vaultlab-group-roles.sql': sampleInitSql(s) } }),
+      model.ConfigMap({ metadata: { name: POSTGRES_INIT_CONFIGMAP, namespace: ns, labels }, data: { '10-vaultlab-group-roles.sql': sampleInitSql(s) } }),
       `ConfigMap ${ns}/${POSTGRES_INIT_CONFIGMAP}`,
     ),
     checked(
-      new Service({
+      model.Service({
         metadata: { name: s.name, namespace: ns, labels: { ...labels, ...selector } },
         spec: { selector, ports: [{ name: 'postgres', port: SAMPLE_POSTGRES.port, targetPort: 'postgres' }] },
       }),
       `Service ${ns}/${s.name}`,
     ),
     checked(
-      new StatefulSet({
+      model.StatefulSet({
         metadata: { name: s.name, namespace: ns, labels: { ...labels, ...selector } },
         spec: {
           serviceName: s.name,

@@ -2,9 +2,10 @@
 // use an existing kubeconfig context. Marks ownership (ConfigMap kube-system/vaultlab-owner and
 // the state dir) so `destroy` never deletes a cluster vaultlab did not create.
 import type { TaskStep } from '../lib/tasks.ts';
-import { cachedKindClusters, forgetKindClusters, type DeployContext } from './context.ts';
+import { cachedKindClusters, forgetKindClusters, type DeployContext, type ImageFacts } from './context.ts';
 import { kindConfig } from '../plan/render.ts';
-import { kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages, kindLoadImagesDuringCreate, type PreloadReport } from '../adapters/kind.ts';
+import { containerdRef, kindClusters, kindCreate, kindDelete, kindKubeconfig, kindLoadImages, kindLoadImagesDuringCreate, kindNodeContainers, nodeImageIds, presenceFromRecord, recordOf, type ImagePresence, type PreloadRecord, type PreloadReport } from '../adapters/kind.ts';
+import { dockerImageIds } from '../adapters/docker.ts';
 import { Kube } from '../adapters/kube.ts';
 import { VaultlabError } from '../lib/errors.ts';
 import { MANAGED_BY, type KubeObject } from '../plan/objects.ts';
@@ -39,10 +40,56 @@ export function clusterAction(name: string, existing: string[], recorded: Cluste
   return 'reuse';
 }
 
-/** What --preload loads: every image the deploy runs, except the node image itself. */
-async function preloadImages(ctx: DeployContext): Promise<string[]> {
-  const { deployImages } = await import('../lifecycle/images.ts');
-  return (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image);
+/** What --preload loads: every image the deploy runs, except the node image itself (once per run). */
+export function preloadImages(ctx: Pick<DeployContext, 'plan' | 'cache'>): Promise<string[]> {
+  ctx.cache.preloadImages ??= import('../lifecycle/images.ts').then(async ({ deployImages }) => (await deployImages(ctx.plan)).filter((i) => !i.usedBy.includes('kind node')).map((i) => i.image));
+  return ctx.cache.preloadImages;
+}
+
+/** The host's image IDs and the node containers of the cluster (two `docker` calls at once), once per run. */
+function imageFacts(ctx: Pick<DeployContext, 'plan' | 'cache'>): Promise<ImageFacts> {
+  ctx.cache.imageFacts ??= preloadImages(ctx).then(async (images) => {
+    const [hostIds, containers] = await Promise.all([dockerImageIds(images), kindNodeContainers(ctx.plan.cluster.name)]);
+    return { images, hostIds, containers };
+  });
+  return ctx.cache.imageFacts;
+}
+
+/**
+ * Started by preflight while its own child processes run: the images to preload (rendered then),
+ * and, when the kind cluster exists already, the host's image IDs and its node containers. The
+ * cluster step uses them only for a cluster it reuses.
+ */
+export function prefetchPreload(ctx: Pick<DeployContext, 'plan' | 'cache' | 'options'>, clusterExists: boolean): void {
+  if (!ctx.options.preload || ctx.plan.cluster.provider !== 'kind') return;
+  preloadImages(ctx).catch(() => {});
+  if (clusterExists) imageFacts(ctx).catch(() => {});
+}
+
+const PRELOAD_RECORD = 'preload.json';
+
+/** Every image the host holds is reported on its node by the kubelet (Node status.images), under the name containerd gives it. */
+async function kubeletsReport(kube: Kube, presence: ImagePresence): Promise<boolean> {
+  const nodes = await kube.list<any>('v1', 'Node').catch((): any[] => []);
+  return presence.nodes.every((name) => {
+    const names = new Set<string>((nodes.find((n) => n.metadata?.name === name)?.status?.images ?? []).flatMap((i: any) => i.names ?? []));
+    return [...presence.hostIds.keys()].every((image) => names.has(containerdRef(image)));
+  });
+}
+
+/**
+ * --preload on a reused cluster: what the nodes hold, from the record of the last run when the
+ * node containers, the host's image IDs and the kubelets' reports agree with it; else asked
+ * with crictl in each node (and recorded). Then only what is missing is loaded.
+ */
+async function preloadReused(ctx: DeployContext, kube: Kube): Promise<PreloadReport> {
+  const name = ctx.plan.cluster.name;
+  const facts = await imageFacts(ctx);
+  const recorded = presenceFromRecord(ctx.state.readJson<PreloadRecord>(PRELOAD_RECORD), facts.hostIds, facts.containers, facts.images);
+  const presence = recorded && (await kubeletsReport(kube, recorded)) ? recorded : { hostIds: facts.hostIds, nodes: [...facts.containers.keys()], held: await Promise.all([...facts.containers.keys()].map(nodeImageIds)) };
+  const report = await kindLoadImages(name, facts.images, Promise.resolve(presence));
+  if (presence !== recorded || report.loaded.length) ctx.state.writeJson(PRELOAD_RECORD, recordOf(presence, facts.containers, report.loaded));
+  return report;
 }
 
 export const cluster: TaskStep<DeployContext> = {
@@ -83,7 +130,7 @@ export const cluster: TaskStep<DeployContext> = {
       detail = action === 'reuse' ? `reused kind cluster "${c.name}"` : `${action}d kind cluster "${c.name}"`;
       if (ctx.options.preload) {
         report('loading images from the host into the nodes');
-        const p = await (preloaded ?? preloadImages(ctx).then((images) => kindLoadImages(c.name, images)));
+        const p = await (preloaded ?? (action === 'reuse' ? preloadReused(ctx, ctx.kube) : preloadImages(ctx).then((images) => kindLoadImages(c.name, images))));
         ctx.summary.preload = p;
         detail += `; preloaded ${p.loaded.length} image(s)${p.present.length ? `, ${p.present.length} already in the nodes` : ''}${p.absent.length ? `, ${p.absent.length} not on the host` : ''}`;
       }

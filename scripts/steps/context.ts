@@ -9,6 +9,14 @@ import type { Kube } from '../adapters/kube.ts';
 import type { VaultClient } from '../adapters/vault.ts';
 import type { PortForward } from '../adapters/portforward.ts';
 
+/** What --preload asks Docker before it looks into the nodes. */
+export interface ImageFacts {
+  images: string[];
+  hostIds: Map<string, string>;
+  /** Node container name -> ID. */
+  containers: Map<string, string>;
+}
+
 export interface DeployOptions {
   preload: boolean;
   skipSamples: boolean;
@@ -20,6 +28,10 @@ export interface DeployOptions {
 export interface DeployCache {
   /** `kind get clusters`, fetched once per run. */
   kindClusters?: Promise<string[]>;
+  /** --preload: the images the deploy runs (rendered while preflight's child processes run). */
+  preloadImages?: Promise<string[]>;
+  /** --preload on an existing cluster: the host's image IDs and the node containers, asked during preflight. */
+  imageFacts?: Promise<ImageFacts>;
 }
 
 export interface DeployContext {

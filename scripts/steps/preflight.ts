@@ -7,6 +7,7 @@ import { VaultlabError } from '../lib/errors.ts';
 import { dockerInfo, DOCKER_FIX } from '../adapters/docker.ts';
 import { checkTool } from '../adapters/tools.ts';
 import { kindClusters } from '../adapters/kind.ts';
+import { prefetchPreload } from './cluster.ts';
 
 /** Can we bind `port` on 127.0.0.1 (where kind maps it)? */
 export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -73,7 +74,17 @@ export const preflight: TaskStep<DeployContext> = {
   name: 'preflight',
   title: 'Preflight checks',
   async run(ctx) {
-    const findings = await machineFindings(ctx); // child processes: Docker, kind, helm, kubectl
+    const probes = machineFindings(ctx); // child processes: Docker, kind, helm, kubectl
+    // Meanwhile (once they are spawned) the images --preload needs are rendered, and, for a
+    // cluster that exists, what its nodes hold is asked: the cluster step finds both done.
+    const prefetch = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        void (ctx.cache.kindClusters ?? Promise.resolve([])).then((clusters) => prefetchPreload(ctx, clusters.includes(ctx.plan.cluster.name)), () => undefined);
+        resolve();
+      }),
+    );
+    const findings = await probes;
+    await prefetch;
     for (const f of findings.filter((x) => !x.ok && x.severity === 'warning')) ctx.out.warn(`${f.what}. ${f.fix ?? ''}`);
     const err = preflightError(findings);
     if (err) throw err;

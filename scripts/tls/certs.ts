@@ -8,13 +8,12 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
-import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer';
 import type { Plan } from '../plan/types.ts';
 import type { StateDir } from '../lib/state.ts';
 import { VAULT_CA_SECRET } from '../plan/build.ts';
 import { MANAGED_BY, type KubeObject } from '../plan/objects.ts';
 import { VaultlabError } from '../lib/errors.ts';
+import { checked, model } from '../plan/validate.ts';
 import { certPem, isIpAddress, issueCertificate, keyPem, newKey } from './x509.ts';
 
 export const TLS_SECRET = 'vault-tls';
@@ -227,16 +226,6 @@ export function caSecret(namespace: string, caPem: string): KubeObject {
   };
 }
 
-/** Validated against cert-manager's CRD schema (kubernetes-models), returned as a plain object. */
-function checked(model: { validate(): void; toJSON(): unknown }, what: string): KubeObject {
-  try {
-    model.validate();
-  } catch (err) {
-    throw new VaultlabError(`rendered cert-manager ${what} is not valid: ${(err as Error).message}`, { hint: 'This is a vaultlab bug: please report it with your config.toml.' });
-  }
-  return JSON.parse(JSON.stringify(model.toJSON())) as KubeObject;
-}
-
 /**
  * production.tls = "cert-manager": a self-signed bootstrap issuer, a CA certificate, a CA issuer
  * and Vault's certificate in Secret vault-tls (tls.crt, tls.key, ca.crt), as the chart mounts it.
@@ -249,9 +238,9 @@ export function certManagerManifests(plan: Plan): KubeObject[] {
   const h = (days: number) => `${days * 24}h`;
   const ref = (name: string) => ({ name, kind: 'Issuer', group: 'cert-manager.io' });
   return [
-    checked(new Issuer({ metadata: { name: 'vaultlab-selfsigned', namespace: ns, labels }, spec: { selfSigned: {} } }), 'Issuer vaultlab-selfsigned'),
+    checked(model.Issuer({ metadata: { name: 'vaultlab-selfsigned', namespace: ns, labels }, spec: { selfSigned: {} } }), 'Issuer vaultlab-selfsigned'),
     checked(
-      new Certificate({
+      model.Certificate({
         metadata: { name: 'vaultlab-ca', namespace: ns, labels },
         spec: {
           isCA: true,
@@ -266,9 +255,9 @@ export function certManagerManifests(plan: Plan): KubeObject[] {
       }),
       'Certificate vaultlab-ca',
     ),
-    checked(new Issuer({ metadata: { name: 'vaultlab-ca', namespace: ns, labels }, spec: { ca: { secretName: 'vaultlab-ca' } } }), 'Issuer vaultlab-ca'),
+    checked(model.Issuer({ metadata: { name: 'vaultlab-ca', namespace: ns, labels }, spec: { ca: { secretName: 'vaultlab-ca' } } }), 'Issuer vaultlab-ca'),
     checked(
-      new Certificate({
+      model.Certificate({
         metadata: { name: TLS_SECRET, namespace: ns, labels },
         spec: {
           secretName: TLS_SECRET,

@@ -139,3 +139,36 @@ describe('containerdRef: how a node lists an image Docker names', () => {
     expect(containerdRef('ghcr.io/a/b@sha256:abc')).toBe('ghcr.io/a/b@sha256:abc');
   });
 });
+
+describe('--preload on a reused cluster: what the nodes hold, from the record of the last run', async () => {
+  const { presenceFromRecord, recordOf } = await import('../../scripts/adapters/kind.ts');
+  const host = new Map([
+    ['hashicorp/vault:1.21.1', 'sha256:aaa'],
+    ['vaultlab-e2e/busybox:1.35.0-4', 'sha256:bbb'],
+  ]);
+  const containers = new Map([
+    ['demo-control-plane', 'c1'],
+    ['demo-worker', 'c2'],
+  ]);
+  const wanted = [...host.keys(), 'not/on-the-host:1'];
+
+  it('a crictl answer is recorded with the node containers and the host IDs every node held; a loaded image counts as held', () => {
+    const crictl = { hostIds: host, nodes: [...containers.keys()], held: [new Map([['docker.io/hashicorp/vault:1.21.1', 'sha256:aaa']]), new Map([['docker.io/hashicorp/vault:1.21.1', 'sha256:aaa'], ['docker.io/vaultlab-e2e/busybox:1.35.0-4', 'sha256:old']])] };
+    expect(recordOf(crictl, containers, [])).toEqual({ nodes: { 'demo-control-plane': 'c1', 'demo-worker': 'c2' }, images: { 'hashicorp/vault:1.21.1': 'sha256:aaa' } });
+    expect(recordOf(crictl, containers, ['vaultlab-e2e/busybox:1.35.0-4']).images).toEqual({ 'hashicorp/vault:1.21.1': 'sha256:aaa', 'vaultlab-e2e/busybox:1.35.0-4': 'sha256:bbb' });
+  });
+
+  it('the record vouches only for the same node containers and the same host image IDs', () => {
+    const record = { nodes: { 'demo-control-plane': 'c1', 'demo-worker': 'c2' }, images: { 'hashicorp/vault:1.21.1': 'sha256:aaa', 'vaultlab-e2e/busybox:1.35.0-4': 'sha256:bbb' } };
+    const p = presenceFromRecord(record, host, containers, wanted)!;
+    expect(p.nodes).toEqual(['demo-control-plane', 'demo-worker']);
+    for (const held of p.held) expect([...held]).toEqual([['docker.io/hashicorp/vault:1.21.1', 'sha256:aaa'], ['docker.io/vaultlab-e2e/busybox:1.35.0-4', 'sha256:bbb']]);
+    // A recreated node (new container), another node count, an image rebuilt on the host, no record: asked again.
+    expect(presenceFromRecord(record, host, new Map([['demo-control-plane', 'c9'], ['demo-worker', 'c2']]), wanted)).toBeUndefined();
+    expect(presenceFromRecord(record, host, new Map([['demo-control-plane', 'c1']]), wanted)).toBeUndefined();
+    expect(presenceFromRecord(record, new Map([...host, ['vaultlab-e2e/busybox:1.35.0-4', 'sha256:new']]), containers, wanted)).toBeUndefined();
+    expect(presenceFromRecord({ ...record, images: { 'hashicorp/vault:1.21.1': 'sha256:aaa' } }, host, containers, wanted)).toBeUndefined();
+    expect(presenceFromRecord(undefined, host, containers, wanted)).toBeUndefined();
+    expect(presenceFromRecord(record, host, new Map(), wanted)).toBeUndefined();
+  });
+});

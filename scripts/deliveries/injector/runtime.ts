@@ -186,10 +186,10 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
     const kube = need(ctx.kube, 'kube');
     const vault = need(ctx.vault, 'vault');
     const { plan } = ctx;
-    const checks: DeliveryCheck[] = [];
     // Files exist only in pods: --skip-samples (or sample = "none") leaves nothing to compare.
-    if (ctx.options.skipSamples) return checks;
-    for (const app of apps.filter((a) => a.sample !== 'none')) {
+    if (ctx.options.skipSamples) return [];
+    // Every app at once (each waits on its own Deployment and pod); the checks keep the apps' order.
+    const perApp = await Promise.all(apps.filter((a) => a.sample !== 'none').map(async (app): Promise<DeliveryCheck[]> => {
       report(`${app.namespace}/${app.name}: files in the pod`);
       const selector = `app.kubernetes.io/name=${app.name}`;
       try {
@@ -203,9 +203,9 @@ export const injectorRuntime: DeliveryRuntime<'injector'> = {
       }
       const pod = (await kube.list<any>('v1', 'Pod', app.namespace, selector)).find(ready);
       if (!pod) throw new VaultlabError(`no Ready pod of ${app.namespace}/${app.name}`, { hint: `kubectl -n ${app.namespace} get pods -l ${selector}` });
-      checks.push(...(await checkAppFiles(kube, plan, app, pod, vault)));
-    }
-    return checks;
+      return checkAppFiles(kube, plan, app, pod, vault);
+    }));
+    return perApp.flat();
   },
 
   // The agent re-renders its files at each static render (every STATIC_RENDER_INTERVAL_S): each
