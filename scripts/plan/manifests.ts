@@ -51,14 +51,15 @@ function renderNamespace(plan: Plan, ns: NamespacePlan): KubeObject[] {
   return out;
 }
 
-const templateCache = new Map<string, string>();
-function sampleTemplate(kind: string): string {
-  let text = templateCache.get(kind);
-  if (text === undefined) {
-    text = readFileSync(resolve(PROJECT_ROOT, 'stacks', 'samples', `${kind}.yaml`), 'utf8');
-    templateCache.set(kind, text);
+/** A sample's template, parsed once per process (fill() builds new objects: the parsed tree is never changed). */
+const templateCache = new Map<string, unknown[]>();
+function sampleTemplate(kind: string): unknown[] {
+  let docs = templateCache.get(kind);
+  if (docs === undefined) {
+    docs = parseAllDocuments(readFileSync(resolve(PROJECT_ROOT, 'stacks', 'samples', `${kind}.yaml`), 'utf8')).map((d) => d.toJS());
+    templateCache.set(kind, docs);
   }
-  return text;
+  return docs;
 }
 
 /** Fill ${NAME} placeholders in every string of a parsed YAML tree (never in the raw text, so values cannot break the YAML). */
@@ -112,7 +113,7 @@ function renderSample(plan: Plan, ns: NamespacePlan, sample: SamplePlan): KubeOb
     ENV_CHECK: envNames.length ? envNames.map((n) => `test -n "$${n}"`).join(' && ') : 'true',
     DELIVERY_ROWS: deliveryRows(plan),
   };
-  const docs = parseAllDocuments(sampleTemplate(sample.kind)).map((d) => fill(d.toJS(), vars) as KubeObject).filter(Boolean);
+  const docs = sampleTemplate(sample.kind).map((d) => fill(d, vars) as KubeObject).filter(Boolean);
   const labels = { ...MANAGED_BY, 'vaultlab.dev/cluster': plan.cluster.name, 'vaultlab.dev/app': sample.app };
   return docs.map((doc) => {
     doc.metadata.labels = { ...doc.metadata.labels, ...labels };

@@ -49,11 +49,11 @@ export const deliveries: TaskStep<DeployContext> = {
     const results = [...(await kube.apply(shared.filter((o) => o.kind === 'Namespace')))];
     if (plan.vault.tls) results.push(...(await kube.apply(caSecretsFromPem(plan, vaultCaPem(ctx)))));
     results.push(...(await kube.apply(shared.filter((o) => o.kind !== 'Namespace'))));
-    const summaries: Partial<Record<DeliveryName, ApplySummary>> = {};
-    for (const d of usedDeliveries(plan) as Delivery<DeliveryName>[]) {
-      const runtime = await d.runtime();
-      summaries[d.name] = await runtime.apply(ctx, appsOf(plan.apps, d.name) as never[], (m) => report(`${d.name}: ${m}`));
-    }
+    // Every delivery at once: each applies and waits on its own objects (ESO's SecretStores Ready,
+    // VSO's connection valid); the summaries keep the deliveries' order.
+    const used = usedDeliveries(plan) as Delivery<DeliveryName>[];
+    const perDelivery = await Promise.all(used.map(async (d) => (await d.runtime()).apply(ctx, appsOf(plan.apps, d.name) as never[], (m) => report(`${d.name}: ${m}`))));
+    const summaries: Partial<Record<DeliveryName, ApplySummary>> = Object.fromEntries(used.map((d, i) => [d.name, perDelivery[i]!]));
     const applied = results.length + Object.values(summaries).reduce((n, s) => n + s.applied, 0);
     const changed = results.filter((r) => r.action !== 'unchanged').length + Object.values(summaries).reduce((n, s) => n + s.changed, 0);
     ctx.summary.deliveries = { applied, changed, byDelivery: summaries };

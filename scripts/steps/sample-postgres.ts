@@ -58,7 +58,8 @@ export async function applySamplePostgres(ctx: Pick<DeployContext, 'plan' | 'loa
     metadata: { name: s.passwordSecret, namespace: s.namespace, labels },
     data: { [PASSWORD_KEY]: Buffer.from(pw.value).toString('base64') },
   };
-  const applied = [...(await kube.apply([namespace!])), ...(await kube.apply([secret])), ...(await kube.apply(rest))];
+  // The namespace first; then everything in it at once (nothing there refers to an object the API server checks).
+  const applied = [...(await kube.apply([namespace!])), ...(await Promise.all([secret, ...rest].map((o) => kube.apply([o])))).flat()];
   return { changed: applied.filter((a) => a.action !== 'unchanged').length, source: pw.source };
 }
 
