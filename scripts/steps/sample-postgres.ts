@@ -39,6 +39,24 @@ async function missingGroupRoles(kube: Kube, s: SamplePostgresPlan, pod: string)
 }
 
 /**
+ * What the last check found in the sample Postgres (state dir, sample-postgres.json): the pod it
+ * asked, by UID, and the group roles that were there. A pod is created with its volume mounted,
+ * and roles are only ever added by the init step or by hand: the same pod, asked for no role
+ * beyond those, holds them still, without a `psql` in the pod (0.1-0.2 s of every re-deploy).
+ * A new pod (restarted, rescheduled, recreated volume) or a new role is asked again.
+ */
+export interface GroupRolesRecord {
+  pod: string;
+  uid: string;
+  roles: string[];
+}
+export const GROUP_ROLES_RECORD = 'sample-postgres.json';
+
+export function rolesKnown(record: GroupRolesRecord | undefined, pod: string, uid: string | undefined, want: string[]): boolean {
+  return !!record && !!uid && record.pod === pod && record.uid === uid && want.every((r) => record.roles.includes(r));
+}
+
+/**
  * The editor's Secret and the rendered objects, applied (the password resolved and kept in
  * ctx.databasePasswords for configure); how many objects changed, and where the password came from.
  */
@@ -69,15 +87,20 @@ export async function deploySamplePostgres(ctx: DeployContext, kube: Kube, repor
   const { changed, source } = await applySamplePostgres(ctx, kube);
   const pod = `${s.name}-0`;
   report(`waiting for the sample Postgres ${s.namespace}/${pod} to be Ready (its init step creates the group roles)`);
+  let ready: any;
   try {
-    await guardPods(kube, s.namespace, `app.kubernetes.io/name=${s.name}`, (signal) => kube.waitForCondition('v1', 'Pod', s.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs, signal }));
+    ready = await guardPods(kube, s.namespace, `app.kubernetes.io/name=${s.name}`, (signal) => kube.waitForCondition('v1', 'Pod', s.namespace, pod, 'Ready', { timeoutMs: ctx.options.timeoutMs, signal }));
   } catch (err) {
     if (err instanceof PodProblemError) throw new VaultlabError(`the sample Postgres ${s.namespace}/${pod} does not start: ${err.message}`, { hint: `kubectl -n ${s.namespace} logs ${pod}; the image is [images] postgres (${s.image}).`, cause: err });
     throw err;
   }
   // Ready: the entrypoint has run the init SQL (its temporary server listens on no TCP port). Checked all the same:
   // a data volume initialised by an older init step lacks a group role added since, and every lease would fail on it.
+  const want = s.groupRoles.map((g) => g.role);
+  const uid: string | undefined = ready?.metadata?.uid;
+  if (rolesKnown(ctx.state.readJson<GroupRolesRecord>(GROUP_ROLES_RECORD), pod, uid, want)) return `sample Postgres ${s.namespace}/${pod} Ready${changed ? ` (${changed} object(s) written)` : ''}`;
   const missing = await missingGroupRoles(kube, s, pod);
+  if (missing && !missing.length && uid) ctx.state.writeJson(GROUP_ROLES_RECORD, { pod, uid, roles: want } satisfies GroupRolesRecord);
   if (missing?.length) {
     throw new VaultlabError(`the sample Postgres has no group role ${missing.join(', ')}: its data volume was initialised before that role was configured, and the init step runs only on an empty volume`, {
       hint: `Create it (kubectl -n ${s.namespace} exec ${pod} -- psql -h ${SOCKET_DIR} -U ${s.editorUsername} -d ${s.database} -c 'CREATE ROLE ${missing[0]} NOLOGIN'), or start the sample over: vaultlab reset --full.`,

@@ -25,6 +25,7 @@ import { accessFacts, summaryLines } from '../../scripts/steps/summary.ts';
 import { newDeployContext } from '../../scripts/steps/context.ts';
 import { Output } from '../../scripts/lib/output.ts';
 import { ensureTool, binDir } from '../harness/kube/build.ts';
+import { rolesKnown, GROUP_ROLES_RECORD, type GroupRolesRecord } from '../../scripts/steps/sample-postgres.ts';
 
 const loaded = loadConfig({ file: BUNDLED_CONFIG, env: {} });
 const plan = buildPlan(loaded);
@@ -289,5 +290,25 @@ describe('helm adapter parsing', () => {
     expect(parseList('[]', 'external-secrets')).toBeUndefined();
     expect(sameValues({ a: 1, b: { c: [1, 2], d: 'x' } }, { b: { d: 'x', c: [1, 2] }, a: 1 })).toBe(true);
     expect(sameValues({ a: 1 }, { a: '1' })).toBe(false);
+  });
+});
+
+describe('sample Postgres group roles: when the psql check is skipped', () => {
+  const want = ['shop_app', 'shop_ro'];
+  it('the same pod (name and UID) asked for no role beyond the recorded ones: known, through the state dir as written', () => {
+    const state = new StateDir(mkdtempSync(join(tmpdir(), 'vaultlab-pgroles-')));
+    const path = state.writeJson(GROUP_ROLES_RECORD, { pod: 'postgres-0', uid: 'u-1', roles: want } satisfies GroupRolesRecord);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const record = state.readJson<GroupRolesRecord>(GROUP_ROLES_RECORD);
+    expect(rolesKnown(record, 'postgres-0', 'u-1', want)).toBe(true);
+    expect(rolesKnown(record, 'postgres-0', 'u-1', ['shop_ro'])).toBe(true);
+  });
+  it('asked again: no record, a new pod UID (restarted, recreated volume), another pod, a role added since, a pod without a UID', () => {
+    const record: GroupRolesRecord = { pod: 'postgres-0', uid: 'u-1', roles: want };
+    expect(rolesKnown(undefined, 'postgres-0', 'u-1', want)).toBe(false);
+    expect(rolesKnown(record, 'postgres-0', 'u-2', want)).toBe(false);
+    expect(rolesKnown(record, 'other-0', 'u-1', want)).toBe(false);
+    expect(rolesKnown(record, 'postgres-0', 'u-1', [...want, 'shop_admin'])).toBe(false);
+    expect(rolesKnown(record, 'postgres-0', undefined, want)).toBe(false);
   });
 });
