@@ -56,8 +56,14 @@ export function demoJourney(distribution: 'vault' | 'openbao'): void {
     },
   });
 
-  describe.skipIf(!!reason)(suite, () => {
-    const e = env!;
+  // Skipped (skipReason printed why): the journey's body reads the suite's environment while
+  // vitest collects it, so it is not collected at all; the skip is still listed.
+  if (!env) {
+    describe.skip(suite, () => it(`needs the kind suite: ${reason}`, () => undefined));
+    return;
+  }
+  describe(suite, () => {
+    const e = env;
     const { plan } = e;
     let first: any;
     let podsBefore: Record<string, string>;

@@ -55,7 +55,7 @@ export async function prepareKindRun(deadline?: number): Promise<KindRun | { ski
       VAULTLAB_E2E_OFFLINE: JSON.stringify({ node: NODE_IMAGE, images, charts, vault: set.vault }),
       // No registry: testcontainers' reaper image cannot be pulled; the suites stop what they start.
       TESTCONTAINERS_RYUK_DISABLED: 'true',
-      ...(set.vault ? { VAULTLAB_E2E_VAULT_IMAGE: images.vault } : { VAULTLAB_E2E_NO_VAULT: `${images.vault} was not built: no HashiCorp Vault release builds from the Go module proxy here` }),
+      ...(set.vault ? { VAULTLAB_E2E_VAULT_IMAGE: images.vault } : { VAULTLAB_E2E_NO_VAULT: `${images.vault} is not in the image set: npm run e2e:images builds it from its Go module (about 10 min warm, 20 cold), which .ci/run leaves out when its time limit cannot hold that build` }),
       ...timing,
     },
     prefix: docker.nsenter,
