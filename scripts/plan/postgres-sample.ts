@@ -64,8 +64,17 @@ export function samplePostgresManifests(plan: Plan): KubeObject[] {
               volumes: [{ name: 'init', configMap: { name: POSTGRES_INIT_CONFIGMAP } }],
             },
           },
+          // Written as the API server stores it, with the defaults it fills in (apiVersion, kind,
+          // volumeMode, status.phase): the list is atomic for server-side apply, so only an equal
+          // value lets a re-deploy prove the apply changes nothing and send no PATCH.
           volumeClaimTemplates: [
-            { metadata: { name: 'data', labels }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+            {
+              apiVersion: 'v1',
+              kind: 'PersistentVolumeClaim',
+              metadata: { name: 'data', labels },
+              spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, volumeMode: 'Filesystem' },
+              status: { phase: 'Pending' },
+            },
           ],
         },
       }),

@@ -10,6 +10,8 @@ import { Kube } from '../../scripts/adapters/kube.ts';
 import { BUNDLED_CONFIG, loadConfigText } from '../../scripts/config/load.ts';
 import { buildPlan } from '../../scripts/plan/build.ts';
 import { applySamplePostgres, PASSWORD_KEY } from '../../scripts/steps/sample-postgres.ts';
+import { samplePostgresManifests } from '../../scripts/plan/postgres-sample.ts';
+import { applyIsNoop } from '../../scripts/adapters/ssa-noop.ts';
 
 describe('the sample Postgres on a real API server', () => {
   let server: KubeServer;
@@ -46,6 +48,11 @@ describe('the sample Postgres on a real API server', () => {
     const again: Parameters<typeof applySamplePostgres>[0] = { plan, loaded };
     const second = await applySamplePostgres(again, kube);
     expect(second).toEqual({ changed: 0, source: 'secret' });
+    // Proven from what the server holds, so a re-deploy sends no PATCH: the StatefulSet too,
+    // whose volumeClaimTemplates (an atomic list the server defaults into) are rendered as stored.
+    for (const o of samplePostgresManifests(plan)) {
+      expect(applyIsNoop(o, await kube.getJson(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name), 'vaultlab'), `${o.kind} ${o.metadata.name}`).toBe(true);
+    }
     expect(again.databasePasswords!.shop_editor).toBe(password);
   });
 
