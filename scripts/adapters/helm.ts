@@ -91,6 +91,8 @@ export interface HelmRelease extends HelmTarget {
   signal?: AbortSignal;
   /** The cluster's API: a re-run reads the release record itself instead of asking two helm processes. */
   kube?: Kube | undefined;
+  /** Called once it is known that helm must run (the release is not unchanged), before it does. */
+  onRun?: () => void;
 }
 
 /** The latest revision of a release as Helm's storage (the default `secret` driver) keeps it. */
@@ -214,6 +216,7 @@ export async function helmUpgradeInstall(rel: HelmRelease): Promise<HelmOutcome>
     const values = await helmValues(rel.name, rel.namespace, rel);
     if (values && sameValues(values, rel.values)) return { action: 'unchanged' };
   }
+  rel.onRun?.();
   let recovered: string | undefined;
   if (current?.status.startsWith('pending-')) {
     // An interrupted helm leaves the release locked ("another operation is in progress").

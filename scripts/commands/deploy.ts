@@ -57,6 +57,16 @@ export const commands: Command[] = [
         (err as { report?: unknown }).report = { ms: Math.round(performance.now() - t0), steps: (err as { steps?: unknown }).steps ?? [], summary: dctx.summary };
         throw err;
       } finally {
+        // A step after install failed while the deliveries' Helm releases were still waiting on
+        // their pods: helm is left to finish (an interrupted release would be undone and done
+        // again by the next run), within its own --wait timeout. Ctrl-C stops it.
+        if (dctx.releases && !interrupted) {
+          let settled = false;
+          void dctx.releases.then(() => (settled = true), () => (settled = true));
+          await new Promise((r) => setImmediate(r));
+          if (!settled) ctx.out.info('waiting for the deliveries\' Helm releases to finish (Ctrl-C stops them)');
+          await dctx.releases.catch(() => undefined);
+        }
         dctx.vault?.close();
         await Promise.all(dctx.forwards.map((f) => f.close()));
         release();

@@ -49,6 +49,12 @@ export interface DeployContext {
   cache: DeployCache;
   /** Facts for the final summary and the --json report. */
   summary: Record<string, unknown>;
+  /**
+   * The deliveries' Helm releases (ESO's, VSO's), started by the install step and still waiting
+   * for their pods while the vault step runs: the deliveries step waits for them before it
+   * applies their objects. Resolves to their summary lines; rejects with the first failure.
+   */
+  releases?: Promise<string[]>;
   /** [passwords] the install step resolved (the sample Postgres's editor): configure uses them once. */
   databasePasswords?: Record<string, string>;
 }

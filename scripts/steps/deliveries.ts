@@ -49,6 +49,12 @@ export const deliveries: TaskStep<DeployContext> = {
     const results = [...(await kube.apply(shared.filter((o) => o.kind === 'Namespace')))];
     if (plan.vault.tls) results.push(...(await kube.apply(caSecretsFromPem(plan, vaultCaPem(ctx)))));
     results.push(...(await kube.apply(shared.filter((o) => o.kind !== 'Namespace'))));
+    // The deliveries' charts the install step started (the vault step ran meanwhile): their
+    // pods Ready (ESO's webhook answers) before their objects go in.
+    if (ctx.releases) {
+      report('waiting for the deliveries\' charts (Helm --wait: their pods Ready)');
+      await ctx.releases;
+    }
     // Every delivery at once: each applies and waits on its own objects (ESO's SecretStores Ready,
     // VSO's connection valid); the summaries keep the deliveries' order.
     const used = usedDeliveries(plan) as Delivery<DeliveryName>[];

@@ -13,9 +13,9 @@ import { summary } from './summary.ts';
 export const DEPLOY_STEPS: TaskStep<DeployContext>[] = [
   preflight, //     Docker, kind/helm versions, host ports, memory
   cluster, //       kind create (or reuse, or an existing context); ownership marker
-  install, //       Helm: Vault (with the injector when used) and the deliveries' charts, in parallel
-  vault, //         pod Running -> init, unseal, configure, seed -> Ready
-  deliveries, //    namespaces, then each delivery's objects (ESO: CRDs Established -> SecretStores Ready)
+  install, //       Helm: Vault (with the injector when used) and the deliveries' charts, in parallel; ends when Vault's is in
+  vault, //         pod Running -> init, unseal, configure, seed -> Ready (the deliveries' pods start meanwhile)
+  deliveries, //    namespaces, the deliveries' charts Ready, then each delivery's objects (ESO: SecretStores Ready)
   samples, //       the sample apps
   verify, //        each delivery's secrets match Vault by digest, apps Available
   summary, //       URLs, what synced, how to log in

@@ -2,6 +2,9 @@
 // from their official Helm charts, in parallel. A delivery's release waits (--wait gates on ESO's
 // webhook and cert controller); Vault cannot be Ready before it is unsealed, so it does not.
 // A release already at this chart version with these values is left alone (no restart).
+// The step ends when Vault's release and the sample Postgres are there: the vault step needs
+// nothing else, and runs while the deliveries' pods start (ESO's webhook and cert controller take
+// 12-15 s of a cold deploy); the deliveries step waits for those releases (ctx.releases).
 import type { TaskStep } from '../lib/tasks.ts';
 import { need, type DeployContext } from './context.ts';
 import { vaultValues, mergeValues, injectorOnlyValues } from '../plan/render.ts';
@@ -66,6 +69,9 @@ export const install: TaskStep<DeployContext> = {
     const { plan } = ctx;
     const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
     const jobs: Promise<string>[] = [];
+    const releaseJobs: Promise<string>[] = [];
+    // Each release job says when it starts waiting on pods (helm runs, or its Deployments come back).
+    const waiting: Promise<void>[] = [];
     if (!plan.vault.external) {
       jobs.push(
         (async () => {
@@ -98,18 +104,21 @@ export const install: TaskStep<DeployContext> = {
       );
     }
     for (const release of usedDeliveries(plan).flatMap((d) => (d.release ? [d.release(plan)] : []))) {
-      jobs.push(
+      let markWaiting!: () => void;
+      waiting.push(new Promise<void>((r) => (markWaiting = r)));
+      releaseJobs.push(
         (async () => {
           const selector = `app.kubernetes.io/instance=${release.release}`;
           // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
           const r = await guardPods(kube, release.namespace, selector, (signal) =>
-            helmUpgradeInstall({ ...target, name: release.release, namespace: release.namespace, chart: release.chart, values: release.values, wait: true, timeoutSeconds, signal }),
+            helmUpgradeInstall({ ...target, name: release.release, namespace: release.namespace, chart: release.chart, values: release.values, wait: true, timeoutSeconds, signal, onRun: markWaiting }),
           );
           // Nothing to upgrade is no proof it runs: after a node restart its pods come back one
           // by one. Every Deployment of the release Available (one list when they are).
           if (r.action === 'unchanged') {
             const down = (await kube.list<any>('apps/v1', 'Deployment', release.namespace, selector)).filter((d) => !available(d));
             if (down.length) {
+              markWaiting();
               report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
               await guardPods(kube, release.namespace, selector, (signal) =>
                 Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', release.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
@@ -122,12 +131,38 @@ export const install: TaskStep<DeployContext> = {
     }
     // The sample Postgres of [[databases]]: Ready (and its group roles there) before the vault step configures the connection.
     if (plan.vault.databases?.sample) jobs.push(deploySamplePostgres(ctx, kube, report));
-    // Both run to the end even when one fails, so a re-run has less left to do.
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const details = results.map((r) => (r as PromiseFulfilledResult<string>).value);
-    ctx.summary.install = details;
-    return details.join(', ');
+    // Every job runs to the end even when one fails, so a re-run has less left to do.
+    const releases = settleAll(releaseJobs);
+    releases.catch(() => undefined); // its failure is the deliveries step's (or the one below)
+    const mine = await Promise.allSettled(jobs);
+    const failed = mine.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await releases.catch(() => undefined);
+      throw failed.reason;
+    }
+    const details = mine.map((r) => (r as PromiseFulfilledResult<string>).value);
+    // Each release either done or waiting on its pods; none waiting (a re-deploy: nothing to
+    // upgrade, nothing down): all said here, as before.
+    let anyWaiting = false;
+    await Promise.all(releaseJobs.map((job, i) => Promise.race([job.then(() => undefined, () => undefined), waiting[i]!.then(() => void (anyWaiting = true))])));
+    if (!anyWaiting) {
+      const done = await releases; // a failure is this step's
+      ctx.summary.install = [...details, ...done];
+      return [...details, ...done].join(', ');
+    }
+    ctx.releases = releases.then((d) => {
+      ctx.summary.install = [...details, ...d];
+      return d;
+    });
+    ctx.releases.catch(() => undefined);
+    return `${details.join(', ')}; the deliveries' charts are starting (the deliveries step waits for them)`;
   },
 };
+
+/** Every job settled: their values in order, or the first failure (by order) once all are done. */
+export async function settleAll(jobs: Promise<string>[]): Promise<string[]> {
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<string>).value);
+}

@@ -28,9 +28,26 @@ function sameConnection(cur: any, c: DatabaseConnectionPlan): boolean {
   );
 }
 
+/** Vault's answer when nothing listens behind the address yet (a Service whose endpoint kube-proxy has not programmed). */
+export const notListeningYet = (errors: string[]) => errors.some((e) => /connection refused|no such host|i\/o timeout/i.test(e));
+
+/** How long a just-started sample Postgres may take to be reachable through its Service once its pod is Ready. */
+export const SAMPLE_REACH_MS = 30_000;
+
 async function writeConnection(client: VaultClient, path: string, body: Record<string, unknown>, c: DatabaseConnectionPlan): Promise<void> {
+  const deadline = Date.now() + SAMPLE_REACH_MS;
   try {
-    await client.post(path, body, { retry: false });
+    for (;;) {
+      try {
+        await client.post(path, body, { retry: false });
+        return;
+      } catch (err) {
+        // The sample was started by this deploy: its pod is Ready, and the Service reaches it a
+        // moment later (the EndpointSlice, then kube-proxy's rules). Anything else fails at once.
+        if (!(c.sample && err instanceof VaultApiError && err.status === 400 && notListeningYet(err.vaultErrors) && Date.now() < deadline)) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   } catch (err) {
     if (err instanceof VaultApiError && err.status === 400) {
       throw new VaultlabError(`Vault could not connect to database "${c.name}" at ${c.host}:${c.port} as "${c.username}": ${err.vaultErrors.join('; ')}`, {

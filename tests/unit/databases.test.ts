@@ -293,3 +293,13 @@ describe('an injector file of dynamic database credentials ([[apps.secrets]] dat
     expect(cli.stderr).toMatch(/apps\[0\]\.secrets\[0\]\.database_role: "shop-ap" is not the name/);
   });
 });
+
+describe('the sample Postgres reached through its Service a moment after its pod is Ready', () => {
+  it('Vault\'s "connection refused" (no endpoint programmed yet) is waited out for the sample; a refused login or a wrong database is not', async () => {
+    const { notListeningYet } = await import('../../scripts/vault/database.ts');
+    // As Vault answered a cold deploy here, the pod Ready and kube-proxy not yet routing its Service.
+    expect(notListeningYet(['error creating database object: error verifying connection: ping failed: failed to connect to `host=postgres.vaultlab-postgres.svc user=vaultlab_editor database=shop`: dial error (dial tcp 10.96.236.254:5432: connect: connection refused)'])).toBe(true);
+    expect(notListeningYet(['error creating database object: error verifying connection: ping failed: failed to connect to `host=postgres.vaultlab-postgres.svc user=vaultlab_editor database=shop`: server error (FATAL: password authentication failed for user "vaultlab_editor" (SQLSTATE 28P01))'])).toBe(false);
+    expect(notListeningYet(['error creating database object: error verifying connection: ping failed: failed to connect to `host=postgres.vaultlab-postgres.svc user=vaultlab_editor database=shop`: server error (FATAL: database "shop" does not exist (SQLSTATE 3D000))'])).toBe(false);
+  });
+});

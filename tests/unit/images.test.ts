@@ -140,6 +140,29 @@ describe('containerdRef: how a node lists an image Docker names', () => {
   });
 });
 
+describe('--preload streams: which node containerd, which snapshotter, which pairs', () => {
+  it('the snapshotter comes from the node CRI config (crictl info -o json, as a kind v0.30 node prints it); anything unreadable is undefined (overlayfs is used)', async () => {
+    const { snapshotterOf } = await import('../../scripts/adapters/kind.ts');
+    const info = JSON.stringify({ status: { conditions: [{ type: 'RuntimeReady', status: true }] }, config: { containerd: { snapshotter: 'overlayfs', defaultRuntimeName: 'runc' }, sandboxImage: 'registry.k8s.io/pause:3.10' } });
+    expect(snapshotterOf(info)).toBe('overlayfs');
+    expect(snapshotterOf(JSON.stringify({ config: { containerd: { snapshotter: 'native' } } }))).toBe('native');
+    expect(snapshotterOf('')).toBeUndefined();
+    expect(snapshotterOf('{"config":{}}')).toBeUndefined();
+    // Goes into a command line: only a plain name is taken.
+    expect(snapshotterOf(JSON.stringify({ config: { containerd: { snapshotter: 'x"; rm -rf /' } } }))).toBeUndefined();
+  });
+  it('every image for every node, each image on all nodes before the next', async () => {
+    const { importPairs } = await import('../../scripts/adapters/kind.ts');
+    expect(importPairs(['cp', 'w1'], ['a:1', 'b:2'])).toEqual([
+      { node: 'cp', image: 'a:1' },
+      { node: 'w1', image: 'a:1' },
+      { node: 'cp', image: 'b:2' },
+      { node: 'w1', image: 'b:2' },
+    ]);
+    expect(importPairs([], ['a:1'])).toEqual([]);
+  });
+});
+
 describe('--preload on a reused cluster: what the nodes hold, from the record of the last run', async () => {
   const { presenceFromRecord, recordOf } = await import('../../scripts/adapters/kind.ts');
   const host = new Map([
