@@ -130,6 +130,8 @@ export const install: TaskStep<DeployContext> = {
       );
     }
     // The sample Postgres of [[databases]]: Ready (and its group roles there) before the vault step configures the connection.
+    // Said after the releases, as the jobs were always listed: Vault, the deliveries' charts, the sample Postgres.
+    const before = jobs.length;
     if (plan.vault.databases?.sample) jobs.push(deploySamplePostgres(ctx, kube, report));
     // Every job runs to the end even when one fails, so a re-run has less left to do.
     const releases = settleAll(releaseJobs);
@@ -141,17 +143,18 @@ export const install: TaskStep<DeployContext> = {
       throw failed.reason;
     }
     const details = mine.map((r) => (r as PromiseFulfilledResult<string>).value);
+    const inOrder = (releases: string[]) => [...details.slice(0, before), ...releases, ...details.slice(before)];
     // Each release either done or waiting on its pods; none waiting (a re-deploy: nothing to
     // upgrade, nothing down): all said here, as before.
     let anyWaiting = false;
     await Promise.all(releaseJobs.map((job, i) => Promise.race([job.then(() => undefined, () => undefined), waiting[i]!.then(() => void (anyWaiting = true))])));
     if (!anyWaiting) {
       const done = await releases; // a failure is this step's
-      ctx.summary.install = [...details, ...done];
-      return [...details, ...done].join(', ');
+      ctx.summary.install = inOrder(done);
+      return inOrder(done).join(', ');
     }
     ctx.releases = releases.then((d) => {
-      ctx.summary.install = [...details, ...d];
+      ctx.summary.install = inOrder(d);
       return d;
     });
     ctx.releases.catch(() => undefined);
