@@ -312,3 +312,17 @@ describe('sample Postgres group roles: when the psql check is skipped', () => {
     expect(rolesKnown(record, 'postgres-0', undefined, want)).toBe(false);
   });
 });
+
+describe('install: the deliveries\' releases settled together', () => {
+  it('values in the jobs\' order; a failure is reported only once every job has ended, the first by order', async () => {
+    const { settleAll } = await import('../../scripts/steps/install.ts');
+    const later = (ms: number, v: string) => new Promise<string>((r) => setTimeout(() => r(v), ms));
+    expect(await settleAll([later(20, 'ESO unchanged'), later(1, 'VSO unchanged')])).toEqual(['ESO unchanged', 'VSO unchanged']);
+    let slowEnded = false;
+    const slow = later(30, 'VSO installed').then((v) => ((slowEnded = true), v));
+    const failing = new Promise<string>((_r, reject) => setTimeout(() => reject(new Error('ESO: webhook not Ready')), 1));
+    await expect(settleAll([failing, slow])).rejects.toThrow('ESO: webhook not Ready');
+    expect(slowEnded).toBe(true);
+    expect(await settleAll([])).toEqual([]);
+  });
+});
