@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { exec } from './exec.ts';
 import { dockerImageIds } from './docker.ts';
+import { pool } from '../lib/pool.ts';
 
 /** `kind get clusters` output -> names ("No kind clusters found." goes to stderr, but be safe). */
 export function parseKindClusters(stdout: string): string[] {
@@ -69,9 +70,11 @@ export async function kindLoadImagesDuringCreate(name: string, nodes: number, im
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   while (!settled) {
     const listed = await kindNodes(name).catch((): string[] => []);
-    if (listed.length >= nodes && (await Promise.all(listed.map((n) => exec('docker', ['exec', n, 'crictl', 'info'], { allowFail: true, timeoutMs: 10_000 })))).every((r) => r.code === 0)) {
+    const infos = listed.length >= nodes ? await Promise.all(listed.map((n) => exec('docker', ['exec', n, 'crictl', 'info', '-o', 'json'], { allowFail: true, timeoutMs: 10_000 }))) : [];
+    if (infos.length && infos.every((r) => r.code === 0)) {
       try {
-        return await kindLoadImages(name, images);
+        // What crictl answered also names each node's snapshotter: the streams need not ask again.
+        return await kindLoadImages(name, images, undefined, snapshottersOf(listed, infos.map((r) => r.stdout)));
       } catch {
         break; // loaded after the creation, below
       }
@@ -165,7 +168,7 @@ export async function imagePresence(name: string, images: string[]): Promise<Ima
  * the rest is streamed into them image by image, side by side (streamImages). `known`: the presence asked for
  * earlier in the run (deploy asks during preflight), for these images and this cluster.
  */
-export async function kindLoadImages(name: string, images: string[], known?: Promise<ImagePresence>): Promise<PreloadReport> {
+export async function kindLoadImages(name: string, images: string[], known?: Promise<ImagePresence>, snapshotters?: Map<string, string>): Promise<PreloadReport> {
   const report: PreloadReport = { loaded: [], present: [], absent: [] };
   const wanted = [...new Set(images)];
   if (!wanted.length) return report;
@@ -175,7 +178,7 @@ export async function kindLoadImages(name: string, images: string[], known?: Pro
   const toLoad = onHost.filter((i) => !nodes.length || held.some((ids) => ids.get(containerdRef(i)) !== hostIds.get(i)));
   report.present = onHost.filter((i) => !toLoad.includes(i));
   if (toLoad.length) {
-    const failed = await streamImages(nodes.length ? nodes : await kindNodes(name), toLoad);
+    const failed = await streamImages(nodes.length ? nodes : await kindNodes(name), toLoad, snapshotters);
     // What a stream could not import goes through kind itself (its archive, its error message).
     if (failed.length) await exec('kind', ['load', 'docker-image', ...failed, '--name', name], { timeoutMs: 600_000 });
   }
@@ -191,6 +194,14 @@ export function snapshotterOf(crictlInfo: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Each node's snapshotter from its `crictl info -o json` output (same order); nodes whose output names none are left out. */
+export function snapshottersOf(nodes: string[], crictlInfos: string[]): Map<string, string> {
+  return new Map(nodes.flatMap((n, i) => {
+    const s = snapshotterOf(crictlInfos[i] ?? '');
+    return s ? [[n, s] as const] : [];
+  }));
 }
 
 /** At most this many `docker save | ctr import` streams at once (measured: 7 images into one fresh node, 2 cores: 19 s, against 33 s for `kind load`). */
@@ -209,21 +220,12 @@ export function importPairs(nodes: string[], images: string[]): { node: string; 
  * are written once: containerd's writer waits on a blob another import holds. Returns the images
  * some stream failed for.
  */
-export async function streamImages(nodes: string[], images: string[]): Promise<string[]> {
-  const snapshotters = new Map(
-    await Promise.all(nodes.map(async (node) => [node, snapshotterOf((await exec('docker', ['exec', node, 'crictl', 'info', '-o', 'json'], { allowFail: true, timeoutMs: 30_000 })).stdout) ?? 'overlayfs'] as const)),
-  );
+export async function streamImages(nodes: string[], images: string[], known: Map<string, string> = new Map()): Promise<string[]> {
+  const unknown = nodes.filter((n) => !known.has(n));
+  const asked = snapshottersOf(unknown, await Promise.all(unknown.map(async (n) => (await exec('docker', ['exec', n, 'crictl', 'info', '-o', 'json'], { allowFail: true, timeoutMs: 30_000 })).stdout)));
+  const snapshotter = (node: string) => known.get(node) ?? asked.get(node) ?? 'overlayfs';
   const script = 'set -o pipefail; docker save "$1" | docker exec -i "$2" ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter="$3" -';
-  const pairs = importPairs(nodes, images);
-  const failed = new Set<string>();
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < pairs.length; i = next++) {
-      const { node, image } = pairs[i]!;
-      const r = await exec('bash', ['-c', script, 'vaultlab-preload', image, node, snapshotters.get(node)!], { allowFail: true, timeoutMs: 600_000 });
-      if (r.code !== 0) failed.add(image);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IMPORT_STREAMS, pairs.length) }, worker));
+  const codes = await pool(importPairs(nodes, images), IMPORT_STREAMS, async ({ node, image }) => ({ image, code: (await exec('bash', ['-c', script, 'vaultlab-preload', image, node, snapshotter(node)], { allowFail: true, timeoutMs: 600_000 })).code }));
+  const failed = new Set(codes.filter((r) => r.code !== 0).map((r) => r.image));
   return images.filter((i) => failed.has(i));
 }

@@ -69,9 +69,8 @@ export const install: TaskStep<DeployContext> = {
     const { plan } = ctx;
     const timeoutSeconds = Math.round(ctx.options.timeoutMs / 1000);
     const jobs: Promise<string>[] = [];
-    const releaseJobs: Promise<string>[] = [];
-    // Each release job says when it starts waiting on pods (helm runs, or its Deployments come back).
-    const waiting: Promise<void>[] = [];
+    // Each release job, and when it starts waiting on pods (helm runs, or its Deployments come back).
+    const releaseJobs: { done: Promise<string>; waiting: Promise<void> }[] = [];
     if (!plan.vault.external) {
       jobs.push(
         (async () => {
@@ -105,49 +104,48 @@ export const install: TaskStep<DeployContext> = {
     }
     for (const release of usedDeliveries(plan).flatMap((d) => (d.release ? [d.release(plan)] : []))) {
       let markWaiting!: () => void;
-      waiting.push(new Promise<void>((r) => (markWaiting = r)));
-      releaseJobs.push(
-        (async () => {
-          const selector = `app.kubernetes.io/instance=${release.release}`;
-          // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
-          const r = await guardPods(kube, release.namespace, selector, (signal) =>
-            helmUpgradeInstall({ ...target, name: release.release, namespace: release.namespace, chart: release.chart, values: release.values, wait: true, timeoutSeconds, signal, onRun: markWaiting }),
-          );
-          // Nothing to upgrade is no proof it runs: after a node restart its pods come back one
-          // by one. Every Deployment of the release Available (one list when they are).
-          if (r.action === 'unchanged') {
-            const down = (await kube.list<any>('apps/v1', 'Deployment', release.namespace, selector)).filter((d) => !available(d));
-            if (down.length) {
-              markWaiting();
-              report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
-              await guardPods(kube, release.namespace, selector, (signal) =>
-                Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', release.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
-              );
-            }
+      const waiting = new Promise<void>((r) => (markWaiting = r));
+      const done = (async () => {
+        const selector = `app.kubernetes.io/instance=${release.release}`;
+        // --wait, but a pod that cannot pull its image or crash-loops ends it at once, with why.
+        const r = await guardPods(kube, release.namespace, selector, (signal) =>
+          helmUpgradeInstall({ ...target, name: release.release, namespace: release.namespace, chart: release.chart, values: release.values, wait: true, timeoutSeconds, signal, onRun: markWaiting }),
+        );
+        // Nothing to upgrade is no proof it runs: after a node restart its pods come back one
+        // by one. Every Deployment of the release Available (one list when they are).
+        if (r.action === 'unchanged') {
+          const down = (await kube.list<any>('apps/v1', 'Deployment', release.namespace, selector)).filter((d) => !available(d));
+          if (down.length) {
+            markWaiting();
+            report(`waiting for ${down.map((d) => d.metadata.name).join(', ')} to be Available`);
+            await guardPods(kube, release.namespace, selector, (signal) =>
+              Promise.all(down.map((d) => kube.waitFor('apps/v1', 'Deployment', release.namespace, d.metadata.name, available, 'Available', { timeoutMs: ctx.options.timeoutMs, signal }))),
+            );
           }
-          return describe(release.title, r);
-        })(),
-      );
+        }
+        return describe(release.title, r);
+      })();
+      releaseJobs.push({ done, waiting });
     }
     // The sample Postgres of [[databases]]: Ready (and its group roles there) before the vault step configures the connection.
     // Said after the releases, as the jobs were always listed: Vault, the deliveries' charts, the sample Postgres.
     const before = jobs.length;
     if (plan.vault.databases?.sample) jobs.push(deploySamplePostgres(ctx, kube, report));
     // Every job runs to the end even when one fails, so a re-run has less left to do.
-    const releases = settleAll(releaseJobs);
+    const releases = settleAll(releaseJobs.map((j) => j.done));
     releases.catch(() => undefined); // its failure is the deliveries step's (or the one below)
-    const mine = await Promise.allSettled(jobs);
-    const failed = mine.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    let details: string[];
+    try {
+      details = await settleAll(jobs);
+    } catch (err) {
       await releases.catch(() => undefined);
-      throw failed.reason;
+      throw err;
     }
-    const details = mine.map((r) => (r as PromiseFulfilledResult<string>).value);
     const inOrder = (releases: string[]) => [...details.slice(0, before), ...releases, ...details.slice(before)];
     // Each release either done or waiting on its pods; none waiting (a re-deploy: nothing to
     // upgrade, nothing down): all said here, as before.
     let anyWaiting = false;
-    await Promise.all(releaseJobs.map((job, i) => Promise.race([job.then(() => undefined, () => undefined), waiting[i]!.then(() => void (anyWaiting = true))])));
+    await Promise.all(releaseJobs.map((j) => Promise.race([j.done.then(() => undefined, () => undefined), j.waiting.then(() => void (anyWaiting = true))])));
     if (!anyWaiting) {
       const done = await releases; // a failure is this step's
       ctx.summary.install = inOrder(done);

@@ -151,6 +151,11 @@ describe('--preload streams: which node containerd, which snapshotter, which pai
     // Goes into a command line: only a plain name is taken.
     expect(snapshotterOf(JSON.stringify({ config: { containerd: { snapshotter: 'x"; rm -rf /' } } }))).toBeUndefined();
   });
+  it('the snapshotters crictl named while kind create ran are kept per node, the unreadable left to be asked again', async () => {
+    const { snapshottersOf } = await import('../../scripts/adapters/kind.ts');
+    const info = (s: string) => JSON.stringify({ config: { containerd: { snapshotter: s } } });
+    expect(snapshottersOf(['cp', 'w1', 'w2'], [info('overlayfs'), 'not json', info('native')])).toEqual(new Map([['cp', 'overlayfs'], ['w2', 'native']]));
+  });
   it('every image for every node, each image on all nodes before the next', async () => {
     const { importPairs } = await import('../../scripts/adapters/kind.ts');
     expect(importPairs(['cp', 'w1'], ['a:1', 'b:2'])).toEqual([
